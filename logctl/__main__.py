@@ -1,0 +1,5 @@
+"""Allow `python -m logctl`."""
+
+from logctl.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""Checkpoints: how far each file has been ingested, and how to recognise the file again
+(device, inode and a fingerprint of its first bytes), so a re-run reads only what is new
+and a rotated (renamed) file is not read twice."""
+
+import hashlib
+import sqlite3
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from logctl.errors import StoreError
+
+FINGERPRINT_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A file's identity and the offset up to which its lines are stored."""
+
+    path: str
+    source_id: str
+    dev: int
+    inode: int
+    fp_len: int
+    fp_hash: str
+    offset: int
+    updated_at: float = 0.0
+
+    def matches(self, path: Path) -> bool:
+        """True when `path` still starts with the bytes this checkpoint fingerprinted."""
+        return fingerprint(path, self.fp_len)[1] == self.fp_hash
+
+
+def fingerprint(path: Path, length: int = FINGERPRINT_BYTES) -> tuple[int, str]:
+    """(bytes hashed, sha256) of the first `length` bytes of a file as stored on disk."""
+    with open(path, "rb") as handle:
+        head = handle.read(length)
+    return len(head), hashlib.sha256(head).hexdigest()
+
+
+def new_checkpoint(path: Path) -> Checkpoint:
+    """A checkpoint at offset 0 for a file seen for the first time. Its source id is fixed
+    here and saved before any batch is sent, so a crash can never mint a second id."""
+    stat = path.stat()
+    fp_len, fp_hash = fingerprint(path)
+    seed = f"{path.resolve()}|{stat.st_dev}|{stat.st_ino}|{fp_hash}|{time.time_ns()}"
+    source_id = hashlib.sha256(seed.encode()).hexdigest()[:16]
+    return Checkpoint(str(path.resolve()), source_id, stat.st_dev, stat.st_ino, fp_len, fp_hash,
+                      0, time.time())
+
+
+class CheckpointBook:
+    """Checkpoints kept in a SQLite table (by default in the metrics database itself, so
+    the checkpoints travel with the metrics they describe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+            self.conn.execute("PRAGMA busy_timeout = 60000")
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS checkpoints (path TEXT PRIMARY KEY, source_id TEXT,"
+                " dev INTEGER, inode INTEGER, fp_len INTEGER, fp_hash TEXT, offset INTEGER,"
+                " updated_at REAL)")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open checkpoints in {path}: {exc}") from None
+
+    def find(self, path: Path) -> Checkpoint | None:
+        """The checkpoint of this file: by path, else by device + inode (it was renamed),
+        provided its first bytes are unchanged; None for a new or replaced file."""
+        stat = path.stat()
+        rows = self.conn.execute(
+            "SELECT * FROM checkpoints WHERE path = ? OR (dev = ? AND inode = ?)"
+            " ORDER BY path = ? DESC", (str(path.resolve()), stat.st_dev, stat.st_ino,
+                                        str(path.resolve())))
+        for row in rows:
+            checkpoint = Checkpoint(*row)
+            if checkpoint.matches(path):
+                return replace(checkpoint, path=str(path.resolve()))
+        return None
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Record a checkpoint (replacing the one for its path)."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (checkpoint.path, checkpoint.source_id, checkpoint.dev, checkpoint.inode,
+             checkpoint.fp_len, checkpoint.fp_hash, checkpoint.offset, time.time()))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()

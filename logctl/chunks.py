@@ -1,0 +1,75 @@
+"""Reading a stream in chunks cut at line boundaries: memory stays flat whatever the file
+size, and every chunk knows the byte range it came from (for batch ids and checkpoints)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from logctl.metrics.points import MAX_LINE
+
+CHUNK_SIZE = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Whole lines from [start, end) of a stream. A line longer than a chunk is cut to
+    MAX_LINE + 1 bytes, so `data` may be shorter than end - start (it is then malformed)."""
+
+    start: int
+    end: int
+    data: bytes
+
+
+def skip_to(stream: BinaryIO, offset: int) -> None:
+    """Position a stream at `offset`: seek when it can, read and drop when compressed."""
+    if offset == 0:
+        return
+    try:
+        stream.seek(offset)
+        return
+    except (OSError, ValueError):
+        pass
+    left = offset
+    while left:
+        block = stream.read(min(left, CHUNK_SIZE))
+        if not block:
+            break
+        left -= len(block)
+
+
+def read_chunks(
+    stream: BinaryIO, start: int = 0, chunk_size: int = CHUNK_SIZE, final: bool = True
+) -> Iterator[Chunk]:
+    """Chunks of whole lines from `start`. With `final`, an unterminated last line is a
+    line; without it (a file still being written) it is left for the next read."""
+    offset = start  # stream offset of the first byte not yet yielded
+    carry = b""
+    overlong: tuple[bytes, int] | None = None  # head and length of a line being skipped
+    while block := stream.read(chunk_size):
+        if overlong is not None:
+            head, length = overlong
+            cut = block.find(b"\n")
+            if cut < 0:
+                overlong = (head, length + len(block))
+                continue
+            length += cut + 1
+            yield Chunk(offset, offset + length, head + b"\n")
+            offset += length
+            overlong, block = None, block[cut + 1:]
+            if not block:
+                continue
+        buffer = carry + block if carry else block
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            if len(buffer) > max(MAX_LINE, chunk_size):
+                overlong, carry = (buffer[: MAX_LINE + 1], len(buffer)), b""
+            else:
+                carry = buffer
+            continue
+        data, carry = buffer[: cut + 1], buffer[cut + 1:]
+        yield Chunk(offset, offset + len(data), data)
+        offset += len(data)
+    if final and overlong is not None:
+        yield Chunk(offset, offset + overlong[1], overlong[0])
+    elif final and carry:
+        yield Chunk(offset, offset + len(carry), carry)

@@ -1,0 +1,258 @@
+"""The `logctl` command: parses options, calls the library, renders. No logic lives here."""
+
+import functools
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from logctl import __version__, render
+from logctl.config import Settings, load_settings
+from logctl.errors import LogctlError, UsageError
+from logctl.formats import NAMES, FormatOptions, make_format
+from logctl.formats.fields import FieldMap, parse_overrides
+from logctl.metrics.window import iso, parse_moment, parse_step
+from logctl.services.ingest import IngestReport
+from logctl.sources import expand_paths
+from logctl.store.base import DIMENSIONS, Query
+from logctl.synthetic import write_log
+from logctl.transport.local import embedded
+
+app = typer.Typer(
+    help="Turn raw log files into metrics you can query and watch.\n\n"
+         "Embedded by default: `logctl ingest access.log`, then `logctl metrics --since 1h`.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", envvar=None, show_default=False,
+                    help="Data directory (default: LOGCTL_HOME or the platform data dir).")]
+DbOpt = Annotated[Path | None, typer.Option("--db", show_default=False,
+                  help="Metrics database file (default: logctl.db in the data directory).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", show_default=False,
+                      help="Config file (default: ./logctl.toml, then one in the data dir).")]
+
+
+def reports_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Turn logctl errors into one clear line and the documented exit code."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except LogctlError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: what was stored so far is kept; run again to resume")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+def settings_from(home: Path | None, db: Path | None, config: Path | None,
+                  **flags: Any) -> Settings:
+    """Settings from every layer, flags last."""
+    return load_settings({"home": home, "db": db, **flags}, config=config)
+
+
+@app.command()
+@reports_errors
+def ingest(
+    paths: Annotated[list[str], typer.Argument(
+        help="Log files, globs, directories (walked), .gz/.zst files, or - for stdin.")],
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help=f"Log format: {', '.join(NAMES)}. Default: auto (detected per "
+        "file from its first lines).", show_default=False)] = None,
+    source: Annotated[str | None, typer.Option(
+        help="Source name for the series (default: the file name without rotation suffix).",
+        show_default=False)] = None,
+    rt_unit: Annotated[str | None, typer.Option(
+        "--rt-unit", help="Unit of a response time after the user agent: auto (decimal = s, "
+        "integer = us), s, ms or us.", show_default=False)] = None,
+    field: Annotated[list[str] | None, typer.Option(
+        "--field", help="For jsonl/logfmt/regex: NAME=KEY, e.g. status=code, "
+        "latency:s=took. Repeatable.", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Parsing processes (default: one per core).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Read logs into the metrics database. Only what is new since the last run is read."""
+    overrides = parse_overrides(field) if field else None
+    settings = settings_from(home, db, config, format=fmt, rt_unit=rt_unit, fields=overrides,
+                             workers=workers)
+    now = time.time()
+    options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), now)
+    if settings.format != "auto":
+        make_format(settings.format, options)
+    sources, warnings = expand_paths(paths, source)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    total = sum(s.path.stat().st_size for s in sources if s.path)
+    with embedded(settings, now, total) as services:
+        report = _run_ingest(services.ingest, sources, total, quiet=as_json)
+    if as_json:
+        out.print_json(json.dumps(_report_json(report, settings)))
+        return
+    for file in report.files:
+        err.print(f"{file.label}: format {file.format}", highlight=False)
+    rate = report.lines / report.seconds if report.seconds else 0
+    out.print(
+        f"ingested {report.requests:,} requests from {report.lines:,} lines "
+        f"({report.malformed:,} malformed) in {len(report.files)} file(s), "
+        f"{render.human_bytes(report.bytes)} in {report.seconds:.2f}s ({rate:,.0f} lines/s) "
+        f"into {settings.db_path}", highlight=False)
+
+
+def _run_ingest(service: Any, sources: list, total: int, quiet: bool) -> IngestReport:
+    """Ingest with a progress bar on a terminal."""
+    if quiet or not err.is_terminal:
+        return service.ingest(sources)
+    columns = (TextColumn("[bold]ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TextColumn("{task.fields[lines]:,} lines"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("ingest", total=total or None, lines=0)
+
+        def advance(nbytes: int, lines: int) -> None:
+            bar.update(task, advance=nbytes,
+                       lines=bar.tasks[0].fields["lines"] + lines)
+
+        return service.ingest(sources, advance)
+
+
+def _report_json(report: IngestReport, settings: Settings) -> dict[str, Any]:
+    return {
+        "db": str(settings.db_path), "seconds": round(report.seconds, 3),
+        "lines": report.lines, "requests": report.requests, "malformed": report.malformed,
+        "bytes": report.bytes,
+        "files": [{"path": f.label, "format": f.format, "start": f.start, "end": f.end,
+                   "lines": f.lines, "requests": f.requests, "malformed": f.malformed,
+                   "skipped_batches": f.skipped_batches} for f in report.files],
+    }
+
+
+@app.command()
+@reports_errors
+def metrics(
+    since: Annotated[str | None, typer.Option(
+        help="Start: a duration ago (15m, 1h, 7d) or an ISO time. Default: all data.",
+        show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(
+        help="End (exclusive), same forms as --since. Default: now.", show_default=False)] = None,
+    by: Annotated[str | None, typer.Option(
+        help=f"Group by {', '.join(DIMENSIONS)}.", show_default=False)] = None,
+    step: Annotated[str | None, typer.Option(
+        help="Time series with this bucket (1m, 5m, 1h, 1d).", show_default=False)] = None,
+    top: Annotated[int | None, typer.Option(
+        help="Keep the N largest groups.", min=1, show_default=False)] = None,
+    output: Annotated[str, typer.Option(
+        "--format", "-o", help="table, json or csv.")] = "table",
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+    host: Annotated[list[str] | None, typer.Option(help="Only these hosts.")] = None,
+    route: Annotated[str | None, typer.Option(
+        help="Only routes matching this glob (/api/*).", show_default=False)] = None,
+    status: Annotated[list[str] | None, typer.Option(
+        help="Only these statuses: 404, 5xx, 4xx,500.")] = None,
+    method: Annotated[list[str] | None, typer.Option(help="Only these methods.")] = None,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Query stored metrics: totals, error rate, latency quantiles, by group or over time."""
+    if output not in ("table", "json", "csv"):
+        raise UsageError(f"unknown output format {output!r}: use table, json or csv")
+    settings = settings_from(home, db, config)
+    now = time.time()
+    query = Query(
+        start=parse_moment(since, now) if since else None,
+        end=parse_moment(until, now) if until else None,
+        sources=source or (), hosts=host or (), route_glob=route, statuses=status or (),
+        methods=[m.upper() for m in method or ()], group_by=by,
+        step_minutes=parse_step(step) if step else None,
+    )
+    if by is not None and by not in DIMENSIONS:
+        raise UsageError(f"cannot group by {by!r}: use one of {', '.join(DIMENSIONS)}")
+    if not settings.db_path.exists():
+        raise LogctlError(f"no metrics yet: {settings.db_path} does not exist "
+                          "(run `logctl ingest FILE` first)")
+    with embedded(settings, now) as services:
+        result = services.analytics.metrics(query, top)
+        if result.empty:
+            _say_empty(services.analytics.coverage(query), query)
+    if output == "json":
+        out.print(render.to_json(result.body), highlight=False, soft_wrap=True)
+    elif output == "csv":
+        sys.stdout.write(render.to_csv(result.body))
+    elif not result.empty:
+        render.print_table(out, result.body)
+
+
+def _say_empty(coverage: Any, query: Query) -> None:
+    asked = f"{iso(query.start) if query.start else 'the beginning'} to " \
+            f"{iso(query.end) if query.end else 'now'}"
+    if coverage.first is None:
+        err.print(f"no data from {asked}, and none stored under these filters", highlight=False)
+    else:
+        err.print(f"no data from {asked}; the data covers {iso(coverage.first)} to "
+                  f"{iso(coverage.last + 59)}", highlight=False)
+
+
+@app.command()
+@reports_errors
+def bench(
+    lines: Annotated[int, typer.Option(help="Lines to generate.", min=1)] = 1_000_000,
+    keep: Annotated[Path | None, typer.Option(
+        help="Write the generated log here (and keep it) instead of a temp dir.",
+        show_default=False)] = None,
+    fmt: Annotated[str, typer.Option("--format", help="combined or jsonl.")] = "combined",
+    workers: Annotated[int | None, typer.Option(help="Parsing processes.")] = None,
+) -> None:
+    """Generate a synthetic log and time ingesting it (end to end into a fresh database)."""
+    if fmt not in ("combined", "jsonl"):
+        raise UsageError(f"bench generates combined or jsonl, not {fmt!r}")
+    with tempfile.TemporaryDirectory(prefix="logctl-bench-") as tmp:
+        path = keep or Path(tmp) / f"bench.{'jsonl' if fmt == 'jsonl' else 'log'}"
+        err.print(f"generating {lines:,} {fmt} lines into {path}", highlight=False)
+        truth = write_log(str(path), lines, fmt=fmt)
+        settings = load_settings({"home": tmp, "workers": workers}, env={})
+        with embedded(settings, time.time(), path.stat().st_size) as services:
+            started = time.perf_counter()
+            report = services.ingest.ingest(*expand_paths([str(path)])[:1])
+            seconds = time.perf_counter() - started
+    ok = report.requests == truth.requests
+    out.print(f"{report.lines:,} lines in {seconds:.2f}s: {report.lines / seconds:,.0f} lines/s, "
+              f"{path.stat().st_size / seconds / 1e6 if keep else 0:,.1f} MB/s; totals "
+              f"{'match' if ok else 'DO NOT match'} the generator", highlight=False)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"logctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback,
+                                          is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """Turn raw log files into metrics you can query and watch."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,92 @@
+"""Settings, resolved once: defaults in code < logctl.toml < LOGCTL_* environment < flags.
+The result is a typed object passed down; nothing below reads the environment."""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from logctl.errors import UsageError
+
+CONFIG_NAME = "logctl.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the commands need to know about where data lives and how to read logs."""
+
+    home: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("logctl")))
+    db: Path | None = None
+    format: str = "auto"
+    rt_unit: str = "auto"
+    fields: Mapping[str, str] = field(default_factory=dict)
+    workers: int = 0
+    chunk_size: int = 4 * 1024 * 1024
+    route_cap: int = 2000
+
+    @property
+    def db_path(self) -> Path:
+        """The metrics database: `db` when set, else logctl.db in the home directory."""
+        return self.db or self.home / "logctl.db"
+
+
+_ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
+        "rt_unit": "LOGCTL_RT_UNIT", "workers": "LOGCTL_WORKERS",
+        "chunk_size": "LOGCTL_CHUNK_SIZE", "route_cap": "LOGCTL_ROUTE_CAP"}
+
+
+def load_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
+                  config: Path | None = None) -> Settings:
+    """Resolve settings from every layer; `flags` holds only options the user gave."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    home = flags.get("home") or env.get("LOGCTL_HOME")
+    if home:
+        settings = replace(settings, home=Path(home))
+    settings = _apply(settings, _read_toml(config, settings.home), "logctl.toml")
+    settings = _apply(settings, {k: env[v] for k, v in _ENV.items() if env.get(v)}, "environment")
+    return _apply(settings, {k: v for k, v in flags.items() if v is not None}, "flags")
+
+
+def _read_toml(config: Path | None, home: Path) -> dict[str, Any]:
+    candidates = [config] if config else [Path.cwd() / CONFIG_NAME, home / CONFIG_NAME]
+    for path in candidates:
+        if path.is_file():
+            try:
+                return tomllib.loads(path.read_text())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise UsageError(f"bad config file {path}: {exc}") from None
+        if config:
+            raise UsageError(f"no such config file: {config}")
+    return {}
+
+
+def _apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settings:
+    """Overlay values onto settings, converting and checking each against its field."""
+    known = {f.name: f for f in fields(Settings)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise UsageError(f"unknown setting {key!r} in {origin}")
+        changes[key] = _convert(key, value, origin)
+    return replace(settings, **changes)
+
+
+def _convert(key: str, value: Any, origin: str) -> Any:
+    try:
+        if key in ("home", "db"):
+            return Path(value).expanduser()
+        if key in ("workers", "chunk_size", "route_cap"):
+            number = int(value)
+            if number < 0 or (key != "workers" and number == 0):
+                raise ValueError(value)
+            return number
+        if key == "fields":
+            return dict(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"bad value for {key} in {origin}: {value!r}") from None

@@ -1,0 +1,57 @@
+"""Pure log parsers. `make_format` turns a format name ('combined', 'jsonl', 'regex:...',
+'auto' with a sample) into a `Format`: a per-line parser plus what to tell the user."""
+
+from dataclasses import dataclass, field
+
+from logctl.errors import ParseError
+from logctl.formats.combined import RT_UNITS, CombinedParser
+from logctl.formats.fields import FieldMap
+from logctl.formats.jsonl import JsonLinesParser
+from logctl.formats.logfmt import LogfmtParser
+from logctl.formats.record import LineParser, Record
+from logctl.formats.regex import compile_pattern
+from logctl.formats.syslog import SyslogParser
+
+NAMES = ("auto", "combined", "common", "jsonl", "logfmt", "syslog", "regex:<pattern>")
+
+
+@dataclass(frozen=True)
+class FormatOptions:
+    """Parser settings: response-time unit for access logs, field overrides for structured
+    logs, and `now` for syslog stamps without a year."""
+
+    rt_unit: str = "auto"
+    fields: FieldMap = field(default_factory=FieldMap)
+    now: float = 0.0
+
+
+@dataclass(frozen=True)
+class Format:
+    """A chosen log format. `name` is canonical (the CLF family is 'combined' or 'common');
+    `columnar` says the fast columnar engine may take it."""
+
+    name: str
+    parse_line: LineParser
+    spec: str
+    options: FormatOptions
+    columnar: bool = False
+
+
+def make_format(spec: str, options: FormatOptions) -> Format:
+    """The Format for an explicit name (not 'auto': see detect.detect_format)."""
+    if options.rt_unit not in RT_UNITS:
+        raise ParseError(f"unknown response-time unit {options.rt_unit!r}: use auto, s, ms or us")
+    if spec.startswith("regex:"):
+        return Format("regex", compile_pattern(spec[6:], options.fields), spec, options)
+    if spec in ("combined", "common"):
+        return Format(spec, CombinedParser(options.rt_unit), spec, options, columnar=True)
+    if spec in ("jsonl", "json"):
+        return Format("jsonl", JsonLinesParser(options.fields), spec, options)
+    if spec == "logfmt":
+        return Format("logfmt", LogfmtParser(options.fields), spec, options)
+    if spec == "syslog":
+        return Format("syslog", SyslogParser(options.now), spec, options)
+    raise ParseError(f"unknown format {spec!r}: use one of {', '.join(NAMES)}")
+
+
+__all__ = ["NAMES", "Format", "FormatOptions", "Record", "make_format"]

@@ -1,0 +1,81 @@
+"""Apache/nginx access logs: `common`, `combined`, `vhost_combined`, and combined followed by
+a response-time field (nginx `$request_time` in seconds, Apache `%D` in microseconds or
+`%T` in seconds).
+
+One lenient pattern reads all of them: a `common` line is a combined line without the
+referer and user agent; anything after the user agent must be whitespace-separated fields,
+the last numeric one being the response time.
+"""
+
+import re
+from dataclasses import dataclass
+
+from logctl.formats.record import Record
+from logctl.formats.timestamps import parse_clf
+
+RT_UNITS = {"auto": None, "s": 1000.0, "ms": 1.0, "us": 0.001}
+
+LINE = re.compile(
+    rb"^(?:(?P<vhost>[^\s\"\[]+) )?(?P<client>[^\s\"\[]+) \S+ (?P<user>\S+|\"[^\"]*\") "
+    rb"\[(?P<ts>[^\]\s]+)(?: (?P<tz>[+-]\d{4}))?\] "
+    rb"\"(?P<request>(?:[^\"\\]|\\.)*)\" (?P<status>\d{3}) (?P<bytes>\d+|-)"
+    rb"(?P<agent> \"(?:[^\"\\]|\\.)*\" \"(?:[^\"\\]|\\.)*\")?"
+    rb"(?P<extra>(?: +[^\s\"]+| +\"(?:[^\"\\]|\\.)*\")*)\s*$"
+)
+_RT = re.compile(rb"^\d+(?:\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class CombinedParser:
+    """Parses one access-log line; `rt_unit` is 'auto', 's', 'ms' or 'us'.
+
+    'auto' reads a value with a decimal point as seconds (nginx) and an integer as
+    microseconds (Apache %D, the usual choice); set 's' for Apache %T.
+    """
+
+    rt_unit: str = "auto"
+
+    def __call__(self, line: bytes) -> Record | None:
+        match = LINE.match(line)
+        if match is None:
+            return None
+        vhost, client, _, stamp, tz, request, status, size, _, extra = match.groups()
+        ts = parse_clf(stamp.decode("ascii", "replace"), tz and tz.decode("ascii"))
+        if ts is None:
+            return None
+        method, path = split_request(request)
+        return Record(
+            ts=ts,
+            method=method,
+            path=path,
+            status=int(status),
+            bytes=0 if size == b"-" else int(size),
+            rt_ms=self.response_time(extra),
+            host=vhost.decode("utf-8", "replace") if vhost else "",
+            client=client.decode("utf-8", "replace"),
+        )
+
+    def response_time(self, extra: bytes) -> float | None:
+        """The last numeric field after the user agent, converted to milliseconds."""
+        fields = extra.split()
+        if not fields or not _RT.match(fields[-1]):
+            return None
+        raw = fields[-1]
+        scale = RT_UNITS[self.rt_unit]
+        if scale is None:
+            scale = 1000.0 if b"." in raw else 0.001
+        return float(raw) * scale
+
+
+def split_request(request: bytes) -> tuple[str, str]:
+    """'GET /a?b HTTP/1.1' to ('GET', '/a?b'); a request with no method/path gives '-'."""
+    parts = request.split(b" ")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        return "-", "-"
+    return parts[0].decode("ascii", "replace"), parts[1].decode("utf-8", "replace")
+
+
+def has_referer_agent(line: bytes) -> bool:
+    """True for a combined line (referer + user agent present), False for common."""
+    match = LINE.match(line)
+    return bool(match and match.group("agent"))

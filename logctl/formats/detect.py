@@ -1,0 +1,33 @@
+"""Auto-detection: try each parser on a sample of lines and keep the one that reads most."""
+
+from logctl.errors import ParseError
+from logctl.formats import Format, FormatOptions, make_format
+from logctl.formats.combined import has_referer_agent
+from logctl.metrics.points import iter_lines
+
+CANDIDATES = ("combined", "jsonl", "syslog", "logfmt")
+SAMPLE_LINES = 50
+
+
+def detect_format(sample: bytes, options: FormatOptions) -> Format:
+    """The format that parses most of the first lines of `sample` (ties: CANDIDATES order).
+
+    The CLF family is reported as 'common' when no line carries a referer and user agent.
+    """
+    lines = [line for _, line in zip(range(SAMPLE_LINES), iter_lines(sample), strict=False)]
+    if not lines:
+        raise ParseError("cannot detect the format: the input has no lines")
+    best, best_hits = None, 0
+    for name in CANDIDATES:
+        fmt = make_format(name, options)
+        hits = sum(1 for line in lines if fmt.parse_line(line) is not None)
+        if hits > best_hits:
+            best, best_hits = fmt, hits
+    if best is None:
+        raise ParseError(
+            "cannot detect the format: no known format reads the first lines; "
+            "name one with --format (combined, common, jsonl, logfmt, syslog, regex:...)"
+        )
+    if best.name == "combined" and not any(has_referer_agent(line) for line in lines):
+        best = make_format("common", options)
+    return best

@@ -1,0 +1,1 @@
+"""Pure aggregation: records to per-minute points, histograms, routes and time windows."""

@@ -1,0 +1,166 @@
+"""Points: per minute and series, exact counters plus a latency histogram. A chunk of log
+lines becomes a `ChunkAggregate`; aggregates merge by adding, whatever their order."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from logctl.formats.record import LineParser, Record
+from logctl.metrics import sketch
+from logctl.metrics.route import fold_route
+
+# host, method, route, status: the series dimensions a point carries besides its source.
+SeriesKey = tuple[str, str, str, int]
+PointKey = tuple[int, str, str, str, int]  # minute (epoch s), then the series key
+
+MAX_SAMPLES = 5
+MAX_LINE = 64 * 1024
+
+
+class Point:
+    """Counters of one minute of one series. Mutable, for the hot loop."""
+
+    __slots__ = ("bytes", "client_errors", "count", "errors", "first", "hist", "last",
+                 "latency_count", "latency_max", "latency_sum")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.client_errors = 0
+        self.bytes = 0
+        self.latency_count = 0
+        self.latency_sum = 0.0
+        self.latency_max = 0.0
+        self.hist: sketch.Histogram = {}
+        self.first = float("inf")
+        self.last = float("-inf")
+
+    def merge(self, other: "Point") -> None:
+        """Add another point of the same minute and series."""
+        self.count += other.count
+        self.errors += other.errors
+        self.client_errors += other.client_errors
+        self.bytes += other.bytes
+        self.latency_count += other.latency_count
+        self.latency_sum += other.latency_sum
+        self.latency_max = max(self.latency_max, other.latency_max)
+        self.first = min(self.first, other.first)
+        self.last = max(self.last, other.last)
+        sketch.merge_into(self.hist, other.hist)
+
+    def as_tuple(self) -> tuple:
+        """All fields, for comparisons in tests and for pickling compactly."""
+        return (self.count, self.errors, self.client_errors, self.bytes, self.latency_count,
+                self.latency_sum, self.latency_max, dict(sorted(self.hist.items())), self.first,
+                self.last)
+
+    def __reduce__(self) -> tuple:
+        return (_point_from_tuple, (self.as_tuple(),))
+
+
+def _point_from_tuple(values: tuple) -> Point:
+    point = Point()
+    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
+     point.latency_sum, point.latency_max, point.hist, point.first, point.last) = values
+    return point
+
+
+@dataclass
+class ChunkAggregate:
+    """What a chunk of lines amounts to: points, and malformed lines by minute (None when
+    the chunk had no parsable line to place them next to), with a few samples."""
+
+    points: dict[PointKey, Point] = field(default_factory=dict)
+    malformed: dict[int | None, int] = field(default_factory=dict)
+    samples: list[str] = field(default_factory=list)
+    lines: int = 0
+
+    def merge(self, other: "ChunkAggregate") -> None:
+        """Add another aggregate into this one."""
+        for key, point in other.points.items():
+            mine = self.points.get(key)
+            if mine is None:
+                self.points[key] = point
+            else:
+                mine.merge(point)
+        for minute, count in other.malformed.items():
+            self.malformed[minute] = self.malformed.get(minute, 0) + count
+        self.samples.extend(other.samples[: MAX_SAMPLES - len(self.samples)])
+        self.lines += other.lines
+
+    @property
+    def requests(self) -> int:
+        """Lines parsed into points."""
+        return sum(point.count for point in self.points.values())
+
+    def note_malformed(self, minute: int | None, line: bytes, count: int = 1) -> None:
+        """Count malformed lines at a minute and keep a sample of the first few."""
+        self.malformed[minute] = self.malformed.get(minute, 0) + count
+        if len(self.samples) < MAX_SAMPLES:
+            self.samples.append(line[:200].decode("utf-8", "replace"))
+
+
+def add_record(points: dict[PointKey, Point], record: Record) -> int:
+    """Count one record into its point; returns its minute."""
+    minute = int(record.ts // 60) * 60
+    key = (minute, record.host, record.method, fold_route(record.path), record.status)
+    point = points.get(key)
+    if point is None:
+        point = points[key] = Point()
+    point.count += 1
+    status = record.status
+    if status >= 500 or (record.severity is not None and record.severity <= 3):
+        point.errors += 1
+    elif 400 <= status < 500:
+        point.client_errors += 1
+    point.bytes += record.bytes
+    ts = record.ts
+    if ts < point.first:
+        point.first = ts
+    if ts > point.last:
+        point.last = ts
+    rt = record.rt_ms
+    if rt is not None:
+        point.latency_count += 1
+        point.latency_sum += rt
+        if rt > point.latency_max:
+            point.latency_max = rt
+        sketch.add(point.hist, rt)
+    return minute
+
+
+def aggregate_lines(data: bytes, parse_line: LineParser) -> ChunkAggregate:
+    """Parse and aggregate a chunk of whole lines with a per-line parser.
+
+    Malformed lines never stop the chunk: each is counted at the minute of the last good
+    line before it (or the first after it, at the chunk's start).
+    """
+    result = ChunkAggregate()
+    points = result.points
+    minute: int | None = None
+    pending: list[bytes] = []
+    for line in iter_lines(data):
+        result.lines += 1
+        record = parse_line(line) if len(line) <= MAX_LINE else None
+        if record is None:
+            if minute is None:
+                pending.append(line)
+            else:
+                result.note_malformed(minute, line)
+            continue
+        minute = add_record(points, record)
+        if pending:
+            for bad in pending:
+                result.note_malformed(minute, bad)
+            pending.clear()
+    for bad in pending:
+        result.note_malformed(None, bad)
+    return result
+
+
+def iter_lines(data: bytes) -> Iterable[bytes]:
+    """Non-empty lines of a chunk, without their LF or CRLF ending."""
+    for line in data.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line.strip():
+            yield line

@@ -1,0 +1,95 @@
+"""A mergeable latency histogram with log-spaced bins (the DDSketch mapping).
+
+A value v > 0 ms falls in bin i = ceil(log(v) / log(gamma)); the bin's representative
+value 2 * gamma**i / (gamma + 1) is within ALPHA relative error of every value in it, so
+any quantile read from merged bins is within ALPHA of the exact one. Merging is adding
+counts per bin: merge(a, b) == histogram(a + b), exactly. A histogram is a plain
+{bin: count} dict; stored as packed int32 pairs.
+"""
+
+import math
+from array import array
+from collections.abc import Iterable
+
+ALPHA = 0.008
+GAMMA = (1 + ALPHA) / (1 - ALPHA)
+LN_GAMMA = math.log(GAMMA)
+MIN_MS = 0.001
+ZERO_BIN = -(2**31)
+MIN_BIN = math.ceil(math.log(MIN_MS) / LN_GAMMA)
+
+Histogram = dict[int, int]
+
+
+def bin_index(ms: float) -> int:
+    """The bin of a latency in ms; 0 (and negatives) go to a zero bin, tiny values to 1 us."""
+    if ms <= 0:
+        return ZERO_BIN
+    if ms <= MIN_MS:
+        return MIN_BIN
+    return math.ceil(math.log(ms) / LN_GAMMA)
+
+
+def bin_value(index: int) -> float:
+    """The representative latency of a bin (within ALPHA of every value it holds)."""
+    if index == ZERO_BIN:
+        return 0.0
+    return 2 * GAMMA**index / (GAMMA + 1)
+
+
+def add(hist: Histogram, ms: float, count: int = 1) -> None:
+    """Count one latency (or `count` equal ones) into a histogram."""
+    index = bin_index(ms)
+    hist[index] = hist.get(index, 0) + count
+
+
+def merge_into(target: Histogram, other: Histogram) -> Histogram:
+    """Add `other`'s bins into `target` and return it."""
+    for index, count in other.items():
+        target[index] = target.get(index, 0) + count
+    return target
+
+
+def quantile(hist: Histogram, q: float, maximum: float | None = None) -> float | None:
+    """The nearest-rank q-quantile (rank ceil(q*n)); None for an empty histogram.
+
+    Clamped to the exact maximum when known, which never moves it further than ALPHA.
+    """
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for index in sorted(hist):
+        seen += hist[index]
+        if seen >= rank:
+            value = bin_value(index)
+            return min(value, maximum) if maximum is not None else value
+    raise AssertionError("unreachable: rank within total")
+
+
+def encode(hist: Histogram) -> bytes:
+    """Pack as int32 (bin, count) pairs, bins ascending, for storage."""
+    flat = array("i")
+    for index in sorted(hist):
+        flat.append(index)
+        flat.append(hist[index])
+    return flat.tobytes()
+
+
+def decode(blob: bytes | None) -> Histogram:
+    """Unpack what `encode` wrote."""
+    if not blob:
+        return {}
+    flat = array("i")
+    flat.frombytes(blob)
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def merge_blobs(blobs: Iterable[bytes | None]) -> Histogram:
+    """Merge many stored histograms into one."""
+    result: Histogram = {}
+    for blob in blobs:
+        if blob:
+            merge_into(result, decode(blob))
+    return result

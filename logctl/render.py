@@ -1,0 +1,132 @@
+"""Rendering results for people (rich tables, human numbers) and for scripts (JSON, CSV)."""
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+FIELDS = ("requests", "errors", "client_errors", "error_rate", "bytes", "malformed")
+LATENCY = ("p50", "p90", "p95", "p99", "max", "mean")
+
+
+def human_count(value: int) -> str:
+    """9999 -> '9,999'."""
+    return f"{value:,}"
+
+
+def human_bytes(value: int) -> str:
+    """2747282505 -> '2.75 GB' (decimal units, as disks and networks count)."""
+    size = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.2f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_ms(value: float | None) -> str:
+    """Milliseconds as '0.42 ms', '123 ms' or '1.52 s'; '-' when unknown."""
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:,.2f} s"
+    return f"{value:.2f} ms" if value < 10 else f"{value:,.0f} ms"
+
+
+def human_rate(value: float) -> str:
+    """0.0123 -> '1.23%'."""
+    return f"{value * 100:.2f}%"
+
+
+def to_json(body: dict[str, Any]) -> str:
+    """The stable JSON contract, pretty-printed."""
+    return json.dumps(body, indent=2)
+
+
+def summary_table(body: dict[str, Any]) -> Table:
+    """A two-column table of one summary."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    latency = body["latency_ms"] or {}
+    rows = [
+        ("requests", human_count(body["requests"])),
+        ("5xx errors", f"{human_count(body['errors'])} ({human_rate(body['error_rate'])})"),
+        ("4xx", human_count(body["client_errors"])),
+        ("bytes", human_bytes(body["bytes"])),
+        ("malformed lines", human_count(body["malformed"])),
+        *((f"latency {name}", human_ms(latency.get(name))) for name in LATENCY),
+        ("first", body["first"] or "-"),
+        ("last", body["last"] or "-"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def rows_table(entries: list[dict[str, Any]], leading: list[str]) -> Table:
+    """A table of groups or series entries, one row each; `leading` names the key columns."""
+    table = Table(header_style="bold")
+    for name in leading:
+        table.add_column(name, overflow="fold")
+    for name in ("requests", "5xx", "5xx %", "4xx", "bytes", "p50", "p95", "p99"):
+        table.add_column(name, justify="right")
+    for entry in entries:
+        latency = entry["latency_ms"] or {}
+        table.add_row(
+            *(str(entry.get(name) if entry.get(name) is not None else "-") for name in leading),
+            human_count(entry["requests"]), human_count(entry["errors"]),
+            human_rate(entry["error_rate"]), human_count(entry["client_errors"]),
+            human_bytes(entry["bytes"]), human_ms(latency.get("p50")),
+            human_ms(latency.get("p95")), human_ms(latency.get("p99")),
+        )
+    return table
+
+
+def flat_entries(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Summary, groups or series as flat rows (latency fields become p50_ms...)."""
+    if "series" in body:
+        rows = []
+        for entry in body["series"]:
+            if "groups" in entry:
+                rows += [{"t": entry["t"], **group} for group in entry["groups"]]
+            else:
+                rows.append(entry)
+    elif "groups" in body:
+        rows = body["groups"]
+    else:
+        rows = [body]
+    flat = []
+    for row in rows:
+        latency = row.get("latency_ms") or {}
+        out = {k: v for k, v in row.items() if k != "latency_ms"}
+        out.update({f"{name}_ms": latency.get(name) for name in LATENCY})
+        flat.append(out)
+    return flat
+
+
+def to_csv(body: dict[str, Any]) -> str:
+    """CSV with a header row."""
+    rows = flat_entries(body)
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def print_table(console: Console, body: dict[str, Any]) -> None:
+    """The right table for a summary, groups or series."""
+    if "series" in body:
+        grouped = any("groups" in entry for entry in body["series"])
+        entries = [{"t": e["t"], **g} for e in body["series"] for g in e.get("groups", [])] \
+            if grouped else body["series"]
+        console.print(rows_table(entries, ["t", "key"] if grouped else ["t"]))
+    elif "groups" in body:
+        console.print(rows_table(body["groups"], ["key"]))
+    else:
+        console.print(summary_table(body))

@@ -1,0 +1,1 @@
+"""The five services' logic, transport-free: each depends on client protocols only."""

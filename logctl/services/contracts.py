@@ -1,0 +1,60 @@
+"""What crosses between services, and the client protocols each service is written
+against (DESIGN.md §2). In-process, REST and gRPC wirings implement these."""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from logctl.store.base import Batch, Position
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """A resolved format as sent with each chunk: its name and parser options."""
+
+    name: str
+    rt_unit: str = "auto"
+    fields: tuple[tuple[str, str], ...] = ()
+    now: float = 0.0
+
+
+@dataclass(frozen=True)
+class ChunkRequest:
+    """Raw lines of one source, with where they came from."""
+
+    source: str
+    position: Position
+    format: FormatSpec
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ChunkAck:
+    """Processing's answer once storage holds the chunk's batch."""
+
+    batch_id: str
+    applied: bool
+    lines: int
+    requests: int
+    malformed: int
+    end: int
+
+
+class ProcessingClient(Protocol):
+    """Turns chunks into stored batches; acks come back in request order."""
+
+    def process(self, requests: Iterable[ChunkRequest]) -> Iterator[ChunkAck]:
+        """Process requests (pipelined) and yield each ack once its batch is stored."""
+        ...
+
+
+class StorageClient(Protocol):
+    """The part of storage that writers need."""
+
+    def write_batch(self, batch: Batch) -> bool:
+        """Apply a batch exactly once; False when it was already applied."""
+        ...
+
+    def committed_end(self, source_id: str) -> int | None:
+        """The furthest end offset stored for a source."""
+        ...

@@ -1,0 +1,156 @@
+"""Ingest: finds the new part of each input, reads it in chunks cut at line boundaries,
+sends the chunks to processing, and moves a file's checkpoint only after processing
+acknowledges that storage holds the chunk."""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import BinaryIO
+
+from logctl.checkpoint import Checkpoint, CheckpointBook, new_checkpoint
+from logctl.chunks import CHUNK_SIZE, Chunk, read_chunks, skip_to
+from logctl.formats import FormatOptions, make_format
+from logctl.formats.detect import detect_format
+from logctl.services.contracts import ChunkRequest, FormatSpec, ProcessingClient, StorageClient
+from logctl.sources import SourceFile, is_compressed, open_stream, stdin_stream
+from logctl.store.base import Position
+
+Progress = Callable[[int, int], None]  # bytes read, lines stored since the last call
+
+
+@dataclass
+class FileReport:
+    """What ingest did with one input."""
+
+    label: str
+    format: str
+    start: int
+    end: int
+    lines: int = 0
+    requests: int = 0
+    malformed: int = 0
+    skipped_batches: int = 0
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did, for the summary line and `--format json`."""
+
+    files: list[FileReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def lines(self) -> int:
+        return sum(f.lines for f in self.files)
+
+    @property
+    def requests(self) -> int:
+        return sum(f.requests for f in self.files)
+
+    @property
+    def malformed(self) -> int:
+        return sum(f.malformed for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.end - f.start for f in self.files)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How to read: the format name ('auto' detects per file) and parser options."""
+
+    format: str = "auto"
+    options: FormatOptions = field(default_factory=FormatOptions)
+    chunk_size: int = CHUNK_SIZE
+
+
+class IngestService:
+    """Reads inputs and drives them through processing, exactly once per byte range."""
+
+    def __init__(self, processing: ProcessingClient, ledger: StorageClient,
+                 checkpoints: CheckpointBook, settings: IngestSettings) -> None:
+        self.processing = processing
+        self.ledger = ledger
+        self.checkpoints = checkpoints
+        self.settings = settings
+
+    def ingest(self, sources: list[SourceFile], progress: Progress | None = None) -> IngestReport:
+        """Ingest every source in turn and report what was read."""
+        started = time.monotonic()
+        report = IngestReport()
+        for source in sources:
+            report.files.append(self._ingest_one(source, progress or (lambda b, n: None)))
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _ingest_one(self, source: SourceFile, progress: Progress) -> FileReport:
+        if source.path is None:
+            source_id = f"stdin-{uuid.uuid4().hex[:16]}"
+            return self._run(source, stdin_stream(), source_id, 0, None, progress)
+        checkpoint = self._checkpoint(source.path)
+        stream = open_stream(source.path)
+        try:
+            skip_to(stream, checkpoint.offset)
+            return self._run(source, stream, checkpoint.source_id, checkpoint.offset,
+                             checkpoint, progress)
+        finally:
+            stream.close()
+
+    def _checkpoint(self, path: Path) -> Checkpoint:
+        """Where to resume a file: its checkpoint, moved up to what storage already holds
+        (a crash between storing and checkpointing loses nothing and repeats nothing)."""
+        checkpoint = self.checkpoints.find(path)
+        if checkpoint is not None:
+            stored = self.ledger.committed_end(checkpoint.source_id) or 0
+            checkpoint = replace(checkpoint, offset=max(checkpoint.offset, stored))
+            if is_compressed(path) or checkpoint.offset <= path.stat().st_size:
+                return checkpoint
+        checkpoint = new_checkpoint(path)  # new, replaced or truncated: read from the start
+        self.checkpoints.save(checkpoint)
+        return checkpoint
+
+    def _run(self, source: SourceFile, stream: BinaryIO, source_id: str, start: int,
+             checkpoint: Checkpoint | None, progress: Progress) -> FileReport:
+        chunks = read_chunks(stream, start, self.settings.chunk_size)
+        first = next(chunks, None)
+        if first is None:
+            return FileReport(source.label, "-", start, start)
+        spec = self._format(first.data)
+        report = FileReport(source.label, spec.name, start, start)
+        requests = (
+            ChunkRequest(source.name, Position(source_id, c.start, c.end), spec, c.data)
+            for c in _prepend(first, chunks)
+        )
+        for ack in self.processing.process(requests):
+            report.end = ack.end
+            report.lines += ack.lines
+            if ack.applied:
+                report.requests += ack.requests
+                report.malformed += ack.malformed
+            else:
+                report.skipped_batches += 1
+            if checkpoint is not None:
+                checkpoint = replace(checkpoint, offset=ack.end)
+                self.checkpoints.save(checkpoint)
+            progress(ack.end - start, ack.lines)
+            start = ack.end
+        return report
+
+    def _format(self, sample: bytes) -> FormatSpec:
+        """The format for a file: the configured one, or detected from its first chunk."""
+        options = self.settings.options
+        name = self.settings.format
+        if name == "auto":
+            name = detect_format(sample, options).name
+        else:
+            make_format(name, options)  # fail early on a bad name or pattern
+        return FormatSpec(name, options.rt_unit, tuple(options.fields.overrides.items()),
+                          options.now)
+
+
+def _prepend(first: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
+    yield first
+    yield from rest

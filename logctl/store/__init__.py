@@ -1,0 +1,1 @@
+"""Metric storage: the Store protocol and its SQLite implementation."""

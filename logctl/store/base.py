@@ -1,0 +1,106 @@
+"""The Store protocol every backend keeps, and the values that cross it: batches in,
+query rows out."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from logctl.metrics.points import ChunkAggregate, Point, PointKey
+
+DIMENSIONS = ("route", "status", "method", "host", "source", "status_class")
+FILTERS = ("source", "host", "route", "status", "method")
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a batch's lines came from: a source identity and a byte range in it."""
+
+    source_id: str
+    start: int
+    end: int
+
+
+@dataclass
+class Batch:
+    """One unit of exactly-once storage: points of one source, with a deterministic id
+    (`source_id:start:end`) that storage records in the same transaction."""
+
+    source: str
+    position: Position
+    aggregate: ChunkAggregate
+
+    @property
+    def batch_id(self) -> str:
+        """Deterministic from where the lines came from, so a resend is recognised."""
+        p = self.position
+        return f"{p.source_id}:{p.start}:{p.end}"
+
+
+@dataclass(frozen=True)
+class Query:
+    """A metrics query: a time range (epoch seconds, None = open), filters, a grouping
+    (one of DIMENSIONS) and/or a step in minutes for a time series."""
+
+    start: float | None = None
+    end: float | None = None
+    sources: Sequence[str] = ()
+    hosts: Sequence[str] = ()
+    route_glob: str | None = None
+    statuses: Sequence[str] = ()
+    methods: Sequence[str] = ()
+    group_by: str | None = None
+    step_minutes: int | None = None
+
+    @property
+    def filters_records(self) -> bool:
+        """True when a filter narrows records below a whole source (malformed lines have no
+        host, route, status or method, so they are not counted under such filters)."""
+        return bool(self.hosts or self.route_glob or self.statuses or self.methods)
+
+
+@dataclass
+class Row:
+    """One merged result row: a group key and/or bucket start, and the merged point."""
+
+    key: str | None
+    bucket: int | None
+    point: Point = field(default_factory=Point)
+    malformed: int = 0
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the store holds: first and last minute with data, and counts."""
+
+    first: int | None
+    last: int | None
+    points: int
+    batches: int
+
+
+class Store(Protocol):
+    """A metrics store: applies batches exactly once, answers merged queries."""
+
+    def write_batch(self, batch: Batch) -> bool:
+        """Apply a batch in one transaction; False when its id was already applied."""
+        ...
+
+    def committed_end(self, source_id: str) -> int | None:
+        """The furthest end offset committed for a source, None if none."""
+        ...
+
+    def query(self, query: Query) -> list[Row]:
+        """Merged rows for a query, grouped and/or bucketed as it asks."""
+        ...
+
+    def coverage(self, query: Query) -> Coverage:
+        """The range of data under the query's filters, ignoring its time range."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+__all__ = ["DIMENSIONS", "FILTERS", "Batch", "Coverage", "Point", "PointKey", "Position",
+           "Query", "Row", "Store"]

@@ -1,0 +1,257 @@
+"""The SQLite store (the default): WAL, one writer connection, one transaction per batch,
+counters merged in SQL with INSERT ... ON CONFLICT DO UPDATE, histograms merged by a
+registered SQL function. Series live in their own table; points are keyed by
+(series, minute) and indexed by minute."""
+
+import sqlite3
+import time
+from pathlib import Path
+
+import sqlite_utils
+
+from logctl.errors import StoreError
+from logctl.metrics import sketch
+from logctl.metrics.points import Point
+from logctl.metrics.route import cap_routes
+from logctl.store.base import Batch, Coverage, Query, Row
+from logctl.store.sql import malformed_sql, points_sql
+
+SCHEMA_VERSION = 1
+UNKNOWN_MINUTE = -1
+MAX_SAMPLES_PER_SOURCE = 20
+DEFAULT_ROUTE_CAP = 2000
+
+UPSERT_POINT = """
+INSERT INTO points (series_id, minute, count, errors, client_errors, bytes, latency_count,
+                    latency_sum, latency_max, hist, first_ts, last_ts)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (series_id, minute) DO UPDATE SET
+  count = count + excluded.count,
+  errors = errors + excluded.errors,
+  client_errors = client_errors + excluded.client_errors,
+  bytes = bytes + excluded.bytes,
+  latency_count = latency_count + excluded.latency_count,
+  latency_sum = latency_sum + excluded.latency_sum,
+  latency_max = max(latency_max, excluded.latency_max),
+  hist = hist_merge(hist, excluded.hist),
+  first_ts = min(first_ts, excluded.first_ts),
+  last_ts = max(last_ts, excluded.last_ts)
+"""
+UPSERT_MALFORMED = """
+INSERT INTO malformed (source, minute, count) VALUES (?, ?, ?)
+ON CONFLICT (source, minute) DO UPDATE SET count = count + excluded.count
+"""
+
+
+class HistMergeAggregate:
+    """SQL aggregate `hist_merge_agg(hist)`: merges the histograms of a group."""
+
+    def __init__(self) -> None:
+        self.hist: sketch.Histogram = {}
+
+    def step(self, blob: bytes | None) -> None:
+        if blob:
+            sketch.merge_into(self.hist, sketch.decode(blob))
+
+    def finalize(self) -> bytes:
+        return sketch.encode(self.hist)
+
+
+def hist_merge(a: bytes | None, b: bytes | None) -> bytes:
+    """SQL scalar `hist_merge(a, b)` used when a point is merged into a stored one."""
+    return sketch.encode(sketch.merge_into(sketch.decode(a), sketch.decode(b)))
+
+
+class SQLiteStore:
+    """A Store on one SQLite file. Safe for several processes: writers serialize on the
+    database lock (busy timeout), and the batch ledger makes a replay a no-op."""
+
+    def __init__(self, path: Path, route_cap: int = DEFAULT_ROUTE_CAP) -> None:
+        self.path = path
+        self.route_cap = route_cap
+        self.conn = connect(path)
+        self.db = sqlite_utils.Database(self.conn)
+        self.series_ids: dict[tuple[str, str, str, str, int], int] = {}
+        self.routes: dict[str, set[str]] = {}
+        create_schema(self.db)
+
+    def write_batch(self, batch: Batch) -> bool:
+        """Apply a batch and record its id in one transaction (skip a known id)."""
+        try:
+            return self._write(batch)
+        except sqlite3.Error as exc:
+            self.series_ids.clear()
+            self.routes.clear()
+            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+
+    def _write(self, batch: Batch) -> bool:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            seen = conn.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch.batch_id,))
+            if seen.fetchone():
+                conn.rollback()
+                return False
+            conn.executemany(UPSERT_POINT, self._point_rows(batch))
+            self._write_malformed(batch)
+            conn.execute(
+                "INSERT INTO batches (batch_id, source, source_id, start_offset, end_offset,"
+                " lines, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (batch.batch_id, batch.source, batch.position.source_id, batch.position.start,
+                 batch.position.end, batch.aggregate.lines, time.time()),
+            )
+            conn.commit()
+            return True
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def _point_rows(self, batch: Batch) -> list[tuple]:
+        """Points as upsert rows, with routes capped and series ids resolved."""
+        source = batch.source
+        known = self._known_routes(source)
+        renames = cap_routes({key[3] for key in batch.aggregate.points}, known, self.route_cap)
+        merged: dict[tuple[int, int], Point] = {}
+        for (minute, host, method, route, status), point in batch.aggregate.points.items():
+            series = self._series_id((source, host, method, renames.get(route, route), status))
+            mine = merged.get((series, minute))
+            if mine is None:
+                merged[(series, minute)] = point
+            else:
+                mine.merge(point)
+        return [
+            (series, minute, p.count, p.errors, p.client_errors, p.bytes, p.latency_count,
+             p.latency_sum, p.latency_max, sketch.encode(p.hist) if p.hist else None, p.first,
+             p.last)
+            for (series, minute), p in merged.items()
+        ]
+
+    def _known_routes(self, source: str) -> set[str]:
+        if source not in self.routes:
+            rows = self.conn.execute("SELECT DISTINCT route FROM series WHERE source = ?",
+                                     (source,))
+            self.routes[source] = {row[0] for row in rows}
+        return self.routes[source]
+
+    def _series_id(self, key: tuple[str, str, str, str, int]) -> int:
+        series = self.series_ids.get(key)
+        if series is None:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO series (source, host, method, route, status)"
+                " VALUES (?, ?, ?, ?, ?)", key)
+            series = self.conn.execute(
+                "SELECT id FROM series WHERE source = ? AND host = ? AND method = ?"
+                " AND route = ? AND status = ?", key).fetchone()[0]
+            self.series_ids[key] = series
+        return series
+
+    def _write_malformed(self, batch: Batch) -> None:
+        aggregate = batch.aggregate
+        self.conn.executemany(UPSERT_MALFORMED, [
+            (batch.source, UNKNOWN_MINUTE if minute is None else minute, count)
+            for minute, count in aggregate.malformed.items()
+        ])
+        if aggregate.samples:
+            kept = self.conn.execute("SELECT count(*) FROM malformed_samples WHERE source = ?",
+                                     (batch.source,)).fetchone()[0]
+            room = max(0, MAX_SAMPLES_PER_SOURCE - kept)
+            self.conn.executemany(
+                "INSERT INTO malformed_samples (source, line) VALUES (?, ?)",
+                [(batch.source, line) for line in aggregate.samples[:room]])
+
+    def committed_end(self, source_id: str) -> int | None:
+        """The furthest end offset the ledger holds for a source."""
+        row = self.conn.execute("SELECT max(end_offset) FROM batches WHERE source_id = ?",
+                                (source_id,)).fetchone()
+        return row[0]
+
+    def query(self, query: Query) -> list[Row]:
+        """Merged rows: SUMs in SQL, histograms merged by the aggregate function."""
+        try:
+            rows: dict[tuple, Row] = {}
+            sql, params = points_sql(query)
+            for key, bucket, *counters, hist in self.conn.execute(sql, params):
+                row = rows[(key, bucket)] = Row(key, bucket)
+                p = row.point
+                (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
+                 p.latency_max, p.first, p.last) = counters
+                p.hist = sketch.decode(hist)
+            malformed = malformed_sql(query, UNKNOWN_MINUTE)
+            if malformed is not None:
+                for key, bucket, count in self.conn.execute(*malformed):
+                    rows.setdefault((key, bucket), Row(key, bucket)).malformed = count
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from exc
+        return sorted(rows.values(), key=lambda r: (r.bucket or 0, str(r.key)))
+
+    def coverage(self, query: Query) -> Coverage:
+        """First/last minute with data under the query's filters, and store totals."""
+        sql, params = points_sql(query, coverage=True)
+        first, last = self.conn.execute(sql, params).fetchone()
+        points = self.conn.execute("SELECT count(*) FROM points").fetchone()[0]
+        batches = self.conn.execute("SELECT count(*) FROM batches").fetchone()[0]
+        return Coverage(first, last, points, batches)
+
+    def samples(self, source: str | None = None) -> list[tuple[str, str]]:
+        """Kept malformed-line samples as (source, line)."""
+        sql = "SELECT source, line FROM malformed_samples"
+        if source is None:
+            return list(self.conn.execute(sql + " ORDER BY id"))
+        return list(self.conn.execute(sql + " WHERE source = ? ORDER BY id", (source,)))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the database in WAL mode with the merge functions registered."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA busy_timeout = 60000")
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    conn.create_function("hist_merge", 2, hist_merge, deterministic=True)
+    conn.create_aggregate("hist_merge_agg", 1, HistMergeAggregate)
+    return conn
+
+
+def create_schema(db: sqlite_utils.Database) -> None:
+    """Create the tables and indexes once (idempotent)."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        _create_tables(db)
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        db.conn.rollback()
+        raise StoreError(f"cannot create the schema: {exc}") from None
+
+
+def _create_tables(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db["series"].create(
+        {"id": int, "source": str, "host": str, "method": str, "route": str, "status": int},
+        pk="id", not_null={"source", "host", "method", "route", "status"}, if_not_exists=True)
+    db["series"].create_index(["source", "host", "method", "route", "status"], unique=True,
+                              if_not_exists=True)
+    db["points"].create(
+        {"series_id": int, "minute": int, "count": int, "errors": int, "client_errors": int,
+         "bytes": int, "latency_count": int, "latency_sum": float, "latency_max": float,
+         "hist": bytes, "first_ts": float, "last_ts": float},
+        pk=("series_id", "minute"), foreign_keys=[("series_id", "series", "id")],
+        if_not_exists=True)
+    db["points"].create_index(["minute"], if_not_exists=True)
+    db["malformed"].create({"source": str, "minute": int, "count": int},
+                           pk=("source", "minute"), if_not_exists=True)
+    db["malformed_samples"].create({"id": int, "source": str, "line": str}, pk="id",
+                                   if_not_exists=True)
+    db["batches"].create(
+        {"batch_id": str, "source": str, "source_id": str, "start_offset": int,
+         "end_offset": int, "lines": int, "committed_at": float},
+        pk="batch_id", if_not_exists=True)
+    db["batches"].create_index(["source_id", "end_offset"], if_not_exists=True)
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+               (str(SCHEMA_VERSION),))

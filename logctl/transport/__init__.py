@@ -1,0 +1,1 @@
+"""Wirings of the services: in-process (local), and later REST and gRPC."""

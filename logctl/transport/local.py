@@ -1,0 +1,46 @@
+"""The embedded wiring: all services in one process over one SQLite file, no daemon."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from logctl.checkpoint import CheckpointBook
+from logctl.config import Settings
+from logctl.formats import FormatOptions
+from logctl.formats.fields import FieldMap
+from logctl.services.analytics import AnalyticsService
+from logctl.services.ingest import IngestService, IngestSettings
+from logctl.services.processing import InlineExecutor, ProcessingService, worker_pool
+from logctl.store.sqlite import SQLiteStore
+
+# Below this many bytes of input, parsing in-process beats starting worker processes.
+POOL_THRESHOLD = 16 * 1024 * 1024
+
+
+@dataclass
+class Embedded:
+    """The services wired together in this process."""
+
+    store: SQLiteStore
+    ingest: IngestService
+    analytics: AnalyticsService
+
+
+@contextmanager
+def embedded(settings: Settings, now: float, input_bytes: int = 0) -> Iterator[Embedded]:
+    """Open the store and wire the services; parse in worker processes when the input is
+    large enough to pay for them. Everything is closed on exit."""
+    store = SQLiteStore(settings.db_path, route_cap=settings.route_cap)
+    checkpoints = CheckpointBook(settings.db_path)
+    use_pool = input_bytes > POOL_THRESHOLD and settings.workers != 1
+    executor = worker_pool(settings.workers or None) if use_pool else InlineExecutor()
+    options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), now)
+    try:
+        processing = ProcessingService(store, executor, in_flight=4 if use_pool else 1)
+        ingest = IngestService(processing, store, checkpoints,
+                               IngestSettings(settings.format, options, settings.chunk_size))
+        yield Embedded(store, ingest, AnalyticsService(store))
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        checkpoints.close()
+        store.close()
