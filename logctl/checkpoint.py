@@ -60,9 +60,12 @@ class CheckpointBook:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
             self.conn.execute("PRAGMA busy_timeout = 60000")
             self.conn.execute(
-                "CREATE TABLE IF NOT EXISTS checkpoints (path TEXT PRIMARY KEY, source_id TEXT,"
+                "CREATE TABLE IF NOT EXISTS checkpoints (path TEXT, source_id TEXT PRIMARY KEY,"
                 " dev INTEGER, inode INTEGER, fp_len INTEGER, fp_hash TEXT, offset INTEGER,"
                 " updated_at REAL)")
+            self.conn.execute("CREATE INDEX IF NOT EXISTS checkpoints_path ON checkpoints (path)")
+            self.conn.execute(
+                "CREATE INDEX IF NOT EXISTS checkpoints_inode ON checkpoints (dev, inode)")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open checkpoints in {path}: {exc}") from None
 
@@ -72,8 +75,8 @@ class CheckpointBook:
         stat = path.stat()
         rows = self.conn.execute(
             "SELECT * FROM checkpoints WHERE path = ? OR (dev = ? AND inode = ?)"
-            " ORDER BY path = ? DESC", (str(path.resolve()), stat.st_dev, stat.st_ino,
-                                        str(path.resolve())))
+            " ORDER BY path = ? DESC, updated_at DESC",
+            (str(path.resolve()), stat.st_dev, stat.st_ino, str(path.resolve())))
         for row in rows:
             checkpoint = Checkpoint(*row)
             if checkpoint.matches(path):
@@ -81,7 +84,7 @@ class CheckpointBook:
         return None
 
     def save(self, checkpoint: Checkpoint) -> None:
-        """Record a checkpoint (replacing the one for its path)."""
+        """Record a checkpoint (replacing the one with its source id)."""
         self.conn.execute(
             "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (checkpoint.path, checkpoint.source_id, checkpoint.dev, checkpoint.inode,

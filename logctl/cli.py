@@ -37,8 +37,8 @@ app = typer.Typer(
          "Embedded by default: `logctl ingest access.log`, then `logctl metrics --since 1h`.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", envvar=None, show_default=False,
                     help="Data directory (default: LOGCTL_HOME or the platform data dir).")]
@@ -206,7 +206,7 @@ def _say_empty(coverage: Any, query: Query) -> None:
         err.print(f"no data from {asked}, and none stored under these filters", highlight=False)
     else:
         err.print(f"no data from {asked}; the data covers {iso(coverage.first)} to "
-                  f"{iso(coverage.last + 59)}", highlight=False)
+                  f"{iso(coverage.last)}", highlight=False)
 
 
 @app.command()

@@ -109,10 +109,10 @@ def lookup(obj: Mapping[str, object], key: str) -> object:
 
 
 def first(obj: Mapping[str, object], keys: tuple[str, ...]) -> object:
-    """The value of the first key present and not null."""
+    """The value of the first key present with a scalar, non-empty value."""
     for key in keys:
         value = lookup(obj, key)
-        if value is not None and value != "":
+        if value is not None and value != "" and not isinstance(value, Mapping | list):
             return value
     return None
 

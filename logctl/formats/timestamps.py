@@ -8,7 +8,9 @@ from functools import lru_cache
 
 MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
 _MONTHS_LOWER = {m.lower(): i for m, i in MONTHS.items()}
-_CLF = re.compile(r"(\d{1,2})/(\w{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*([+-]\d{4}|Z)?$")
+_CLF = re.compile(
+    r"(\d{1,2})/(\w{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*([+-]\d{4}|Z)?$"
+)
 _EPOCH = re.compile(r"^\d{9,19}(?:\.\d+)?$")
 
 

@@ -70,10 +70,10 @@ class Row:
 
 @dataclass(frozen=True)
 class Coverage:
-    """What the store holds: first and last minute with data, and counts."""
+    """What the store holds: first and last request time (epoch s), and counts."""
 
-    first: int | None
-    last: int | None
+    first: float | None
+    last: float | None
     points: int
     batches: int
 

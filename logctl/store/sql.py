@@ -69,13 +69,14 @@ def bucket_expr(query: Query, column: str) -> str:
 
 
 def points_sql(query: Query, coverage: bool = False) -> tuple[str, list]:
-    """SELECT merged points for a query; with `coverage`, the first/last minute instead
+    """SELECT merged points for a query; with `coverage`, the first/last time instead
     (under the filters, ignoring the time range)."""
     if query.group_by is not None and query.group_by not in DIMENSIONS:
         raise UsageError(f"cannot group by {query.group_by!r}: use one of {', '.join(DIMENSIONS)}")
     where, params = series_filters(query)
     if coverage:
-        sql = "SELECT min(p.minute), max(p.minute) FROM points p JOIN series s ON s.id = p.series_id"
+        sql = ("SELECT min(p.first_ts), max(p.last_ts) FROM points p"
+               " JOIN series s ON s.id = p.series_id")
         return sql + (" WHERE " + " AND ".join(where) if where else ""), params
     time_where, time_params = time_filters(query, "p.minute")
     where += time_where
@@ -104,7 +105,7 @@ def malformed_sql(query: Query, unknown_minute: int) -> tuple[str, list] | None:
         params += list(query.sources)
     time_where, time_params = time_filters(query, "m.minute")
     if time_where:
-        where += time_where + ["m.minute != ?"]
+        where += [*time_where, "m.minute != ?"]
         params += [*time_params, unknown_minute]
     if query.step_minutes:
         where.append("m.minute != ?")

@@ -1,0 +1,61 @@
+"""Aggregation of lines into points: exact counters, malformed placement, merges."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logctl.formats.combined import CombinedParser
+from logctl.metrics.points import ChunkAggregate, aggregate_lines
+
+parse = CombinedParser()
+
+
+def line(minute: int, status: int, size: int, rt: str, path: str = "/a/1") -> bytes:
+    return (f'1.1.1.1 - - [10/Oct/2000:13:{minute:02d}:36 +0000] "GET {path} HTTP/1.1" '
+            f'{status} {size} "-" "ua" {rt}').encode()
+
+
+def test_counters_per_minute_and_series() -> None:
+    data = b"\n".join([line(1, 200, 10, "0.010"), line(1, 200, 5, "0.030"),
+                       line(1, 503, 0, "1.000"), line(2, 404, 7, "0.002")]) + b"\n"
+    aggregate = aggregate_lines(data, parse)
+    minute1 = 971182860
+    ok = aggregate.points[(minute1, "", "GET", "/a/:id", 200)]
+    assert (ok.count, ok.errors, ok.client_errors, ok.bytes, ok.latency_count) == (2, 0, 0, 15, 2)
+    assert ok.latency_sum == 40.0 and ok.latency_max == 30.0
+    assert aggregate.points[(minute1, "", "GET", "/a/:id", 503)].errors == 1
+    assert aggregate.points[(minute1 + 60, "", "GET", "/a/:id", 404)].client_errors == 1
+    assert aggregate.lines == 4 and aggregate.requests == 4
+
+
+def test_malformed_lines_are_placed_next_to_good_ones() -> None:
+    data = b"junk0\n" + line(1, 200, 1, "0.1") + b"\njunk1\r\n\n" + line(2, 200, 1, "0.1") + b"\n"
+    aggregate = aggregate_lines(data, parse)
+    assert aggregate.malformed == {971182860: 2}
+    assert aggregate.samples == ["junk0", "junk1"]
+    assert aggregate.lines == 4  # the blank line is not a line of the log
+    assert aggregate_lines(b"junk\n", parse).malformed == {None: 1}
+
+
+statuses = st.sampled_from([200, 301, 404, 500, 503])
+entries = st.lists(st.tuples(st.integers(0, 5), statuses, st.integers(0, 10**6),
+                             st.sampled_from(["0.001", "0.250", "3.5", "0.000"]),
+                             st.sampled_from(["/x", "/y/12", "junk"])), max_size=40)
+
+
+def to_bytes(items: list) -> bytes:
+    return b"".join((b"garbage" if path == "junk" else line(m, s, b, rt, path)) + b"\n"
+                    for m, s, b, rt, path in items)
+
+
+def canonical(aggregate: ChunkAggregate) -> tuple:
+    points = {k: (*p.as_tuple()[:5], round(p.as_tuple()[5], 6), *p.as_tuple()[6:])
+              for k, p in aggregate.points.items()}
+    return points, aggregate.lines, aggregate.requests, sum(aggregate.malformed.values())
+
+
+@settings(max_examples=150, deadline=None)
+@given(a=entries, b=entries)
+def test_merge_equals_aggregating_the_union(a: list, b: list) -> None:
+    merged = aggregate_lines(to_bytes(a), parse)
+    merged.merge(aggregate_lines(to_bytes(b), parse))
+    assert canonical(merged) == canonical(aggregate_lines(to_bytes(a + b), parse))

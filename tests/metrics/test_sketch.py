@@ -1,0 +1,61 @@
+"""The latency histogram: quantile error bound and exact merges."""
+
+import math
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logctl.metrics import sketch
+
+latencies = st.lists(st.floats(min_value=0.0, max_value=1e7, allow_nan=False), max_size=300)
+
+
+def build(values: list[float]) -> sketch.Histogram:
+    hist: sketch.Histogram = {}
+    for value in values:
+        sketch.add(hist, value)
+    return hist
+
+
+def exact(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def test_quantiles_within_one_percent_of_exact() -> None:
+    rng = random.Random(7)
+    values = [rng.lognormvariate(3, 1.5) for _ in range(100_000)] + [0.0] * 50
+    hist = build(values)
+    for q in (0.5, 0.9, 0.95, 0.99, 0.999):
+        got = sketch.quantile(hist, q, max(values))
+        want = exact(values, q)
+        assert abs(got - want) <= 0.01 * want, (q, got, want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=latencies, b=latencies)
+def test_merge_equals_aggregating_the_union(a: list[float], b: list[float]) -> None:
+    assert sketch.merge_into(build(a), build(b)) == build(a + b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=latencies.filter(bool), q=st.sampled_from([0.5, 0.9, 0.95, 0.99]))
+def test_any_quantile_within_bound(values: list[float], q: float) -> None:
+    got = sketch.quantile(build(values), q, max(values))
+    want = exact(values, q)
+    if want > sketch.MIN_MS:
+        assert abs(got - want) <= 0.01 * want
+    else:
+        assert got <= sketch.MIN_MS * 1.01
+
+
+@given(values=latencies)
+def test_encode_decode_roundtrip(values: list[float]) -> None:
+    hist = build(values)
+    assert sketch.decode(sketch.encode(hist)) == hist
+
+
+def test_empty() -> None:
+    assert sketch.quantile({}, 0.5) is None
+    assert sketch.decode(None) == {}

@@ -1,0 +1,195 @@
+"""The commands as a user runs them: exact figures on real logs, re-runs that never
+double-count, the JSON contract, and clear errors for bad input."""
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+import zstandard
+from typer.testing import CliRunner
+
+from logctl.cli import app
+
+APACHE = {"requests": 9999, "errors": 3, "client_errors": 217, "bytes": 2747282505,
+          "malformed": 1, "first": "2015-05-17T10:05:00Z", "last": "2015-05-20T21:05:59Z"}
+
+
+def run(runner: CliRunner, *args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def summary(runner: CliRunner, *args: str) -> dict:
+    return json.loads(run(runner, "metrics", "--format", "json", *args))
+
+
+def pick(body: dict) -> dict:
+    return {key: body[key] for key in APACHE}
+
+
+def test_real_apache_log_exact_figures(runner: CliRunner, home: Path, apache_log: Path) -> None:
+    out = run(runner, "ingest", str(apache_log))
+    assert "9,999 requests from 10,000 lines (1 malformed)" in out
+    body = summary(runner)
+    assert pick(body) == APACHE
+    assert body["errors"] + body["client_errors"] == 220
+    assert body["error_rate"] == round(3 / 9999, 6)
+    assert body["latency_ms"] is None
+
+
+def test_ingesting_twice_counts_once(runner: CliRunner, home: Path, apache_log: Path) -> None:
+    run(runner, "ingest", str(apache_log))
+    out = run(runner, "ingest", str(apache_log))
+    assert "0 requests from 0 lines" in out
+    assert pick(summary(runner)) == APACHE
+
+
+def test_grown_file_adds_only_the_new_part(runner: CliRunner, home: Path, tmp_path: Path,
+                                           apache_log: Path) -> None:
+    lines = apache_log.read_bytes().splitlines(keepends=True)
+    log = tmp_path / "access.log"
+    log.write_bytes(b"".join(lines[:4000]))
+    run(runner, "ingest", str(log))
+    assert summary(runner)["requests"] == 4000
+    with log.open("ab") as handle:
+        handle.write(b"".join(lines[4000:]))
+    out = run(runner, "ingest", str(log))
+    assert "5,999 requests from 6,000 lines (1 malformed)" in out
+    assert pick(summary(runner)) == APACHE
+
+
+def test_rotated_file_is_not_read_twice(runner: CliRunner, home: Path, tmp_path: Path,
+                                        apache_log: Path) -> None:
+    lines = apache_log.read_bytes().splitlines(keepends=True)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "access.log").write_bytes(b"".join(lines[:5000]))
+    run(runner, "ingest", str(logs))
+    (logs / "access.log").rename(logs / "access.log.1")
+    (logs / "access.log").write_bytes(b"".join(lines[5000:]))
+    run(runner, "ingest", str(logs))
+    assert pick(summary(runner)) == APACHE
+    assert summary(runner, "--source", "access.log")["requests"] == 9999
+
+
+def test_compressed_inputs_and_stdin(runner: CliRunner, home: Path, tmp_path: Path,
+                                     apache_log: Path) -> None:
+    data = apache_log.read_bytes()
+    lines = data.splitlines(keepends=True)
+    (tmp_path / "a.log.gz").write_bytes(gzip.compress(b"".join(lines[:3000])))
+    (tmp_path / "b.log.zst").write_bytes(zstandard.compress(b"".join(lines[3000:6000])))
+    run(runner, "ingest", str(tmp_path / "a.log.gz"), str(tmp_path / "b.log.zst"))
+    result = runner.invoke(app, ["ingest", "-", "--source", "piped"],
+                           input=b"".join(lines[6000:]))
+    assert result.exit_code == 0, result.output
+    assert pick(summary(runner)) == APACHE
+    assert summary(runner, "--source", "piped")["requests"] == 3999
+
+
+def test_worker_processes_give_the_same_totals(runner: CliRunner, home: Path, tmp_path: Path,
+                                               apache_log: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("logctl.transport.local.POOL_THRESHOLD", 0)
+    monkeypatch.setenv("LOGCTL_CHUNK_SIZE", "65536")
+    run(runner, "ingest", str(apache_log), "--workers", "2")
+    assert pick(summary(runner)) == APACHE
+
+
+def test_group_by_step_top_and_filters(runner: CliRunner, home: Path, apache_log: Path) -> None:
+    run(runner, "ingest", str(apache_log))
+    groups = summary(runner, "--by", "status_class")["groups"]
+    assert [(g["key"], g["requests"]) for g in groups] == [
+        ("2xx", 9170), ("3xx", 609), ("4xx", 217), ("5xx", 3)]
+    top = summary(runner, "--by", "route", "--top", "3")["groups"]
+    assert [(g["key"], g["requests"]) for g in top] == [
+        ("/favicon.ico", 807), ("/", 575), ("/style2.css", 546)]
+    series = summary(runner, "--step", "1d")["series"]
+    assert [s["t"] for s in series] == ["2015-05-17T00:00:00Z", "2015-05-18T00:00:00Z",
+                                        "2015-05-19T00:00:00Z", "2015-05-20T00:00:00Z"]
+    assert sum(s["requests"] for s in series) == 9999
+    assert sum(s["malformed"] for s in series) == 1
+    assert summary(runner, "--status", "5xx")["requests"] == 3
+    assert summary(runner, "--status", "404,5xx")["requests"] == 3 + summary(
+        runner, "--status", "404")["requests"]
+    assert summary(runner, "--method", "head")["requests"] == 42
+    assert summary(runner, "--route", "/presentations/*", "--status", "4xx")["malformed"] == 0
+    ranged = summary(runner, "--since", "2015-05-18T00:00", "--until", "2015-05-19T00:00")
+    assert ranged["requests"] == series[1]["requests"]
+
+
+def test_table_and_csv(runner: CliRunner, home: Path, apache_log: Path) -> None:
+    run(runner, "ingest", str(apache_log))
+    table = run(runner, "metrics")
+    assert "9,999" in table and "2.75 GB" in table
+    csv = run(runner, "metrics", "--by", "status_class", "--format", "csv").splitlines()
+    assert csv[0].startswith("key,requests,errors,client_errors,error_rate,bytes,malformed")
+    assert csv[1].startswith("2xx,9170,")
+
+
+def test_empty_range_says_what_the_data_covers(runner: CliRunner, home: Path,
+                                               apache_log: Path) -> None:
+    run(runner, "ingest", str(apache_log))
+    out = run(runner, "metrics", "--since", "1h")
+    assert "the data covers 2015-05-17T10:05:00Z to 2015-05-20T21:05:59Z" in out
+
+
+def test_latency_quantiles_from_response_times(runner: CliRunner, home: Path,
+                                               tmp_path: Path) -> None:
+    rts = [i / 1000 for i in range(1, 1001)]  # 1..1000 ms
+    log = tmp_path / "rt.log"
+    log.write_text("".join(f'1.1.1.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 '
+                           f'"-" "ua" {rt:.3f}\n' for rt in rts))
+    run(runner, "ingest", str(log))
+    latency = summary(runner)["latency_ms"]
+    for name, want in (("p50", 500), ("p90", 900), ("p95", 950), ("p99", 990)):
+        assert abs(latency[name] - want) <= 0.01 * want, (name, latency[name])
+    assert latency["max"] == 1000.0 and latency["mean"] == 500.5
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["ingest", "/no/such/file.log"], 1, "no such file: /no/such/file.log"),
+    (["ingest", "--format", "klingon", "{log}"], 2, "unknown format 'klingon'"),
+    (["ingest", "--format", "regex:(", "{log}"], 2, "bad regex format"),
+    (["ingest", "{empty_dir}"], 1, "no log files found"),
+    (["ingest", "{binary}"], 1, "is a binary file, not a log"),
+    (["ingest", "--db", "/proc/nope/x.db", "{log}"], 1, "cannot open"),
+    (["ingest", "{prose}"], 2, "cannot detect the format"),
+    (["metrics", "--since", "yesterday-ish"], 2, "bad time 'yesterday-ish'"),
+    (["metrics", "--by", "colour"], 2, "cannot group by 'colour'"),
+    (["metrics", "--step", "90s"], 2, "bad step '90s'"),
+    (["metrics", "--status", "9zz"], 2, "bad status filter '9zz'"),
+    (["metrics", "--format", "xml"], 2, "unknown output format 'xml'"),
+    (["ingest", "--field", "oops", "{log}"], 2, "bad field mapping 'oops'"),
+])
+def test_bad_input_is_one_clear_line(runner: CliRunner, home: Path, tmp_path: Path,
+                                     apache_log: Path, args: list[str], code: int,
+                                     message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bin").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "prose.txt").write_text("It was a dark and stormy night.\nThe end.\n")
+    if args[0] == "metrics":
+        run(runner, "ingest", str(apache_log))
+    paths = {"log": str(apache_log), "empty_dir": str(tmp_path / "empty"),
+             "binary": str(tmp_path / "bin"), "prose": str(tmp_path / "prose.txt")}
+    result = runner.invoke(app, [a.format(**paths) for a in args])
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_metrics_before_any_ingest(runner: CliRunner, home: Path) -> None:
+    result = runner.invoke(app, ["metrics"])
+    assert result.exit_code == 1 and "run `logctl ingest FILE` first" in result.output
+
+
+def test_db_flag_and_home_env(runner: CliRunner, home: Path, tmp_path: Path,
+                              apache_log: Path) -> None:
+    db = tmp_path / "elsewhere" / "m.db"
+    run(runner, "ingest", str(apache_log), "--db", str(db))
+    assert db.exists() and not (home / "logctl.db").exists()
+    assert summary(runner, "--db", str(db))["requests"] == 9999
+    assert os.environ["LOGCTL_HOME"] == str(home)
