@@ -27,6 +27,7 @@ class Settings:
     workers: int = 0
     chunk_size: int = 4 * 1024 * 1024
     route_cap: int = 2000
+    engine: str = "auto"
 
     @property
     def db_path(self) -> Path:
@@ -36,7 +37,8 @@ class Settings:
 
 _ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
         "rt_unit": "LOGCTL_RT_UNIT", "workers": "LOGCTL_WORKERS",
-        "chunk_size": "LOGCTL_CHUNK_SIZE", "route_cap": "LOGCTL_ROUTE_CAP"}
+        "chunk_size": "LOGCTL_CHUNK_SIZE", "route_cap": "LOGCTL_ROUTE_CAP",
+        "engine": "LOGCTL_ENGINE"}
 
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
@@ -87,6 +89,8 @@ def _convert(key: str, value: Any, origin: str) -> Any:
             return number
         if key == "fields":
             return dict(value)
+        if key == "engine" and value not in ("auto", "python"):
+            raise ValueError(value)
         return str(value)
     except (TypeError, ValueError):
         raise UsageError(f"bad value for {key} in {origin}: {value!r}") from None

@@ -73,7 +73,7 @@ def rows_table(entries: list[dict[str, Any]], leading: list[str]) -> Table:
     for name in leading:
         table.add_column(name, overflow="fold")
     for name in ("requests", "5xx", "5xx %", "4xx", "bytes", "p50", "p95", "p99"):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for entry in entries:
         latency = entry["latency_ms"] or {}
         table.add_row(

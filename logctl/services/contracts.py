@@ -10,12 +10,14 @@ from logctl.store.base import Batch, Position
 
 @dataclass(frozen=True)
 class FormatSpec:
-    """A resolved format as sent with each chunk: its name and parser options."""
+    """A resolved format as sent with each chunk: its name, parser options, and which
+    engine parses it ('auto': columnar where the format allows, 'python': line by line)."""
 
     name: str
     rt_unit: str = "auto"
     fields: tuple[tuple[str, str], ...] = ()
     now: float = 0.0
+    engine: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from logctl.checkpoint import Checkpoint, CheckpointBook, new_checkpoint
 from logctl.chunks import CHUNK_SIZE, Chunk, read_chunks, skip_to
+from logctl.errors import ParseError
 from logctl.formats import FormatOptions, make_format
 from logctl.formats.detect import detect_format
 from logctl.services.contracts import ChunkRequest, FormatSpec, ProcessingClient, StorageClient
@@ -39,6 +40,7 @@ class IngestReport:
     """What one ingest run did, for the summary line and `--format json`."""
 
     files: list[FileReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -65,6 +67,7 @@ class IngestSettings:
     format: str = "auto"
     options: FormatOptions = field(default_factory=FormatOptions)
     chunk_size: int = CHUNK_SIZE
+    engine: str = "auto"
 
 
 class IngestService:
@@ -82,7 +85,12 @@ class IngestService:
         started = time.monotonic()
         report = IngestReport()
         for source in sources:
-            report.files.append(self._ingest_one(source, progress or (lambda b, n: None)))
+            try:
+                report.files.append(self._ingest_one(source, progress or (lambda b, n: None)))
+            except ParseError as exc:
+                if len(sources) == 1:
+                    raise
+                report.warnings.append(f"skipped {source.label}: {exc}")
         report.seconds = time.monotonic() - started
         return report
 
@@ -148,7 +156,7 @@ class IngestService:
         else:
             make_format(name, options)  # fail early on a bad name or pattern
         return FormatSpec(name, options.rt_unit, tuple(options.fields.overrides.items()),
-                          options.now)
+                          options.now, self.settings.engine)
 
 
 def _prepend(first: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from logctl.formats import Format, FormatOptions, make_format
 from logctl.formats.fields import FieldMap
+from logctl.metrics.columnar import aggregate_clf
 from logctl.metrics.points import ChunkAggregate, aggregate_lines
 from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec, StorageClient
 from logctl.store.base import Batch
@@ -24,7 +25,15 @@ def format_for(spec: FormatSpec) -> Format:
 
 def aggregate_chunk(spec: FormatSpec, data: bytes) -> ChunkAggregate:
     """Parse and aggregate one chunk: the unit of work a worker process does."""
-    return aggregate_lines(data, format_for(spec).parse_line)
+    fmt = format_for(spec)
+    if fmt.columnar and spec.engine != "python":
+        return aggregate_clf(data, spec.rt_unit, fmt.parse_line)
+    return aggregate_lines(data, fmt.parse_line)
+
+
+def _single_threaded_polars() -> None:
+    """Worker initializer: one polars thread per worker process, or they oversubscribe."""
+    os.environ["POLARS_MAX_THREADS"] = "1"
 
 
 class InlineExecutor(Executor):
@@ -43,7 +52,8 @@ class InlineExecutor(Executor):
 def worker_pool(workers: int | None = None) -> Executor:
     """A pool of parsing processes, one per core by default (spawned: safe with threads)."""
     count = workers or os.cpu_count() or 1
-    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_single_threaded_polars)
 
 
 class ProcessingService:

@@ -38,7 +38,8 @@ def embedded(settings: Settings, now: float, input_bytes: int = 0) -> Iterator[E
     try:
         processing = ProcessingService(store, executor, in_flight=4 if use_pool else 1)
         ingest = IngestService(processing, store, checkpoints,
-                               IngestSettings(settings.format, options, settings.chunk_size))
+                               IngestSettings(settings.format, options, settings.chunk_size,
+                                              settings.engine))
         yield Embedded(store, ingest, AnalyticsService(store))
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
