@@ -14,7 +14,14 @@ from logctl.formats.combined import RT_UNITS
 from logctl.formats.record import LineParser
 from logctl.formats.timestamps import clf_minute
 from logctl.metrics import sketch
-from logctl.metrics.points import MAX_LINE, ChunkAggregate, Point, add_record
+from logctl.metrics.points import (
+    MAX_LINE,
+    ChunkAggregate,
+    Point,
+    add_record,
+    parse_bounded,
+    strip_eol,
+)
 from logctl.metrics.route import fold_route
 
 _NS = r"[^ \t\n\r\f\v]"
@@ -144,20 +151,19 @@ def _fallback(raw: list[bytes], frame: pl.DataFrame, matched: int, parse: LinePa
         return
     left = frame.filter(pl.col("minute").is_null())["i"].to_list()
     minutes = frame["minute"].to_list()
-    bad: list[int] = []
+    bad: list[tuple[int, bytes]] = []
     for i in left:
-        line = raw[i][:-1] if raw[i].endswith(b"\r") else raw[i]
+        line = strip_eol(raw[i])
         if not line.strip():
             minutes[i] = None
             continue
         result.lines += 1
-        record = parse(line) if len(line) <= MAX_LINE else None
+        record = parse_bounded(parse, line)
         if record is None:
-            bad.append(i)
+            bad.append((i, line))
         else:
             minutes[i] = add_record(result.points, record)
     if bad:
         placed = pl.Series(minutes, dtype=pl.Int64).forward_fill().backward_fill().to_list()
-        for i in bad:
-            line = raw[i][:-1] if raw[i].endswith(b"\r") else raw[i]
+        for i, line in bad:
             result.note_malformed(placed[i], line)

@@ -140,7 +140,7 @@ def aggregate_lines(data: bytes, parse_line: LineParser) -> ChunkAggregate:
     pending: list[bytes] = []
     for line in iter_lines(data):
         result.lines += 1
-        record = parse_line(line) if len(line) <= MAX_LINE else None
+        record = parse_bounded(parse_line, line)
         if record is None:
             if minute is None:
                 pending.append(line)
@@ -159,8 +159,17 @@ def aggregate_lines(data: bytes, parse_line: LineParser) -> ChunkAggregate:
 
 def iter_lines(data: bytes) -> Iterable[bytes]:
     """Non-empty lines of a chunk, without their LF or CRLF ending."""
-    for line in data.split(b"\n"):
-        if line.endswith(b"\r"):
-            line = line[:-1]
+    for raw in data.split(b"\n"):
+        line = strip_eol(raw)
         if line.strip():
             yield line
+
+
+def strip_eol(line: bytes) -> bytes:
+    """A line without the CR of a CRLF ending."""
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+def parse_bounded(parse_line: LineParser, line: bytes) -> Record | None:
+    """Parse a line, taking one longer than MAX_LINE as malformed without parsing it."""
+    return parse_line(line) if len(line) <= MAX_LINE else None
