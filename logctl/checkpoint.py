@@ -4,6 +4,7 @@ and a rotated (renamed) file is not read twice."""
 
 import hashlib
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,14 +51,17 @@ def new_checkpoint(path: Path) -> Checkpoint:
 
 
 class CheckpointBook:
-    """Checkpoints kept in a SQLite table (by default in the metrics database itself, so
-    the checkpoints travel with the metrics they describe)."""
+    """Checkpoints kept in a SQLite table (embedded: in the metrics database itself, so
+    the checkpoints travel with the metrics they describe; daemons: in the ingest
+    daemon's own file). Usable from several threads: calls take turns on one lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=60,
+                                        check_same_thread=False)
             self.conn.execute("PRAGMA busy_timeout = 60000")
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS checkpoints (path TEXT, source_id TEXT PRIMARY KEY,"
@@ -73,10 +77,11 @@ class CheckpointBook:
         """The checkpoint of this file: by path, else by device + inode (it was renamed),
         provided its first bytes are unchanged; None for a new or replaced file."""
         stat = path.stat()
-        rows = self.conn.execute(
-            "SELECT * FROM checkpoints WHERE path = ? OR (dev = ? AND inode = ?)"
-            " ORDER BY path = ? DESC, updated_at DESC",
-            (str(path.resolve()), stat.st_dev, stat.st_ino, str(path.resolve())))
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT * FROM checkpoints WHERE path = ? OR (dev = ? AND inode = ?)"
+                " ORDER BY path = ? DESC, updated_at DESC",
+                (str(path.resolve()), stat.st_dev, stat.st_ino, str(path.resolve()))).fetchall()
         for row in rows:
             checkpoint = Checkpoint(*row)
             if checkpoint.matches(path):
@@ -85,10 +90,11 @@ class CheckpointBook:
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Record a checkpoint (replacing the one with its source id)."""
-        self.conn.execute(
-            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (checkpoint.path, checkpoint.source_id, checkpoint.dev, checkpoint.inode,
-             checkpoint.fp_len, checkpoint.fp_hash, checkpoint.offset, time.time()))
+        with self.lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (checkpoint.path, checkpoint.source_id, checkpoint.dev, checkpoint.inode,
+                 checkpoint.fp_len, checkpoint.fp_hash, checkpoint.offset, time.time()))
 
     def close(self) -> None:
         """Close the connection."""

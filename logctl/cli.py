@@ -25,12 +25,18 @@ from logctl.config import Settings, load_settings
 from logctl.errors import LogctlError, UsageError
 from logctl.formats import NAMES, FormatOptions, make_format
 from logctl.formats.fields import FieldMap, parse_overrides
-from logctl.metrics.window import iso, parse_moment, parse_step
+from logctl.metrics.window import iso
+from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
 from logctl.sources import expand_paths
 from logctl.store.base import DIMENSIONS, Query
 from logctl.synthetic import write_log
 from logctl.transport.local import embedded
+from logctl.transport.rest.analytics import RestAnalyticsClient
+from logctl.transport.rest.client import remote_url
+from logctl.transport.rest.ingest import RestIngestClient, upload_all
+from logctl.transport.serve import SERVICES, serve_one
+from logctl.transport.supervisor import Supervisor, serve_flags
 
 app = typer.Typer(
     help="Turn raw log files into metrics you can query and watch.\n\n"
@@ -44,6 +50,10 @@ HomeOpt = Annotated[Path | None, typer.Option("--home", envvar=None, show_defaul
                     help="Data directory (default: LOGCTL_HOME or the platform data dir).")]
 DbOpt = Annotated[Path | None, typer.Option("--db", show_default=False,
                   help="Metrics database file (default: logctl.db in the data directory).")]
+RemoteOpt = Annotated[str | None, typer.Option(
+    "--remote", show_default=False,
+    help="Use daemons at this URL (default: LOGCTL_REMOTE). Without a port, the service's "
+         "configured port is used.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", show_default=False,
                       help="Config file (default: ./logctl.toml, then one in the data dir).")]
 
@@ -89,12 +99,18 @@ def ingest(
     workers: Annotated[int | None, typer.Option(
         help="Parsing processes (default: one per core).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    remote: RemoteOpt = None,
     home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
 ) -> None:
-    """Read logs into the metrics database. Only what is new since the last run is read."""
+    """Read logs into the metrics database. Only what is new since the last run is read.
+
+    With --remote (or LOGCTL_REMOTE), files are uploaded to an ingest daemon instead."""
     overrides = parse_overrides(field) if field else None
     settings = settings_from(home, db, config, format=fmt, rt_unit=rt_unit, fields=overrides,
-                             workers=workers)
+                             workers=workers, remote=remote)
+    if settings.remote:
+        _ingest_remote(paths, source, fmt, settings, as_json)
+        return
     now = time.time()
     options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), now)
     if settings.format != "auto":
@@ -118,6 +134,38 @@ def ingest(
         f"({report.malformed:,} malformed) in {len(report.files)} file(s), "
         f"{render.human_bytes(report.bytes)} in {report.seconds:.2f}s ({rate:,.0f} lines/s) "
         f"into {settings.db_path}", highlight=False)
+
+
+def _ingest_remote(paths: list[str], source: str | None, fmt: str | None,
+                   settings: Settings, as_json: bool) -> None:
+    """Upload the inputs to an ingest daemon and print its reports like a local run."""
+    url = remote_url(settings.remote or "", settings.ingest_url)
+    sources, warnings = expand_paths(paths, source)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    client = RestIngestClient(url)
+    try:
+        if as_json or not err.is_terminal:
+            report = upload_all(client, sources, fmt)
+        else:
+            total = sum(s.path.stat().st_size for s in sources if s.path)
+            with Progress(TextColumn("[bold]upload"), BarColumn(), DownloadColumn(),
+                          TransferSpeedColumn(), TimeElapsedColumn(), console=err,
+                          transient=True) as bar:
+                task = bar.add_task("upload", total=total or None)
+                report = upload_all(client, sources, fmt,
+                                    lambda n: bar.update(task, advance=n))
+    finally:
+        client.close()
+    if as_json:
+        out.print_json(json.dumps({"remote": url, **report}))
+        return
+    for warning in report["warnings"]:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    out.print(f"ingested {report['requests']:,} requests from {report['lines']:,} lines "
+              f"({report['malformed']:,} malformed) in {len(report['files'])} file(s), "
+              f"{render.human_bytes(report['bytes'])} in {report['seconds']:.2f}s via {url}",
+              highlight=False)
 
 
 def _run_ingest(service: Any, sources: list, total: int, quiet: bool) -> IngestReport:
@@ -170,35 +218,43 @@ def metrics(
     status: Annotated[list[str] | None, typer.Option(
         help="Only these statuses: 404, 5xx, 4xx,500.")] = None,
     method: Annotated[list[str] | None, typer.Option(help="Only these methods.")] = None,
+    remote: RemoteOpt = None,
     home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
 ) -> None:
-    """Query stored metrics: totals, error rate, latency quantiles, by group or over time."""
+    """Query stored metrics: totals, error rate, latency quantiles, by group or over time.
+
+    With --remote (or LOGCTL_REMOTE), the analytics daemon answers."""
     if output not in ("table", "json", "csv"):
         raise UsageError(f"unknown output format {output!r}: use table, json or csv")
-    settings = settings_from(home, db, config)
+    settings = settings_from(home, db, config, remote=remote)
     now = time.time()
-    query = Query(
-        start=parse_moment(since, now) if since else None,
-        end=parse_moment(until, now) if until else None,
-        sources=source or (), hosts=host or (), route_glob=route, statuses=status or (),
-        methods=[m.upper() for m in method or ()], group_by=by,
-        step_minutes=parse_step(step) if step else None,
-    )
-    if by is not None and by not in DIMENSIONS:
-        raise UsageError(f"cannot group by {by!r}: use one of {', '.join(DIMENSIONS)}")
-    if not settings.db_path.exists():
-        raise LogctlError(f"no metrics yet: {settings.db_path} does not exist "
-                          "(run `logctl ingest FILE` first)")
-    with embedded(settings, now) as services:
-        result = services.analytics.metrics(query, top)
-        if result.empty:
-            _say_empty(services.analytics.coverage(query), query)
+    request = MetricsRequest(since, until, by, step, top, source or (), host or (), route,
+                             status or (), method or ())
+    query = request.to_query(now)
+    if settings.remote:
+        client = RestAnalyticsClient(remote_url(settings.remote, settings.analytics_url))
+        try:
+            body = client.answer(request)
+        finally:
+            client.close()
+        empty = not render.has_data(body)
+        if empty:
+            err.print("no data in this range", highlight=False)
+    else:
+        if not settings.db_path.exists():
+            raise LogctlError(f"no metrics yet: {settings.db_path} does not exist "
+                              "(run `logctl ingest FILE` first)")
+        with embedded(settings, now) as services:
+            result = services.analytics.metrics(query, top)
+            if result.empty:
+                _say_empty(services.analytics.coverage(query), query)
+        body, empty = result.body, result.empty
     if output == "json":
-        out.print(render.to_json(result.body), highlight=False, soft_wrap=True)
+        out.print(render.to_json(body), highlight=False, soft_wrap=True)
     elif output == "csv":
-        sys.stdout.write(render.to_csv(result.body))
-    elif not result.empty:
-        render.print_table(out, result.body)
+        sys.stdout.write(render.to_csv(body))
+    elif not empty:
+        render.print_table(out, body)
 
 
 def _say_empty(coverage: Any, query: Query) -> None:
@@ -209,6 +265,46 @@ def _say_empty(coverage: Any, query: Query) -> None:
     else:
         err.print(f"no data from {asked}; the data covers {iso(coverage.first)} to "
                   f"{iso(coverage.last)}", highlight=False)
+
+
+@app.command()
+@reports_errors
+def serve(
+    service: Annotated[str | None, typer.Argument(
+        help=f"One service: {', '.join(SERVICES)}. Omit with --all.", show_default=False)
+    ] = None,
+    all_services: Annotated[bool, typer.Option("--all", help="Start all five services.")
+                            ] = False,
+    instances: Annotated[int, typer.Option(
+        help="Processing instances (ports count up from the first processing URL).", min=1)
+    ] = 1,
+    watch: Annotated[list[str] | None, typer.Option(
+        help="Ingest: watch this directory or file (repeatable).", show_default=False)] = None,
+    glob: Annotated[list[str] | None, typer.Option(
+        help="Ingest: file-name globs taken from watched directories (repeatable; default "
+             "*.log, *.log.gz, *.log.zst).", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Processing: parsing processes per instance (default: one per core).",
+        show_default=False)] = None,
+    instance: Annotated[int, typer.Option(hidden=True)] = 0,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Run services as daemons on their configured addresses (DESIGN.md §3 ports).
+
+    `logctl serve --all` starts the whole pipeline as one process tree; `logctl serve
+    storage` (etc.) starts one service, finding its peers in logctl.toml / LOGCTL_*."""
+    if all_services == (service is not None):
+        raise UsageError("name one service, or give --all")
+    settings = settings_from(home, db, config, workers=workers,
+                             watch=tuple(watch) if watch else None,
+                             globs=tuple(glob) if glob else None)
+    say = functools.partial(err.print, highlight=False)
+    if all_services or instances > 1:
+        env = {"LOGCTL_WATCH": ",".join(settings.watch), "LOGCTL_GLOBS": ",".join(settings.globs)}
+        supervisor = Supervisor(settings, serve_flags(home, config, db, workers), env, say)
+        code = supervisor.run(list(SERVICES) if all_services else [service or ""], instances)
+        raise typer.Exit(code)
+    serve_one(service or "", settings, instance, lambda line: say(f"ready: {line}"))
 
 
 @app.command()

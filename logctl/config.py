@@ -11,6 +11,7 @@ from typing import Any
 import platformdirs
 
 from logctl.errors import UsageError
+from logctl.metrics.window import parse_duration
 
 CONFIG_NAME = "logctl.toml"
 
@@ -28,6 +29,19 @@ class Settings:
     chunk_size: int = 4 * 1024 * 1024
     route_cap: int = 2000
     engine: str = "auto"
+    # Daemons (DESIGN.md §3): each service binds its own address and finds its peers here.
+    ingest_url: str = "http://127.0.0.1:7401"
+    processing_urls: tuple[str, ...] = ("http://127.0.0.1:7402",)
+    storage_url: str = "http://127.0.0.1:7403"
+    storage_grpc: str = "127.0.0.1:7413"
+    analytics_url: str = "http://127.0.0.1:7404"
+    analytics_grpc: str = "127.0.0.1:7414"
+    monitor_url: str = "http://127.0.0.1:7405"
+    remote: str | None = None
+    realtime_window: str = "1h"
+    watch: tuple[str, ...] = ()
+    globs: tuple[str, ...] = ("*.log", "*.log.gz", "*.log.zst")
+    poll_interval: float = 2.0
 
     @property
     def db_path(self) -> Path:
@@ -38,7 +52,12 @@ class Settings:
 _ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
         "rt_unit": "LOGCTL_RT_UNIT", "workers": "LOGCTL_WORKERS",
         "chunk_size": "LOGCTL_CHUNK_SIZE", "route_cap": "LOGCTL_ROUTE_CAP",
-        "engine": "LOGCTL_ENGINE"}
+        "engine": "LOGCTL_ENGINE", "remote": "LOGCTL_REMOTE",
+        **{name: f"LOGCTL_{name.upper()}" for name in (
+            "ingest_url", "processing_urls", "storage_url", "storage_grpc", "analytics_url",
+            "analytics_grpc", "monitor_url", "realtime_window", "watch", "globs",
+            "poll_interval")}}
+LISTS = ("processing_urls", "watch", "globs")
 
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
@@ -89,6 +108,16 @@ def _convert(key: str, value: Any, origin: str) -> Any:
             return number
         if key == "fields":
             return dict(value)
+        if key in LISTS:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        if key == "poll_interval":
+            number = float(value)
+            if number <= 0:
+                raise ValueError(value)
+            return number
+        if key == "realtime_window":
+            parse_duration(str(value))
         if key == "engine" and value not in ("auto", "python"):
             raise ValueError(value)
         return str(value)

@@ -30,3 +30,9 @@ class StoreError(LogctlError):
     """The metrics database cannot be opened, written or read."""
 
     exit_code = 1
+
+
+class PeerError(LogctlError):
+    """Another logctl service cannot be reached, or refused the call."""
+
+    exit_code = 1

@@ -70,8 +70,9 @@ def summary_table(body: dict[str, Any]) -> Table:
 def rows_table(entries: list[dict[str, Any]], leading: list[str]) -> Table:
     """A table of groups or series entries, one row each; `leading` names the key columns."""
     table = Table(header_style="bold")
-    for name in leading:
-        table.add_column(name, overflow="fold")
+    for name in leading:  # keys fold only past 40 columns, so short ones stay whole
+        widest = max((len(str(entry.get(name))) for entry in entries), default=1)
+        table.add_column(name, overflow="fold", min_width=min(widest, 40))
     for name in ("requests", "5xx", "5xx %", "4xx", "bytes", "p50", "p95", "p99"):
         table.add_column(name, justify="right", no_wrap=True)
     for entry in entries:
@@ -130,3 +131,12 @@ def print_table(console: Console, body: dict[str, Any]) -> None:
         console.print(rows_table(body["groups"], ["key"]))
     else:
         console.print(summary_table(body))
+
+
+def has_data(body: dict[str, Any]) -> bool:
+    """True when an answer of the JSON contract holds any request or malformed line."""
+    if "series" in body:
+        return any(has_data(entry) for entry in body["series"])
+    if "groups" in body:
+        return bool(body["groups"])
+    return bool(body.get("requests") or body.get("malformed"))

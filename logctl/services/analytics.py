@@ -3,13 +3,16 @@ json` (README, "JSON output"): a summary, groups (`--by`, `--top`), or a time se
 (`--step`)."""
 
 import math
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from logctl.errors import UsageError
 from logctl.metrics import sketch
 from logctl.metrics.points import Point
-from logctl.metrics.window import iso
-from logctl.store.base import Coverage, Query, Row
+from logctl.metrics.window import iso, parse_moment, parse_step
+from logctl.store.base import DIMENSIONS, Coverage, Query, Row
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
@@ -20,6 +23,78 @@ class QueryClient(Protocol):
     def query(self, query: Query) -> list[Row]: ...
 
     def coverage(self, query: Query) -> Coverage: ...
+
+
+@dataclass(frozen=True)
+class MetricsRequest:
+    """A metrics question as users ask it (CLI flags, REST parameters, gRPC fields): times
+    as text relative to now, a grouping, a step, filters."""
+
+    since: str | None = None
+    until: str | None = None
+    by: str | None = None
+    step: str | None = None
+    top: int | None = None
+    sources: Sequence[str] = ()
+    hosts: Sequence[str] = ()
+    route: str | None = None
+    statuses: Sequence[str] = ()
+    methods: Sequence[str] = ()
+
+    def to_query(self, now: float) -> Query:
+        """The store query, checked: a bad time, step, grouping or top is a UsageError."""
+        if self.by is not None and self.by not in DIMENSIONS:
+            raise UsageError(f"cannot group by {self.by!r}: use one of {', '.join(DIMENSIONS)}")
+        if self.top is not None and self.top < 1:
+            raise UsageError(f"bad top {self.top}: use a number of groups, 1 or more")
+        return Query(
+            start=parse_moment(self.since, now) if self.since else None,
+            end=parse_moment(self.until, now) if self.until else None,
+            sources=tuple(self.sources), hosts=tuple(self.hosts), route_glob=self.route,
+            statuses=tuple(self.statuses), methods=tuple(m.upper() for m in self.methods),
+            group_by=self.by, step_minutes=parse_step(self.step) if self.step else None,
+        )
+
+
+class TieredQueryClient:
+    """Reads recent ranges from one client (storage's gRPC, real time) and older ones from
+    another (its REST history endpoint). A range across the cut-off (`window` seconds
+    before now, on a minute boundary) is split there and the halves merged; buckets are
+    aligned to absolute time, so the halves' rows line up. A range with no start is
+    history as a whole (it may include lines of unknown time)."""
+
+    def __init__(self, recent: QueryClient, history: QueryClient, window: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.recent = recent
+        self.history = history
+        self.window = window
+        self.clock = clock
+
+    def query(self, query: Query) -> list[Row]:
+        cut = int((self.clock() - self.window) // 60) * 60
+        if query.start is None or (query.end is not None and query.end <= cut):
+            return self.history.query(query)
+        if query.start >= cut:
+            return self.recent.query(query)
+        rows = self.history.query(replace(query, end=cut))
+        rows += self.recent.query(replace(query, start=cut))
+        return merge_keyed(rows)
+
+    def coverage(self, query: Query) -> Coverage:
+        return self.recent.coverage(query)
+
+
+def merge_keyed(rows: list[Row]) -> list[Row]:
+    """Rows with the same key and bucket merged into one."""
+    merged: dict[tuple[str | None, int | None], Row] = {}
+    for row in rows:
+        mine = merged.get((row.key, row.bucket))
+        if mine is None:
+            merged[(row.key, row.bucket)] = row
+        else:
+            mine.point.merge(row.point)
+            mine.malformed += row.malformed
+    return list(merged.values())
 
 
 def summarize(point: Point, malformed: int) -> dict[str, Any]:
@@ -56,6 +131,10 @@ class AnalyticsService:
 
     def __init__(self, store: QueryClient) -> None:
         self.store = store
+
+    def answer(self, request: MetricsRequest, now: float) -> MetricsResult:
+        """The JSON contract for a request as users phrase it."""
+        return self.metrics(request.to_query(now), request.top)
 
     def metrics(self, query: Query, top: int | None = None) -> MetricsResult:
         """Summary, groups or series, as the query asks."""

@@ -1,0 +1,260 @@
+"""Intake: what the ingest daemon does besides reading files. It keeps the watched roots
+and the uploads, and runs their ingest jobs one at a time on its own thread, so a file is
+never read by two jobs at once and checkpoints move in order.
+
+Changes come from watchfiles: a new or grown file under a root whose name matches the
+root's globs is ingested; a file renamed away by rotation (access.log -> access.log.1)
+is still finished, because its checkpoint follows its inode; a truncated file starts
+over (the checkpoint is past its end)."""
+
+import asyncio
+import fnmatch
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import watchfiles
+
+from logctl.checkpoint import CheckpointBook
+from logctl.errors import InputError, LogctlError
+from logctl.services.ingest import IngestReport, IngestService
+from logctl.sources import SourceFile, is_binary, source_name
+
+log = logging.getLogger("logctl.ingest")
+DEFAULT_GLOBS = ("*.log", "*.log.gz", "*.log.zst")
+RETRY_S = 2.0
+
+
+@dataclass(frozen=True)
+class Root:
+    """A watched directory (or one file) and the file-name globs taken from it."""
+
+    path: Path
+    globs: tuple[str, ...] = DEFAULT_GLOBS
+
+    def takes(self, path: Path) -> bool:
+        """True for a visible file under this root whose name matches a glob."""
+        if self.path.is_file() or not self.path.exists():
+            return path == self.path
+        try:
+            parts = path.relative_to(self.path).parts
+        except ValueError:
+            return False
+        return not any(p.startswith(".") for p in parts) and any(
+            fnmatch.fnmatch(path.name, g) for g in self.globs)
+
+    def files(self) -> list[Path]:
+        """The files this root holds now."""
+        if self.path.is_file():
+            return [self.path]
+        return sorted(p for p in self.path.rglob("*") if p.is_file() and self.takes(p))
+
+    @property
+    def watch_dir(self) -> Path:
+        return self.path.parent if self.path.is_file() else self.path
+
+
+@dataclass
+class Upload:
+    """A file sent to the daemon: stored under its digest, then ingested as a job."""
+
+    id: str
+    name: str
+    path: Path
+    size: int
+    format: str | None
+    status: str = "queued"
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    created: float = field(default_factory=time.time)
+
+
+IngestFor = Callable[[str | None], IngestService]
+
+
+class Intake:
+    """Roots, uploads and the one thread that ingests for them."""
+
+    def __init__(self, ingest_for: IngestFor, checkpoints: CheckpointBook) -> None:
+        self.ingest_for = ingest_for
+        self.checkpoints = checkpoints
+        self.roots: dict[Path, Root] = {}
+        self.uploads: dict[str, Upload] = {}
+        self.lines = 0
+        self.requests = 0
+        self.last_error: str | None = None
+        self.roots_changed = asyncio.Event()
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._waiting: set[Path] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name="ingest-jobs", daemon=True)
+        self._thread.start()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._jobs.qsize()
+
+    def add_root(self, path: Path, globs: Iterable[str] = DEFAULT_GLOBS) -> Root:
+        """Watch a directory or file from now on; what it holds now is ingested at once."""
+        path = path.expanduser().resolve()
+        if not path.exists():
+            raise InputError(f"no such file or directory: {path}")
+        root = Root(path, tuple(globs) or DEFAULT_GLOBS)
+        self.roots[path] = root
+        self.roots_changed.set()
+        self.submit_paths(root.files())
+        return root
+
+    def submit_paths(self, paths: Iterable[Path]) -> None:
+        """Queue files for ingest; a file already waiting is not queued twice."""
+        with self._lock:
+            fresh = [p for p in paths if p not in self._waiting]
+            self._waiting.update(fresh)
+        if fresh:
+            self._jobs.put(lambda: self._ingest_paths(fresh))
+
+    def submit_upload(self, upload: Upload) -> None:
+        self.uploads[upload.id] = upload
+        self._jobs.put(lambda: self._ingest_upload(upload))
+
+    def changed(self, changes: Iterable[tuple[watchfiles.Change, str]]) -> list[Path]:
+        """The files a batch of filesystem changes asks to read: matching files, and
+        files renamed away from a checkpoint (rotation), oldest first."""
+        picked = set()
+        for change, raw in changes:
+            path = Path(raw)
+            if change == watchfiles.Change.deleted or not path.is_file():
+                continue
+            if any(root.takes(path) for root in self.roots.values()) or self._known(path):
+                picked.add(path)
+        return sorted(picked, key=_mtime)
+
+    def _known(self, path: Path) -> bool:
+        try:
+            return self.checkpoints.find(path) is not None
+        except OSError:
+            return False
+
+    def _ingest_paths(self, paths: list[Path]) -> None:
+        with self._lock:
+            self._waiting.difference_update(paths)
+        sources = [SourceFile(p, source_name(p)) for p in paths
+                   if p.is_file() and not is_binary(p)]
+        if not sources:
+            return
+        try:
+            self._count(self.ingest_for(None).ingest(sources))
+        except LogctlError as exc:
+            self._failed(exc)
+            self._retry_later(paths)
+
+    def _ingest_upload(self, upload: Upload) -> None:
+        upload.status = "running"
+        try:
+            report = self.ingest_for(upload.format).ingest(
+                [SourceFile(upload.path, source_name(Path(upload.name)))])
+        except LogctlError as exc:
+            upload.status, upload.error = "failed", str(exc)
+            upload.error_kind = type(exc).__name__
+            self._failed(exc)
+            return
+        self._count(report)
+        upload.status, upload.report = "done", report_json(report)
+
+    def _count(self, report: IngestReport) -> None:
+        self.lines += report.lines
+        self.requests += report.requests
+        for warning in report.warnings:
+            log.warning(warning)
+
+    def _failed(self, exc: LogctlError) -> None:
+        self.last_error = str(exc)
+        log.error("ingest failed: %s", exc)
+
+    def _retry_later(self, paths: list[Path]) -> None:
+        """Nothing moved past what storage acknowledged, so reading again is safe."""
+        timer = threading.Timer(RETRY_S, self.submit_paths, (paths,))
+        timer.daemon = True
+        timer.start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Every root with the progress of each of its files."""
+        return [{"path": str(root.path), "globs": list(root.globs),
+                 "files": [self._progress(p) for p in root.files()]}
+                for root in self.roots.values()]
+
+    def _progress(self, path: Path) -> dict[str, Any]:
+        size = path.stat().st_size
+        checkpoint = self.checkpoints.find(path)
+        offset = checkpoint.offset if checkpoint else 0
+        return {"path": str(path), "source": source_name(path), "size": size,
+                "offset": offset, "lag_bytes": max(size - offset, 0),
+                "checkpoint_age_s": round(time.time() - checkpoint.updated_at, 3)
+                if checkpoint else None}
+
+    async def watch(self, stop: asyncio.Event, debounce_ms: int = 300) -> None:
+        """Follow the roots' directories until `stop` is set, restarting the watch when
+        roots are added."""
+        while not stop.is_set():
+            self.roots_changed.clear()
+            dirs = sorted({str(root.watch_dir) for root in self.roots.values()})
+            if not dirs:
+                await _first(stop, self.roots_changed)
+                continue
+            halt = asyncio.Event()
+            relay = asyncio.create_task(_relay(halt, stop, self.roots_changed))
+            async for changes in watchfiles.awatch(*dirs, stop_event=halt,
+                                                   debounce=debounce_ms, step=50):
+                self.submit_paths(self.changed(changes))
+            relay.cancel()
+
+    def close(self) -> None:
+        """Finish the job running now and stop the thread."""
+        self._jobs.put(None)
+        self._thread.join()
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.create_task(e.wait()) for e in events]
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+async def _relay(halt: asyncio.Event, *events: asyncio.Event) -> None:
+    await _first(*events)
+    halt.set()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def report_json(report: IngestReport) -> dict[str, Any]:
+    """An ingest report as JSON (the same shape as `logctl ingest --json`)."""
+    return {
+        "seconds": round(report.seconds, 3), "lines": report.lines,
+        "requests": report.requests, "malformed": report.malformed, "bytes": report.bytes,
+        "files": [{"path": f.label, "format": f.format, "start": f.start, "end": f.end,
+                   "lines": f.lines, "requests": f.requests, "malformed": f.malformed,
+                   "skipped_batches": f.skipped_batches} for f in report.files],
+        "warnings": report.warnings,
+    }
+
+
+def new_upload_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,1 @@
+"""gRPC wiring (grpc.aio servers, blocking clients) for storage and analytics."""

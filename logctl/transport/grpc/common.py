@@ -1,0 +1,71 @@
+"""What the gRPC servers and clients share: status codes for library errors, the standard
+health service, message size limits and deadlines."""
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from logctl.errors import LogctlError, ParseError, PeerError, StoreError, UsageError
+
+MAX_MESSAGE = 64 * 1024 * 1024
+OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE),
+           ("grpc.max_send_message_length", MAX_MESSAGE)]
+DEADLINE_S = 30.0
+
+
+def code_for(exc: LogctlError) -> grpc.StatusCode:
+    """INVALID_ARGUMENT is the caller's fault (do not retry); UNAVAILABLE may be retried."""
+    if isinstance(exc, UsageError | ParseError):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(exc, StoreError | PeerError):
+        return grpc.StatusCode.UNAVAILABLE
+    return grpc.StatusCode.FAILED_PRECONDITION
+
+
+def maps_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Servicer methods (unary or streaming) answer library errors with their status code
+    and a one-line message, never a stack trace."""
+    if inspect.isasyncgenfunction(method):
+        @functools.wraps(method)
+        async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                async for item in method(self, request, context):
+                    yield item
+            except LogctlError as exc:
+                await context.abort(code_for(exc), str(exc))
+        return stream
+
+    @functools.wraps(method)
+    async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except LogctlError as exc:
+            await context.abort(code_for(exc), str(exc))
+    return unary
+
+
+def new_server() -> tuple[grpc.aio.Server, Any]:
+    """An aio server with size limits and the grpc.health.v1 service."""
+    server = grpc.aio.server(options=OPTIONS)
+    checker = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    return server, checker
+
+
+async def mark_serving(checker: Any, names: list[str]) -> None:
+    """Report SERVING for the server as a whole and for each named service."""
+    for name in ["", *names]:
+        await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+def peer_error(exc: grpc.RpcError, target: str) -> LogctlError:
+    """A failed call as a library error: the peer's INVALID_ARGUMENT stays the caller's
+    fault, anything else means the peer could not do it."""
+    code, details = exc.code(), exc.details()
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return UsageError(details)
+    return PeerError(f"{target}: {code.name.lower()}: {details}")

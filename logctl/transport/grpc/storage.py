@@ -1,0 +1,126 @@
+"""Storage over gRPC: the aio servicer (Write, CommittedEnd, Query, GetCoverage, Watch)
+and the blocking client processing, ingest and analytics use."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import grpc
+
+from logctl.errors import UsageError
+from logctl.pb import storage_pb2 as spb
+from logctl.pb import storage_pb2_grpc as spb_grpc
+from logctl.services.storage import StorageService
+from logctl.store.base import Batch, Coverage, Query, Row
+from logctl.transport import wire
+from logctl.transport.grpc.common import DEADLINE_S, OPTIONS, maps_errors, peer_error
+
+SERVICE_NAME = "logctl.v1.Storage"
+
+
+def check_batch(batch: Batch) -> None:
+    """A batch must say where it came from, or its id cannot make it exactly-once."""
+    position = batch.position
+    if not position.source_id or not batch.source:
+        raise UsageError("a batch needs a source and a source_id")
+    if position.start < 0 or position.end < position.start:
+        raise UsageError(f"bad batch range {position.start}..{position.end}")
+
+
+class StorageServicer(spb_grpc.StorageServicer):
+    """gRPC front of the storage service; store work runs on the service's own thread."""
+
+    def __init__(self, service: StorageService) -> None:
+        self.service = service
+
+    @maps_errors
+    async def Write(self, request: spb.Batch, context: grpc.aio.ServicerContext
+                    ) -> spb.WriteReply:
+        batch = wire.batch_from_pb(request)
+        check_batch(batch)
+        applied = await asyncio.to_thread(self.service.write_batch, batch)
+        return spb.WriteReply(batch_id=batch.batch_id, applied=applied)
+
+    @maps_errors
+    async def CommittedEnd(self, request: spb.CommittedEndRequest,
+                           context: grpc.aio.ServicerContext) -> spb.CommittedEndReply:
+        end = await asyncio.to_thread(self.service.committed_end, request.source_id)
+        return spb.CommittedEndReply(found=end is not None, end=end or 0)
+
+    @maps_errors
+    async def Query(self, request: spb.RangeQuery, context: grpc.aio.ServicerContext
+                    ) -> spb.QueryReply:
+        rows = await asyncio.to_thread(self.service.query, wire.query_from_pb(request))
+        return spb.QueryReply(rows=[wire.row_to_pb(row) for row in rows])
+
+    @maps_errors
+    async def GetCoverage(self, request: spb.RangeQuery, context: grpc.aio.ServicerContext
+                          ) -> spb.Coverage:
+        coverage = await asyncio.to_thread(self.service.coverage, wire.query_from_pb(request))
+        return wire.coverage_to_pb(coverage)
+
+    @maps_errors
+    async def Watch(self, request: spb.RangeQuery, context: grpc.aio.ServicerContext
+                    ) -> AsyncIterator[spb.MinuteUpdate]:
+        """After each applied batch, the touched minutes' rows under the request's filters
+        and grouping, as they now stand (one-minute buckets)."""
+        query = replace(wire.query_from_pb(request), step_minutes=1)
+        loop = asyncio.get_running_loop()
+        touched: asyncio.Queue[list[int]] = asyncio.Queue()
+        stop = self.service.watch(lambda minutes: loop.call_soon_threadsafe(
+            touched.put_nowait, minutes))
+        try:
+            while True:
+                minutes = set(await touched.get())
+                while not touched.empty():
+                    minutes.update(touched.get_nowait())
+                window = replace(query, start=min(minutes), end=max(minutes) + 60)
+                rows = await asyncio.to_thread(self.service.query, window)
+                yield spb.MinuteUpdate(minutes=sorted(minutes),
+                                       rows=[wire.row_to_pb(row) for row in rows])
+        finally:
+            stop()
+
+
+class GrpcStorageClient:
+    """StorageClient and QueryClient over gRPC, with a deadline on every call."""
+
+    def __init__(self, target: str, deadline: float = DEADLINE_S) -> None:
+        self.target = target
+        self.deadline = deadline
+        self.channel = grpc.insecure_channel(target, options=OPTIONS)
+        self.stub = spb_grpc.StorageStub(self.channel)
+
+    def _call(self, method: str, message: object) -> object:
+        try:
+            return getattr(self.stub, method)(message, timeout=self.deadline)
+        except grpc.RpcError as exc:
+            raise peer_error(exc, f"storage at {self.target}") from None
+
+    def write_batch(self, batch: Batch) -> bool:
+        return self._call("Write", wire.batch_to_pb(batch)).applied  # type: ignore[attr-defined]
+
+    def committed_end(self, source_id: str) -> int | None:
+        reply = self._call("CommittedEnd", spb.CommittedEndRequest(source_id=source_id))
+        return reply.end if reply.found else None  # type: ignore[attr-defined]
+
+    def query(self, query: Query) -> list[Row]:
+        reply = self._call("Query", wire.query_to_pb(query))
+        return [wire.row_from_pb(row) for row in reply.rows]  # type: ignore[attr-defined]
+
+    def coverage(self, query: Query) -> Coverage:
+        return wire.coverage_from_pb(self._call("GetCoverage", wire.query_to_pb(query)))
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+async def watch_minutes(target: str, query: Query) -> AsyncIterator[list[int]]:
+    """The minutes storage reports as changed, for as long as the caller listens."""
+    async with grpc.aio.insecure_channel(target, options=OPTIONS) as channel:
+        stub = spb_grpc.StorageStub(channel)
+        try:
+            async for update in stub.Watch(wire.query_to_pb(query)):
+                yield list(update.minutes)
+        except grpc.RpcError as exc:
+            raise peer_error(exc, f"storage at {target}") from None

@@ -1,0 +1,1 @@
+"""REST wiring: FastAPI apps (one per service) and their httpx clients."""

@@ -1,0 +1,182 @@
+"""What every REST service shares: JSON errors, body limits, request statistics and the
+`/v1/health` endpoint (DESIGN.md §4)."""
+
+import hashlib
+import os
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from logctl import __version__
+from logctl.errors import InputError, LogctlError, ParseError, PeerError, StoreError, UsageError
+
+MAX_BODY = 64 * 1024 * 1024
+WINDOW_SECONDS = 60.0
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 413: "too_large",
+          415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+          500: "internal", 502: "bad_gateway", 503: "unavailable"}
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": {"code", "message"}}` with its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": _CODES.get(status, "error"), "message": message}},
+                        status_code=status)
+
+
+def status_for(exc: LogctlError) -> int:
+    """The HTTP status of a library error: the caller's fault (4xx) or a peer's (5xx)."""
+    if isinstance(exc, UsageError | ParseError | InputError):
+        return 400
+    if isinstance(exc, PeerError | StoreError):
+        return 503
+    return 500
+
+
+class RequestStats:
+    """Requests of the last minute, for req/s, error rate and latency in the health page."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.recent: deque[tuple[float, bool, float]] = deque(maxlen=200_000)
+        self.total = 0
+
+    def record(self, failed: bool, ms: float) -> None:
+        self.total += 1
+        self.recent.append((time.monotonic(), failed, ms))
+
+    def snapshot(self) -> dict[str, Any]:
+        cutoff = time.monotonic() - WINDOW_SECONDS
+        while self.recent and self.recent[0][0] < cutoff:
+            self.recent.popleft()
+        window = list(self.recent)
+        times = sorted(ms for _, _, ms in window)
+        span = min(WINDOW_SECONDS, max(time.time() - self.started, 1.0))
+        return {
+            "requests_total": self.total,
+            "requests_per_s": round(len(window) / span, 3),
+            "error_rate": round(sum(f for _, f, _ in window) / len(window), 4) if window else 0.0,
+            "latency_ms": {"p50": _rank(times, 0.5), "p95": _rank(times, 0.95)},
+        }
+
+
+def _rank(values: list[float], q: float) -> float | None:
+    return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
+
+
+def process_figures() -> dict[str, Any]:
+    """CPU, memory and descriptors of this process (psutil)."""
+    proc = psutil.Process()
+    with proc.oneshot():
+        return {"cpu_percent": proc.cpu_percent(interval=None),
+                "rss_bytes": proc.memory_info().rss, "open_fds": proc.num_fds(),
+                "pid": os.getpid()}
+
+
+def create_app(service: str, health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
+    """A FastAPI app for one service, with JSON errors, request statistics and health.
+    `health` adds the service's own figures (queue depth, store size...)."""
+    app = FastAPI(title=f"logctl {service}", version=__version__,
+                  description=f"The logctl {service} service (REST, /v1).")
+    stats = RequestStats()
+    app.state.stats = stats
+    _install_error_handlers(app)
+
+    @app.middleware("http")
+    async def count_requests(request: Request,
+                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        stats.record(response.status_code >= 500, (time.perf_counter() - started) * 1000)
+        return response
+
+    @app.get("/v1/health", summary="Service state and figures")
+    def get_health() -> dict[str, Any]:
+        extra = health() if health else {}
+        status = extra.pop("status", "ok")
+        return {"service": service, "status": status, "version": __version__,
+                "uptime_s": round(time.time() - stats.started, 3), **stats.snapshot(),
+                **process_figures(), **extra}
+
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, str(exc))
+
+    @app.exception_handler(LogctlError)
+    async def logctl_error(_: Request, exc: LogctlError) -> JSONResponse:
+        return error_response(status_for(exc), str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return error_response(422, problems)
+
+
+def require_content_type(request: Request, *allowed: str) -> None:
+    """Refuse a body of another media type with 415."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in allowed:
+        raise ApiError(415, f"content type {kind or '(none)'!r} not accepted: send "
+                            f"{' or '.join(allowed)}")
+
+
+def _check_declared_size(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"body of {declared} bytes is over the {limit}-byte limit")
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request body, refused with 413 once it passes `limit` (declared or streamed)."""
+    _check_declared_size(request, limit)
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise ApiError(413, f"body is over the {limit}-byte limit")
+        parts.append(part)
+    return b"".join(parts)
+
+
+async def stream_to_file(request: Request, path: Path, limit: int) -> tuple[int, str]:
+    """Write the body to `path` as it arrives (never whole in memory); returns its size and
+    sha256. A body over `limit` is refused with 413 and the partial file removed."""
+    _check_declared_size(request, limit)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(path, "wb") as handle:
+            async for part in request.stream():
+                size += len(part)
+                if size > limit:
+                    raise ApiError(413, f"upload is over the {limit}-byte limit")
+                digest.update(part)
+                handle.write(part)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return size, digest.hexdigest()

@@ -1,0 +1,159 @@
+"""Ingest over REST: uploads (`POST /v1/uploads`, streamed to disk, then ingested),
+watched sources (`POST/GET /v1/sources`), and the client `logctl ingest --remote` uses."""
+
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+from fastapi import FastAPI, Request
+from fastapi import Query as Param
+from pydantic import BaseModel, ConfigDict, Field
+
+from logctl.errors import ParseError, PeerError
+from logctl.formats import FormatOptions, make_format
+from logctl.services.intake import Intake, Upload, new_upload_id
+from logctl.sources import SourceFile, stdin_stream
+from logctl.transport.rest.client import RestClient
+from logctl.transport.rest.common import (
+    ApiError,
+    create_app,
+    require_content_type,
+    stream_to_file,
+)
+
+MAX_UPLOAD = 10 * 1024**3
+UPLOAD_TYPES = ("application/octet-stream", "text/plain", "application/gzip",
+                "application/zstd", "application/x-ndjson")
+PIECE = 1024 * 1024
+
+
+class SourceIn(BaseModel):
+    """A path to watch: a directory (walked, filtered by globs) or one file."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, max_length=4096)
+    globs: list[str] = Field(default_factory=list, max_length=32)
+
+
+def upload_json(upload: Upload) -> dict[str, Any]:
+    return {"id": upload.id, "name": upload.name, "size": upload.size,
+            "status": upload.status, "report": upload.report, "error": upload.error,
+            "error_kind": upload.error_kind}
+
+
+def ingest_app(intake: Intake, uploads_dir: Path, max_upload: int = MAX_UPLOAD) -> FastAPI:
+    """The ingest REST app over an intake (roots, uploads, the ingest thread)."""
+    app = create_app("ingest", lambda: {
+        "queue_depth": intake.queue_depth, "sources": len(intake.roots),
+        "lines": intake.lines, "requests": intake.requests, "last_error": intake.last_error})
+
+    @app.post("/v1/uploads", status_code=202, summary="Upload a log file to ingest")
+    async def post_upload(request: Request,
+                          name: Annotated[str, Param(min_length=1, max_length=255)] = "upload",
+                          format: Annotated[str | None, Param(max_length=4096)] = None
+                          ) -> dict[str, Any]:
+        require_content_type(request, *UPLOAD_TYPES)
+        if format is not None:
+            make_format(format, FormatOptions())
+        uploads_dir.mkdir(parents=True, exist_ok=True)
+        upload_id = new_upload_id()
+        partial = uploads_dir / f".partial-{upload_id}"
+        size, digest = await stream_to_file(request, partial, max_upload)
+        if size == 0:
+            partial.unlink()
+            raise ApiError(400, "empty upload")
+        stored = uploads_dir / digest
+        partial.replace(stored)
+        upload = Upload(upload_id, Path(name).name or "upload", stored, size, format)
+        intake.submit_upload(upload)
+        return upload_json(upload)
+
+    @app.get("/v1/uploads/{upload_id}", summary="An upload's state and ingest report")
+    def get_upload(upload_id: str) -> dict[str, Any]:
+        upload = intake.uploads.get(upload_id)
+        if upload is None:
+            raise ApiError(404, f"no upload {upload_id!r}")
+        return upload_json(upload)
+
+    @app.get("/v1/uploads", summary="Every upload since the daemon started")
+    def list_uploads() -> dict[str, Any]:
+        return {"uploads": [upload_json(u) for u in intake.uploads.values()]}
+
+    @app.post("/v1/sources", status_code=201, summary="Watch a directory or file")
+    def post_source(source: SourceIn) -> dict[str, Any]:
+        root = intake.add_root(Path(source.path), source.globs)
+        return {"path": str(root.path), "globs": list(root.globs)}
+
+    @app.get("/v1/sources", summary="Watched sources and each file's progress")
+    def get_sources() -> dict[str, Any]:
+        return {"sources": intake.sources()}
+
+    return app
+
+
+class RestIngestClient(RestClient):
+    """Sends files to an ingest daemon and waits for their reports."""
+
+    peer = "ingest"
+
+    def upload(self, stream: BinaryIO, name: str, fmt: str | None,
+               progress: Any = None) -> dict[str, Any]:
+        """Stream a file to the daemon; returns the upload's record (status queued)."""
+        params = {"name": name, **({"format": fmt} if fmt else {})}
+        return self.request("POST", "/v1/uploads", params=params,
+                            content=_pieces(stream, progress),
+                            headers={"content-type": "application/octet-stream"})
+
+    def wait(self, upload_id: str, timeout: float = 3600.0,
+             interval: float = 0.2) -> dict[str, Any]:
+        """Poll an upload until it is ingested (or failed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            upload = self.get(f"/v1/uploads/{upload_id}")
+            if upload["status"] in ("done", "failed"):
+                return upload
+            time.sleep(interval)
+        raise PeerError(f"ingest at {self.base_url}: upload {upload_id} not done after "
+                        f"{timeout:.0f}s")
+
+    def add_source(self, path: str, globs: list[str]) -> dict[str, Any]:
+        return self.request("POST", "/v1/sources", json={"path": path, "globs": globs})
+
+    def sources(self) -> dict[str, Any]:
+        return self.get("/v1/sources")
+
+
+def _pieces(stream: BinaryIO, progress: Any) -> Iterator[bytes]:
+    while piece := stream.read(PIECE):
+        if progress:
+            progress(len(piece))
+        yield piece
+
+
+def upload_all(client: RestIngestClient, sources: list[SourceFile], fmt: str | None,
+               progress: Any = None) -> dict[str, Any]:
+    """Upload every input, wait for each report, and total them like a local ingest."""
+    started = time.monotonic()
+    totals: dict[str, Any] = {"lines": 0, "requests": 0, "malformed": 0, "bytes": 0,
+                              "files": [], "warnings": []}
+    queued = []
+    for source in sources:
+        with (open(source.path, "rb") if source.path else nullcontext(stdin_stream())) as f:
+            queued.append(client.upload(f, source.name, fmt, progress))
+    for upload in queued:
+        done = client.wait(upload["id"])
+        if done["status"] == "failed":
+            if len(queued) > 1 and done["error_kind"] == "ParseError":
+                totals["warnings"].append(f"skipped {upload['name']}: {done['error']}")
+                continue
+            error = ParseError if done["error_kind"] == "ParseError" else PeerError
+            raise error(f"ingest of {upload['name']} failed: {done['error']}")
+        report = done["report"]
+        for key in ("lines", "requests", "malformed", "bytes"):
+            totals[key] += report[key]
+        totals["files"] += report["files"]
+        totals["warnings"] += report["warnings"]
+    totals["seconds"] = round(time.monotonic() - started, 3)
+    return totals

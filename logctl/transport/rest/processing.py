@@ -1,0 +1,134 @@
+"""Processing over REST: `POST /v1/chunks` (raw lines in the body, where they came from
+in the query string), and the client ingest uses to spread chunks over instances."""
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Request
+from fastapi import Query as Param
+from starlette.concurrency import run_in_threadpool
+
+from logctl.formats import FormatOptions, make_format
+from logctl.formats.fields import FieldMap, parse_overrides
+from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec
+from logctl.services.processing import ProcessingService
+from logctl.store.base import Position
+from logctl.transport.rest.client import RestClient
+from logctl.transport.rest.common import (
+    MAX_BODY,
+    ApiError,
+    create_app,
+    read_body,
+    require_content_type,
+)
+
+CHUNK_TYPES = ("application/octet-stream", "text/plain")
+
+
+def chunk_params(request: ChunkRequest) -> dict[str, Any]:
+    """A chunk's metadata as query parameters (the body carries its bytes)."""
+    spec, position = request.format, request.position
+    return {"source": request.source, "source_id": position.source_id,
+            "start": position.start, "end": position.end, "format": spec.name,
+            "rt_unit": spec.rt_unit, "engine": spec.engine, "now": spec.now,
+            "field": [f"{name}={key}" for name, key in spec.fields]}
+
+
+def ack_json(ack: ChunkAck) -> dict[str, Any]:
+    return {"batch_id": ack.batch_id, "applied": ack.applied, "lines": ack.lines,
+            "requests": ack.requests, "malformed": ack.malformed, "end": ack.end}
+
+
+class Counter:
+    """Chunks being processed now: the queue depth shown in health."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.lock = threading.Lock()
+
+    def add(self, delta: int) -> None:
+        with self.lock:
+            self.value += delta
+
+
+def processing_app(service: ProcessingService, max_body: int = MAX_BODY) -> FastAPI:
+    """The processing REST app over a processing service (workers + storage client)."""
+    in_flight = Counter()
+    app = create_app("processing", lambda: {"queue_depth": in_flight.value})
+
+    @app.post("/v1/chunks", summary="Parse, aggregate and store one chunk of log lines")
+    async def post_chunk(
+        request: Request, source: Annotated[str, Param(min_length=1, max_length=512)],
+        source_id: Annotated[str, Param(min_length=1, max_length=256)],
+        start: Annotated[int, Param(ge=0)], end: Annotated[int, Param(ge=0)],
+        format: Annotated[str, Param(min_length=1, max_length=4096)],
+        rt_unit: str = "auto", engine: str = "auto", now: float = 0.0,
+        field: Annotated[list[str] | None, Param()] = None,
+    ) -> dict[str, Any]:
+        require_content_type(request, *CHUNK_TYPES)
+        data = await read_body(request, max_body)
+        if len(data) > end - start:  # shorter is fine: an overlong line is cut
+            raise ApiError(400, f"body is {len(data)} bytes but the range {start}..{end} "
+                                f"holds {end - start}")
+        spec = _format_spec(format, rt_unit, engine, now, field or [])
+        chunk = ChunkRequest(source, Position(source_id, start, end), spec, data)
+        in_flight.add(1)
+        try:
+            ack = await run_in_threadpool(lambda: next(iter(service.process([chunk]))))
+        finally:
+            in_flight.add(-1)
+        return ack_json(ack)
+
+    return app
+
+
+def _format_spec(name: str, rt_unit: str, engine: str, now: float,
+                 fields: list[str]) -> FormatSpec:
+    """The chunk's format, checked before any work: unknown names and bad options are 400."""
+    if engine not in ("auto", "python"):
+        raise ApiError(400, f"unknown engine {engine!r}: use auto or python")
+    overrides = parse_overrides(fields)
+    make_format(name, FormatOptions(rt_unit, FieldMap(overrides), now))
+    return FormatSpec(name, rt_unit, tuple(overrides.items()), now, engine)
+
+
+class RestProcessingClient:
+    """ProcessingClient over REST: chunks go round-robin to every instance, a few in
+    flight per instance, and acks come back in request order."""
+
+    def __init__(self, urls: list[str], per_instance: int = 2) -> None:
+        self.clients = [_ChunkPoster(url) for url in urls]
+        self.in_flight = max(1, per_instance * len(urls))
+
+    def process(self, requests: Iterable[ChunkRequest]) -> Iterator[ChunkAck]:
+        targets = itertools.cycle(self.clients)
+        pending: deque[Future[ChunkAck]] = deque()
+        with ThreadPoolExecutor(self.in_flight, thread_name_prefix="chunks") as pool:
+            try:
+                for request in requests:
+                    pending.append(pool.submit(next(targets).post, request))
+                    if len(pending) >= self.in_flight:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+
+class _ChunkPoster(RestClient):
+    peer = "processing"
+
+    def post(self, request: ChunkRequest) -> ChunkAck:
+        body = self.request("POST", "/v1/chunks", params=chunk_params(request),
+                            content=request.data,
+                            headers={"content-type": "application/octet-stream"})
+        return ChunkAck(**body)

@@ -1,0 +1,144 @@
+"""`logctl serve --all` and `serve processing --instances N`: one process tree. Each
+service instance runs as a child `logctl serve NAME`; the parent starts them in
+dependency order (storage first), waits until each answers its health check, and on
+SIGINT/SIGTERM stops them in reverse order (ingest first, storage last) so every
+service can drain into one that is still up."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from logctl.config import Settings
+from logctl.errors import LogctlError
+from logctl.transport.serve import SERVICES, address
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+
+
+@dataclass
+class Child:
+    """One running service instance."""
+
+    name: str
+    instance: int
+    url: str
+    process: subprocess.Popen
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}.{self.instance}" if self.name == "processing" else self.name
+
+
+def processing_urls(settings: Settings, instances: int) -> tuple[str, ...]:
+    """N processing addresses: the configured ones, or ports counting up from the first."""
+    urls = settings.processing_urls
+    if instances <= len(urls):
+        return urls[:instances]
+    parts = urlsplit(urls[0])
+    host, port = address(urls[0])
+    return tuple(urlunsplit(parts._replace(netloc=f"{host}:{port + i}"))
+                 for i in range(instances))
+
+
+class Supervisor:
+    """Starts, watches and stops the children of one `logctl serve`."""
+
+    def __init__(self, settings: Settings, flags: list[str], env: dict[str, str],
+                 say: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.flags = flags
+        self.env = env
+        self.say = say
+        self.children: list[Child] = []
+        self.stopping = False
+
+    def run(self, services: list[str], instances: int) -> int:
+        """Start the services, wait for a signal or a child's death, stop all."""
+        urls = processing_urls(self.settings, instances)
+        env = {**os.environ, **self.env, "LOGCTL_PROCESSING_URLS": ",".join(urls)}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        try:
+            for name in (s for s in SERVICES if s in services):
+                count = len(urls) if name == "processing" else 1
+                for instance in range(count):
+                    if self.stopping:
+                        return 0
+                    self._start(name, instance, env, urls)
+            self.say(f"all up: {len(self.children)} processes (Ctrl-C or SIGTERM stops all)")
+            return self._wait()
+        finally:
+            self._stop_all()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+    def _start(self, name: str, instance: int, env: dict[str, str],
+               urls: tuple[str, ...]) -> None:
+        command = [sys.executable, "-m", "logctl", "serve", name, "--instance", str(instance),
+                   *self.flags]
+        process = subprocess.Popen(command, env=env, start_new_session=True)
+        url = urls[instance] if name == "processing" else getattr(self.settings, f"{name}_url")
+        child = Child(name, instance, url, process)
+        self.children.append(child)
+        self._await_health(child)
+
+    def _await_health(self, child: Child) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and not self.stopping:
+            if child.process.poll() is not None:
+                raise LogctlError(f"{child.label} exited with code {child.process.returncode}"
+                                  " while starting (see its message above)")
+            try:
+                if httpx.get(f"{child.url}/v1/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        if not self.stopping:
+            raise LogctlError(f"{child.label} did not answer at {child.url} within "
+                              f"{START_TIMEOUT_S:.0f}s")
+
+    def _wait(self) -> int:
+        while not self.stopping:
+            for child in self.children:
+                if child.process.poll() is not None:
+                    self.say(f"{child.label} exited with code {child.process.returncode}; "
+                             "stopping the others")
+                    return 1
+            time.sleep(0.2)
+        return 0
+
+    def _stop_all(self) -> None:
+        """Stop in reverse start order, each given time to drain, then killed."""
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+                try:
+                    child.process.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self.say(f"{child.label} did not stop in {STOP_TIMEOUT_S:.0f}s; killing it")
+                    child.process.kill()
+                    child.process.wait()
+        if self.children:
+            self.say("stopped")
+
+
+def serve_flags(home: Path | None, config: Path | None, db: Path | None,
+                workers: int | None) -> list[str]:
+    """The options every child gets, so they all read the same settings."""
+    flags: list[str] = []
+    for name, value in (("--home", home), ("--config", config), ("--db", db),
+                        ("--workers", workers)):
+        if value is not None:
+            flags += [name, str(value)]
+    return flags
