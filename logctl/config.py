@@ -42,6 +42,7 @@ class Settings:
     watch: tuple[str, ...] = ()
     globs: tuple[str, ...] = ("*.log", "*.log.gz", "*.log.zst")
     poll_interval: float = 2.0
+    max_body: int = 64 * 1024 * 1024
 
     @property
     def db_path(self) -> Path:
@@ -56,7 +57,7 @@ _ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
         **{name: f"LOGCTL_{name.upper()}" for name in (
             "ingest_url", "processing_urls", "storage_url", "storage_grpc", "analytics_url",
             "analytics_grpc", "monitor_url", "realtime_window", "watch", "globs",
-            "poll_interval")}}
+            "poll_interval", "max_body")}}
 LISTS = ("processing_urls", "watch", "globs")
 
 
@@ -101,7 +102,7 @@ def _convert(key: str, value: Any, origin: str) -> Any:
     try:
         if key in ("home", "db"):
             return Path(value).expanduser()
-        if key in ("workers", "chunk_size", "route_cap"):
+        if key in ("workers", "chunk_size", "route_cap", "max_body"):
             number = int(value)
             if number < 0 or (key != "workers" and number == 0):
                 raise ValueError(value)

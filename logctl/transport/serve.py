@@ -125,7 +125,7 @@ async def run_processing(settings: Settings, instance: int, announce: Announce) 
     executor = worker_pool(settings.workers or None)
     try:
         service = ProcessingService(storage, executor, in_flight=1)
-        await serve_http(processing_app(service), url, lambda: announce(
+        await serve_http(processing_app(service, settings.max_body), url, lambda: announce(
             f"processing  REST {url}  (instance {instance}, storage {settings.storage_grpc})"))
     finally:
         executor.shutdown(wait=True, cancel_futures=True)

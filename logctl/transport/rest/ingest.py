@@ -1,6 +1,7 @@
 """Ingest over REST: uploads (`POST /v1/uploads`, streamed to disk, then ingested),
 watched sources (`POST/GET /v1/sources`), and the client `logctl ingest --remote` uses."""
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -37,6 +38,12 @@ class SourceIn(BaseModel):
     globs: list[str] = Field(default_factory=list, max_length=32)
 
 
+def upload_path_name(digest: str, name: str) -> str:
+    """Where an upload is kept: named by its content and its source name, so sending the
+    same file again under the same name is recognised (its checkpoint is at the end)."""
+    return f"{digest}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
 def upload_json(upload: Upload) -> dict[str, Any]:
     return {"id": upload.id, "name": upload.name, "size": upload.size,
             "status": upload.status, "report": upload.report, "error": upload.error,
@@ -64,9 +71,10 @@ def ingest_app(intake: Intake, uploads_dir: Path, max_upload: int = MAX_UPLOAD) 
         if size == 0:
             partial.unlink()
             raise ApiError(400, "empty upload")
-        stored = uploads_dir / digest
+        name = Path(name).name or "upload"
+        stored = uploads_dir / upload_path_name(digest, name)
         partial.replace(stored)
-        upload = Upload(upload_id, Path(name).name or "upload", stored, size, format)
+        upload = Upload(upload_id, name, stored, size, format)
         intake.submit_upload(upload)
         return upload_json(upload)
 

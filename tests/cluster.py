@@ -1,0 +1,108 @@
+"""Real daemons for tests: `logctl serve --all` as a subprocess on free ports, in a temp
+home, stopped (by its pid, with SIGTERM) when the test is done."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+START_TIMEOUT_S = 90.0
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on right now (held open together so they differ)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@dataclass
+class Cluster:
+    """Addresses of a running cluster and where its data and output live."""
+
+    home: Path
+    urls: dict[str, str]
+    processing_urls: list[str]
+    storage_grpc: str
+    analytics_grpc: str
+    log: Path
+    process: subprocess.Popen
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def wait_until(check, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
+    """Poll `check()` until it returns a truthy value, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+@contextmanager
+def running_cluster(home: Path, instances: int = 1, watch: Path | None = None,
+                    extra: str = "") -> Iterator[Cluster]:
+    """Start every service (and `instances` processing instances); stop them after."""
+    home.mkdir(parents=True, exist_ok=True)
+    ports = free_ports(6 + instances)
+    names = ["ingest", "storage", "analytics", "monitor"]
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in zip(names, ports, strict=False)}
+    processing = [f"http://127.0.0.1:{port}" for port in ports[6:]]
+    grpc_storage, grpc_analytics = f"127.0.0.1:{ports[4]}", f"127.0.0.1:{ports[5]}"
+    config = home / "logctl.toml"
+    config.write_text("\n".join([
+        *(f'{name}_url = "{url}"' for name, url in urls.items()),
+        f"processing_urls = {processing!r}".replace("'", '"'),
+        f'storage_grpc = "{grpc_storage}"', f'analytics_grpc = "{grpc_analytics}"',
+        "poll_interval = 0.5", extra, ""]))
+    command = [sys.executable, "-m", "logctl", "serve", "--all", "--home", str(home),
+               "--config", str(config), "--workers", "1", "--instances", str(instances)]
+    if watch is not None:
+        command += ["--watch", str(watch)]
+    log = home / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGCTL_")}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    cluster = Cluster(home, urls, processing, grpc_storage, grpc_analytics, log, process)
+    try:
+        wait_until(lambda: process.poll() is not None or "all up" in cluster.output(),
+                   START_TIMEOUT_S, what="the cluster to start")
+        assert process.poll() is None, cluster.output()
+        yield cluster
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM the supervisor (it stops its children) and wait; SIGKILL if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def health(url: str) -> dict:
+    return httpx.get(f"{url}/v1/health", timeout=5).json()
