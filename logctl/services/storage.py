@@ -48,6 +48,11 @@ class StorageService:
     def coverage(self, query: Query) -> Coverage:
         return self._run(self._store.coverage, query)
 
+    @property
+    def watchers(self) -> int:
+        """Open Watch streams."""
+        return len(self._watchers)
+
     def watch(self, watcher: Watcher) -> Callable[[], None]:
         """Call `watcher(minutes)` after each applied batch; returns the unsubscribe."""
         with self._lock:

@@ -35,7 +35,8 @@ def query_to_params(query: Query) -> dict[str, Any]:
 
 def storage_app(service: StorageService) -> FastAPI:
     """The storage REST app over a running storage service."""
-    app = create_app("storage", lambda: {"writes": service.writes, "replays": service.replays})
+    app = create_app("storage", lambda: {"writes": service.writes, "replays": service.replays,
+                                         "watchers": service.watchers})
 
     @app.get("/v1/query", summary="Merged rows for a range, grouped and/or bucketed")
     async def get_query(start: float | None = None, end: float | None = None,
