@@ -1,0 +1,130 @@
+"""The daemon path against the embedded one, on the same generated log, alternating:
+
+- embedded: `logctl ingest FILE` into a fresh database (one process, worker pool);
+- daemons: a fresh `logctl serve --all` (started before the clock runs), then
+  `logctl ingest --remote` (upload, ingest, 2 processing instances, storage over gRPC),
+  timed until analytics answers with every line: file to queryable metrics.
+
+    python benchmarks/daemon.py --lines 1000000 --rounds 3 [--write]
+
+Reports medians of lines/s and the daemon/embedded ratio; --write replaces the "Daemon
+path" section of benchmarks/RESULTS.md.
+"""
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from logctl.synthetic import write_log
+
+OUT = Path(__file__).parent / "out"
+RESULTS = Path(__file__).parent / "RESULTS.md"
+LOGCTL = [sys.executable, "-m", "logctl"]
+
+
+def embedded(log: Path) -> float:
+    with tempfile.TemporaryDirectory() as home:
+        started = time.perf_counter()
+        subprocess.run([*LOGCTL, "ingest", str(log), "--home", home, "--json"], check=True,
+                       stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+
+def daemons(log: Path, requests: int, instances: int, port_base: int) -> float:
+    with tempfile.TemporaryDirectory() as home:
+        ports = [port_base + i for i in range(6 + instances)]
+        config = Path(home) / "logctl.toml"
+        names = ("ingest", "storage", "analytics", "monitor")
+        config.write_text("\n".join(
+            [f'{n}_url = "http://127.0.0.1:{p}"' for n, p in zip(names, ports, strict=False)]
+            + [f'storage_grpc = "127.0.0.1:{ports[4]}"',
+               f'analytics_grpc = "127.0.0.1:{ports[5]}"',
+               "processing_urls = [" + ", ".join(
+                   f'"http://127.0.0.1:{p}"' for p in ports[6:]) + "]"]))
+        serve = subprocess.Popen([*LOGCTL, "serve", "--all", "--home", home, "--config",
+                                  str(config), "--instances", str(instances), "--workers", "1"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            for line in serve.stderr:  # type: ignore[union-attr]
+                if "all up" in line:
+                    break
+            remote = f"http://127.0.0.1:{ports[0]}"
+            analytics = f"http://127.0.0.1:{ports[2]}/v1/metrics/summary"
+            started = time.perf_counter()
+            subprocess.run([*LOGCTL, "ingest", str(log), "--remote", remote, "--json"],
+                           check=True, stdout=subprocess.DEVNULL)
+            while httpx.get(analytics, timeout=30).json()["requests"] < requests:
+                time.sleep(0.05)
+            return time.perf_counter() - started
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument("--port-base", type=int, default=17400,
+                        help="the daemons listen on this port and the next few")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    log = OUT / f"combined-{args.lines}.log"
+    truth = write_log(str(log), args.lines) if not log.exists() else None
+    requests = truth.requests if truth else args.lines
+    times: dict[str, list[float]] = {"embedded": [], "daemons": []}
+    for round_ in range(args.rounds):
+        times["embedded"].append(embedded(log))
+        times["daemons"].append(daemons(log, requests, args.instances, args.port_base))
+        print(f"round {round_ + 1}: embedded {times['embedded'][-1]:.2f}s, "
+              f"daemons {times['daemons'][-1]:.2f}s", flush=True)
+    table = render(args, log, times)
+    print(table)
+    if args.write:
+        write_section(table)
+
+
+def render(args: argparse.Namespace, log: Path, times: dict[str, list[float]]) -> str:
+    median = {k: statistics.median(v) for k, v in times.items()}
+    rate = {k: args.lines / v for k, v in median.items()}
+    return "\n".join([
+        "## Daemon path",
+        "",
+        f"`python benchmarks/daemon.py --lines {args.lines} --rounds {args.rounds}"
+        f" --instances {args.instances}`, {os.cpu_count()} cores; file "
+        f"{log.stat().st_size / 1e6:.0f} MB. Medians of {args.rounds} alternating rounds; "
+        "daemons timed from upload start until analytics answers with every line "
+        "(start-up excluded).",
+        "",
+        "| path | median s | lines/s | vs embedded |",
+        "|---|---:|---:|---:|",
+        f"| embedded `logctl ingest` | {median['embedded']:.2f} | {rate['embedded']:,.0f} | 1.00 |",
+        f"| daemons (`serve --all`, {args.instances} processing) | {median['daemons']:.2f} | "
+        f"{rate['daemons']:,.0f} | {rate['daemons'] / rate['embedded']:.2f} |",
+        "",
+    ])
+
+
+def write_section(table: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Results\n"
+    start = text.find("## Daemon path")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + table + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + table
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
