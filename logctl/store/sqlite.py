@@ -14,9 +14,10 @@ from logctl.metrics import sketch
 from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
 from logctl.store.base import Batch, Coverage, Query, Row
-from logctl.store.sql import malformed_sql, points_sql
+from logctl.store.migrations import Migration, pending
+from logctl.store.sql import coverage_sql, malformed_sql, points_sql
 
-SCHEMA_VERSION = 1
+DAY = 86400
 UNKNOWN_MINUTE = -1
 MAX_SAMPLES_PER_SOURCE = 20
 DEFAULT_ROUTE_CAP = 2000
@@ -73,7 +74,7 @@ class SQLiteStore:
         self.db = sqlite_utils.Database(self.conn)
         self.series_ids: dict[tuple[str, str, str, str, int], int] = {}
         self.routes: dict[str, set[str]] = {}
-        create_schema(self.db)
+        migrate(self.db, path)
 
     def write_batch(self, batch: Batch) -> bool:
         """Apply a batch and record its id in one transaction (skip a known id)."""
@@ -186,7 +187,7 @@ class SQLiteStore:
 
     def coverage(self, query: Query) -> Coverage:
         """First/last minute with data under the query's filters, and store totals."""
-        sql, params = points_sql(query, coverage=True)
+        sql, params = coverage_sql(query)
         first, last = self.conn.execute(sql, params).fetchone()
         points = self.conn.execute("SELECT count(*) FROM points").fetchone()[0]
         batches = self.conn.execute("SELECT count(*) FROM batches").fetchone()[0]
@@ -198,6 +199,21 @@ class SQLiteStore:
         if source is None:
             return list(self.conn.execute(sql + " ORDER BY id"))
         return list(self.conn.execute(sql + " WHERE source = ? ORDER BY id", (source,)))
+
+    def drop_before(self, epoch: float) -> int:
+        """Retention: delete the points of whole days before `epoch` (the same day-aligned
+        cut the PostgreSQL store makes by dropping partitions); returns points removed."""
+        cutoff = int(epoch // DAY) * DAY
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            removed = self.conn.execute("DELETE FROM points WHERE minute < ?", (cutoff,)).rowcount
+            self.conn.execute("DELETE FROM malformed WHERE minute < ? AND minute != ?",
+                              (cutoff, UNKNOWN_MINUTE))
+            self.conn.commit()
+        except sqlite3.Error as exc:
+            self.conn.rollback()
+            raise StoreError(f"cannot apply retention to {self.path}: {exc}") from exc
+        return removed
 
     def close(self) -> None:
         """Close the connection."""
@@ -219,18 +235,34 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def create_schema(db: sqlite_utils.Database) -> None:
-    """Create the tables and indexes once (idempotent)."""
+def migrate(db: sqlite_utils.Database, path: Path) -> None:
+    """Bring the schema to the newest version, one step per transaction-held lock, so two
+    processes opening an old file at once upgrade it once."""
     try:
         db.execute("BEGIN IMMEDIATE")
-        _create_tables(db)
+        for step in pending(schema_version(db), MIGRATIONS, str(path)):
+            step.apply(db)
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                       (str(step.version),))
         db.execute("COMMIT")
     except sqlite3.Error as exc:
         db.conn.rollback()
-        raise StoreError(f"cannot create the schema: {exc}") from None
+        raise StoreError(f"cannot migrate the schema of {path}: {exc}") from None
+    except StoreError:
+        db.conn.rollback()
+        raise
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The version recorded in `meta`, 0 for a new (empty) database."""
+    if not db["meta"].exists():
+        return 0
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _create_tables(db: sqlite_utils.Database) -> None:
+    """Migration 1: series, points, malformed lines and samples, the batch ledger."""
     db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
     db["series"].create(
         {"id": int, "source": str, "host": str, "method": str, "route": str, "status": int},
@@ -253,5 +285,8 @@ def _create_tables(db: sqlite_utils.Database) -> None:
          "end_offset": int, "lines": int, "committed_at": float},
         pk="batch_id", if_not_exists=True)
     db["batches"].create_index(["source_id", "end_offset"], if_not_exists=True)
-    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-               (str(SCHEMA_VERSION),))
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "series, points, malformed, samples, batch ledger", _create_tables),
+]
