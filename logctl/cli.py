@@ -28,6 +28,7 @@ from logctl.formats.fields import FieldMap, parse_overrides
 from logctl.metrics.window import iso, parse_moment, parse_step
 from logctl.services.ingest import IngestReport
 from logctl.sources import expand_paths
+from logctl.store import redact, sqlite_path
 from logctl.store.base import DIMENSIONS, Query
 from logctl.synthetic import write_log
 from logctl.transport.local import embedded
@@ -44,6 +45,9 @@ HomeOpt = Annotated[Path | None, typer.Option("--home", envvar=None, show_defaul
                     help="Data directory (default: LOGCTL_HOME or the platform data dir).")]
 DbOpt = Annotated[Path | None, typer.Option("--db", show_default=False,
                   help="Metrics database file (default: logctl.db in the data directory).")]
+StoreOpt = Annotated[str | None, typer.Option(
+    "--store", show_default=False, help="Metrics store: postgresql://… URL, sqlite:PATH or a "
+    "path (default: LOGCTL_STORE, else the --db file).")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", show_default=False,
                       help="Config file (default: ./logctl.toml, then one in the data dir).")]
 
@@ -89,12 +93,12 @@ def ingest(
     workers: Annotated[int | None, typer.Option(
         help="Parsing processes (default: one per core).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
     """Read logs into the metrics database. Only what is new since the last run is read."""
     overrides = parse_overrides(field) if field else None
     settings = settings_from(home, db, config, format=fmt, rt_unit=rt_unit, fields=overrides,
-                             workers=workers)
+                             workers=workers, store=store)
     now = time.time()
     options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), now)
     if settings.format != "auto":
@@ -117,7 +121,7 @@ def ingest(
         f"ingested {report.requests:,} requests from {report.lines:,} lines "
         f"({report.malformed:,} malformed) in {len(report.files)} file(s), "
         f"{render.human_bytes(report.bytes)} in {report.seconds:.2f}s ({rate:,.0f} lines/s) "
-        f"into {settings.db_path}", highlight=False)
+        f"into {redact(settings.store_target)}", highlight=False)
 
 
 def _run_ingest(service: Any, sources: list, total: int, quiet: bool) -> IngestReport:
@@ -138,7 +142,7 @@ def _run_ingest(service: Any, sources: list, total: int, quiet: bool) -> IngestR
 
 def _report_json(report: IngestReport, settings: Settings) -> dict[str, Any]:
     return {
-        "db": str(settings.db_path), "seconds": round(report.seconds, 3),
+        "db": redact(settings.store_target), "seconds": round(report.seconds, 3),
         "lines": report.lines, "requests": report.requests, "malformed": report.malformed,
         "bytes": report.bytes,
         "files": [{"path": f.label, "format": f.format, "start": f.start, "end": f.end,
@@ -170,12 +174,12 @@ def metrics(
     status: Annotated[list[str] | None, typer.Option(
         help="Only these statuses: 404, 5xx, 4xx,500.")] = None,
     method: Annotated[list[str] | None, typer.Option(help="Only these methods.")] = None,
-    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
     """Query stored metrics: totals, error rate, latency quantiles, by group or over time."""
     if output not in ("table", "json", "csv"):
         raise UsageError(f"unknown output format {output!r}: use table, json or csv")
-    settings = settings_from(home, db, config)
+    settings = settings_from(home, db, config, store=store)
     now = time.time()
     query = Query(
         start=parse_moment(since, now) if since else None,
@@ -186,8 +190,9 @@ def metrics(
     )
     if by is not None and by not in DIMENSIONS:
         raise UsageError(f"cannot group by {by!r}: use one of {', '.join(DIMENSIONS)}")
-    if not settings.db_path.exists():
-        raise LogctlError(f"no metrics yet: {settings.db_path} does not exist "
+    path = sqlite_path(settings.store_target)
+    if path is not None and not path.exists():
+        raise LogctlError(f"no metrics yet: {path} does not exist "
                           "(run `logctl ingest FILE` first)")
     with embedded(settings, now) as services:
         result = services.analytics.metrics(query, top)

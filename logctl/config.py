@@ -28,17 +28,23 @@ class Settings:
     chunk_size: int = 4 * 1024 * 1024
     route_cap: int = 2000
     engine: str = "auto"
+    store: str | None = None
 
     @property
     def db_path(self) -> Path:
         """The metrics database: `db` when set, else logctl.db in the home directory."""
         return self.db or self.home / "logctl.db"
 
+    @property
+    def store_target(self) -> str:
+        """Where metrics live: the `store` URL or path when set, else the SQLite db path."""
+        return self.store or str(self.db_path)
+
 
 _ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
         "rt_unit": "LOGCTL_RT_UNIT", "workers": "LOGCTL_WORKERS",
         "chunk_size": "LOGCTL_CHUNK_SIZE", "route_cap": "LOGCTL_ROUTE_CAP",
-        "engine": "LOGCTL_ENGINE"}
+        "engine": "LOGCTL_ENGINE", "store": "LOGCTL_STORE"}
 
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,

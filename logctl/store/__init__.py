@@ -2,6 +2,7 @@
 `open_store`, which picks one from a target string."""
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from logctl.errors import UsageError
 from logctl.store.base import Store
@@ -12,6 +13,18 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 def is_postgres(target: str | Path) -> bool:
     """True for a postgresql:// or postgres:// URL."""
     return str(target).startswith(POSTGRES_SCHEMES)
+
+
+def redact(target: str | Path) -> str:
+    """A store target fit for messages and reports: a URL loses its password."""
+    text = str(target)
+    if not is_postgres(text):
+        return text
+    parts = urlsplit(text)
+    if parts.password is None:
+        return text
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def sqlite_path(target: str | Path) -> Path | None:

@@ -14,13 +14,14 @@ from typing import TypeVar
 
 import psycopg
 from psycopg import errors as pgerrors
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from logctl.errors import StoreError
 from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
 from logctl.store import postgres_schema as schema
+from logctl.store import redact
 from logctl.store.base import Batch, Coverage, Query, Row
 from logctl.store.sql import (
     POSTGRES,
@@ -65,17 +66,6 @@ ON CONFLICT (source, minute) DO UPDATE SET count = m.count + excluded.count
 """
 
 
-def redact(dsn: str) -> str:
-    """The DSN without its password, for messages."""
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "the PostgreSQL DSN"
-    params.pop("password", None)
-    return f"postgresql://{params.get('user', '')}@{params.get('host', '')}" \
-           f":{params.get('port', 5432)}/{params.get('dbname', '')}"
-
-
 class PostgresStore:
     """A Store on a PostgreSQL database (optionally in its own schema). Caches of series
     ids, known routes and partitions are per instance and guarded by a lock; they are
@@ -83,7 +73,7 @@ class PostgresStore:
 
     def __init__(self, dsn: str, route_cap: int = DEFAULT_ROUTE_CAP, schema_name: str | None = None,
                  pool_size: int = 4, connect_timeout: float = 10.0) -> None:
-        self.where = redact(dsn) + (f" (schema {schema_name})" if schema_name else "")
+        self.where = redact(dsn).split("?")[0] + (f" (schema {schema_name})" if schema_name else "")
         self.route_cap = route_cap
         options = {"options": f"-csearch_path={schema_name}"} if schema_name else {}
         self.pool = ConnectionPool(make_conninfo(dsn, **options), min_size=1,

@@ -80,14 +80,23 @@ def migrate(conn: psycopg.Connection, schema: str | None, where: str) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_setting('search_path')"
                      " || ':logctl-migrate'))")
-        if schema:
+        namespace = schema or missing_search_schema(conn)
+        if namespace:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                sql.Identifier(schema)))
+                sql.Identifier(namespace)))
         for step in pending(schema_version(conn), MIGRATIONS, where):
             step.apply(conn)
             conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)"
                          " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                          (str(step.version),))
+
+
+def missing_search_schema(conn: psycopg.Connection) -> str | None:
+    """The first search_path schema when none on the path exists yet (a DSN naming its
+    schema with options=-csearch_path=NAME), so a URL alone can set up a fresh schema."""
+    absent, path = conn.execute(
+        "SELECT current_schema() IS NULL, current_setting('search_path')").fetchone()
+    return path.split(",")[0].strip().strip('"') if absent else None
 
 
 def schema_version(conn: psycopg.Connection) -> int:

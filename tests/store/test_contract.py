@@ -257,6 +257,6 @@ def test_points_are_partitioned_by_day(pg_dsn: str, pg_schema: str) -> None:
 def test_unreachable_postgres_is_one_clear_error() -> None:
     from logctl.store.postgres import PostgresStore
 
-    with pytest.raises(StoreError, match=r"cannot connect to postgresql://postgres@127\.0\.0\.1"
+    with pytest.raises(StoreError, match=r"cannot connect to postgresql://postgres:\*\*\*@127\.0\.0\.1"
                                          r":1/test within 1s"):
         PostgresStore("postgresql://postgres:secret@127.0.0.1:1/test", connect_timeout=1)
