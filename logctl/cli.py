@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -28,7 +29,7 @@ from logctl.formats.fields import FieldMap, parse_overrides
 from logctl.metrics.window import iso, parse_moment, parse_step
 from logctl.services.ingest import IngestReport
 from logctl.sources import expand_paths
-from logctl.store import redact, sqlite_path
+from logctl.store import redact, sqlite_path, transfer
 from logctl.store.base import DIMENSIONS, Query
 from logctl.synthetic import write_log
 from logctl.transport.local import embedded
@@ -244,6 +245,29 @@ def bench(
               f"{'match' if ok else 'DO NOT match'} the generator", highlight=False)
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def migrate(
+    source: Annotated[str, typer.Option(
+        "--from", help="Store to copy from: sqlite:PATH, a path, or a postgresql:// URL.")],
+    target: Annotated[str, typer.Option(
+        "--to", help="Store to copy into (created if need be); same forms.")],
+) -> None:
+    """Copy stored metrics between stores. Re-running changes nothing."""
+    columns = (TextColumn("[bold]migrate"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("points"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("migrate", total=transfer.count_points(source))
+        report = transfer.copy_store(source, target, lambda n: bar.advance(task, n))
+    if not report.copied:
+        out.print(f"nothing to copy: {report.target} already holds all {report.batches:,} "
+                  f"batches of {report.source}", highlight=False)
+        return
+    out.print(f"copied {report.points:,} points, {report.batches:,} batches, "
+              f"{report.malformed:,} malformed counts and {report.samples:,} samples from "
+              f"{report.source} to {report.target} in {report.seconds:.2f}s", highlight=False)
 
 
 def version_callback(value: bool) -> None:

@@ -22,7 +22,17 @@ from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
 from logctl.store import postgres_schema as schema
 from logctl.store import redact
-from logctl.store.base import Batch, Coverage, Query, Row
+from logctl.store.base import (
+    Batch,
+    Coverage,
+    Dump,
+    Progress,
+    Query,
+    Row,
+    SeriesKey,
+    StoredPoint,
+    claim_ledger,
+)
 from logctl.store.sql import (
     POSTGRES,
     bucket_expr,
@@ -40,7 +50,6 @@ ATTEMPTS = 8
 RETRYABLE = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected,
              pgerrors.UniqueViolation, pgerrors.CheckViolation)
 T = TypeVar("T")
-SeriesKey = tuple[str, str, str, str, int]
 
 UPSERT_POINT = """
 INSERT INTO points AS p (series_id, minute, count, errors, client_errors, bytes,
@@ -59,6 +68,13 @@ ON CONFLICT (series_id, minute) DO UPDATE SET
       p.hist_bins, p.hist_counts, excluded.hist_bins, excluded.hist_counts) AS m),
   first_ts = least(p.first_ts, excluded.first_ts),
   last_ts = greatest(p.last_ts, excluded.last_ts)
+"""
+EXPORT_CHUNK = 5000
+EXPORT_POINTS = """
+SELECT s.source, s.host, s.method, s.route, s.status, p.minute, p.count, p.errors,
+       p.client_errors, p.bytes, p.latency_count, p.latency_sum, p.latency_max, p.hist_bins,
+       p.hist_counts, p.first_ts, p.last_ts
+FROM points p JOIN series s ON s.id = p.series_id ORDER BY p.series_id, p.minute
 """
 UPSERT_MALFORMED = """
 INSERT INTO malformed AS m (source, minute, count) VALUES (%s, %s, %s)
@@ -261,6 +277,62 @@ class PostgresStore:
         return self._run("read", lambda conn: conn.execute(
             sql + " WHERE source = %s ORDER BY id", (source,)).fetchall())
 
+    def export(self) -> Dump:
+        """Everything stored, for `logctl migrate`; points stream in chunks from a
+        server-side cursor inside one snapshot."""
+        def read(conn: psycopg.Connection) -> Dump:
+            ledger = conn.execute("SELECT batch_id, source, source_id, start_offset,"
+                                  " end_offset, lines, committed_at FROM batches").fetchall()
+            malformed = conn.execute("SELECT source, minute, count FROM malformed").fetchall()
+            samples = conn.execute("SELECT source, line FROM malformed_samples ORDER BY id")
+            return Dump(ledger, schema.existing_partitions(conn), malformed, samples.fetchall(),
+                        self._export_points())
+        return self._run("read", read)
+
+    def _export_points(self) -> Iterator[list[StoredPoint]]:
+        with (self._connection() as conn, conn.transaction(),
+              conn.cursor(name="logctl_export") as cursor):
+            cursor.execute(EXPORT_POINTS)
+            while rows := cursor.fetchmany(EXPORT_CHUNK):
+                yield [stored_point(row) for row in rows]
+
+    def import_dump(self, dump: Dump, progress: Progress) -> bool:
+        """Merge another store's contents in one transaction, exactly once: its ledger rows
+        are claimed first (see claim_ledger), then points upsert as batches do."""
+        with self.lock:
+            return self._run("import", lambda conn: self._import(conn, dump, progress))
+
+    def _import(self, conn: psycopg.Connection, dump: Dump, progress: Progress) -> bool:
+        self._ensure_partitions(conn, dump.days)
+        with conn.transaction() as tx:
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO batches (batch_id, source, source_id, start_offset,"
+                                " end_offset, lines, committed_at) VALUES (%s, %s, %s, %s, %s,"
+                                " %s, %s) ON CONFLICT (batch_id) DO NOTHING", dump.ledger)
+                inserted = cur.rowcount
+            if not claim_ledger(inserted, len(dump.ledger), self.where):
+                raise psycopg.Rollback(tx)
+            for chunk in dump.points:
+                ids = self._series_ids(conn, sorted({key for key, _, _ in chunk}))
+                with conn.cursor() as cur:
+                    cur.executemany(UPSERT_POINT, sorted(
+                        point_row(ids[key], minute, point) for key, minute, point in chunk))
+                progress(len(chunk))
+            with conn.cursor() as cur:
+                cur.executemany(UPSERT_MALFORMED, sorted(dump.malformed))
+            self._import_samples(conn, dump.samples)
+            return True
+        return False
+
+    def _import_samples(self, conn: psycopg.Connection, samples: list[tuple[str, str]]) -> None:
+        for source in {source for source, _ in samples}:
+            kept = conn.execute("SELECT count(*) FROM malformed_samples WHERE source = %s",
+                                (source,)).fetchone()[0]
+            lines = [(s, line) for s, line in samples if s == source]
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO malformed_samples (source, line) VALUES (%s, %s)",
+                                lines[:max(0, MAX_SAMPLES_PER_SOURCE - kept)])
+
     def drop_before(self, epoch: float) -> int:
         """Retention: drop the day partitions that end at or before `epoch` (and malformed
         counts of those days); returns the points removed."""
@@ -285,6 +357,15 @@ def point_row(series: int, minute: int, p: Point) -> tuple:
     bins = sorted(p.hist)
     return (series, minute, p.count, p.errors, p.client_errors, p.bytes, p.latency_count,
             p.latency_sum, p.latency_max, bins, [p.hist[b] for b in bins], p.first, p.last)
+
+
+def stored_point(row: tuple) -> StoredPoint:
+    """An EXPORT_POINTS row as (series key, minute, point)."""
+    point = Point()
+    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
+     point.latency_sum, point.latency_max, bins, counts, point.first, point.last) = row[6:]
+    point.hist = dict(zip(bins, counts, strict=True))
+    return (row[0], row[1], row[2], row[3], row[4]), row[5], point
 
 
 def hist_sql(query: Query) -> tuple[str, list]:

@@ -5,6 +5,7 @@ registered SQL function. Series live in their own table; points are keyed by
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -13,7 +14,16 @@ from logctl.errors import StoreError
 from logctl.metrics import sketch
 from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
-from logctl.store.base import Batch, Coverage, Query, Row
+from logctl.store.base import (
+    Batch,
+    Coverage,
+    Dump,
+    Progress,
+    Query,
+    Row,
+    StoredPoint,
+    claim_ledger,
+)
 from logctl.store.migrations import Migration, pending
 from logctl.store.sql import coverage_sql, malformed_sql, points_sql
 
@@ -37,6 +47,13 @@ ON CONFLICT (series_id, minute) DO UPDATE SET
   hist = hist_merge(hist, excluded.hist),
   first_ts = min(first_ts, excluded.first_ts),
   last_ts = max(last_ts, excluded.last_ts)
+"""
+EXPORT_CHUNK = 5000
+EXPORT_POINTS = """
+SELECT s.source, s.host, s.method, s.route, s.status, p.minute, p.count, p.errors,
+       p.client_errors, p.bytes, p.latency_count, p.latency_sum, p.latency_max, p.hist,
+       p.first_ts, p.last_ts
+FROM points p JOIN series s ON s.id = p.series_id ORDER BY p.series_id, p.minute
 """
 UPSERT_MALFORMED = """
 INSERT INTO malformed (source, minute, count) VALUES (?, ?, ?)
@@ -120,12 +137,7 @@ class SQLiteStore:
                 merged[(series, minute)] = point
             else:
                 mine.merge(point)
-        return [
-            (series, minute, p.count, p.errors, p.client_errors, p.bytes, p.latency_count,
-             p.latency_sum, p.latency_max, sketch.encode(p.hist) if p.hist else None, p.first,
-             p.last)
-            for (series, minute), p in merged.items()
-        ]
+        return [(series, minute, *point_values(p)) for (series, minute), p in merged.items()]
 
     def _known_routes(self, source: str) -> set[str]:
         if source not in self.routes:
@@ -200,6 +212,56 @@ class SQLiteStore:
             return list(self.conn.execute(sql + " ORDER BY id"))
         return list(self.conn.execute(sql + " WHERE source = ? ORDER BY id", (source,)))
 
+    def export(self) -> Dump:
+        """Everything stored, for `logctl migrate`; points stream in chunks."""
+        ledger = self.conn.execute("SELECT batch_id, source, source_id, start_offset,"
+                                   " end_offset, lines, committed_at FROM batches").fetchall()
+        days = {row[0] for row in self.conn.execute(
+            f"SELECT DISTINCT minute / {DAY} * {DAY} FROM points")}
+        malformed = self.conn.execute("SELECT source, minute, count FROM malformed").fetchall()
+        return Dump(ledger, days, malformed, self.samples(), self._export_points())
+
+    def _export_points(self) -> Iterator[list[StoredPoint]]:
+        cursor = self.conn.execute(EXPORT_POINTS)
+        while rows := cursor.fetchmany(EXPORT_CHUNK):
+            yield [stored_point(row) for row in rows]
+
+    def import_dump(self, dump: Dump, progress: Progress) -> bool:
+        """Merge another store's contents in one transaction, exactly once: its ledger rows
+        go in first; if all were already here nothing changes (False), if only some were the
+        stores overlap and merging would double count, so nothing changes either (error)."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
+            conn.executemany("INSERT OR IGNORE INTO batches (batch_id, source, source_id,"
+                             " start_offset, end_offset, lines, committed_at)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)", dump.ledger)
+            if not claim_ledger(conn.total_changes - before, len(dump.ledger), self.path):
+                conn.rollback()
+                return False
+            for chunk in dump.points:
+                conn.executemany(UPSERT_POINT, [
+                    (self._series_id(key), minute, *point_values(point))
+                    for key, minute, point in chunk])
+                progress(len(chunk))
+            conn.executemany(UPSERT_MALFORMED, dump.malformed)
+            self._import_samples(dump.samples)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            self.series_ids.clear()
+            raise
+        return True
+
+    def _import_samples(self, samples: list[tuple[str, str]]) -> None:
+        for source in {source for source, _ in samples}:
+            kept = self.conn.execute("SELECT count(*) FROM malformed_samples WHERE source = ?",
+                                     (source,)).fetchone()[0]
+            lines = [(s, line) for s, line in samples if s == source]
+            self.conn.executemany("INSERT INTO malformed_samples (source, line) VALUES (?, ?)",
+                                  lines[:max(0, MAX_SAMPLES_PER_SOURCE - kept)])
+
     def drop_before(self, epoch: float) -> int:
         """Retention: delete the points of whole days before `epoch` (the same day-aligned
         cut the PostgreSQL store makes by dropping partitions); returns points removed."""
@@ -218,6 +280,21 @@ class SQLiteStore:
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
+
+
+def point_values(p: Point) -> tuple:
+    """A point's stored columns after (series_id, minute), the histogram as a blob."""
+    return (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
+            p.latency_max, sketch.encode(p.hist) if p.hist else None, p.first, p.last)
+
+
+def stored_point(row: tuple) -> StoredPoint:
+    """An EXPORT_POINTS row as (series key, minute, point)."""
+    point = Point()
+    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
+     point.latency_sum, point.latency_max, hist, point.first, point.last) = row[6:]
+    point.hist = sketch.decode(hist)
+    return (row[0], row[1], row[2], row[3], row[4]), row[5], point
 
 
 def connect(path: Path) -> sqlite3.Connection:
