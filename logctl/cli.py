@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -29,6 +30,7 @@ from logctl.metrics.window import iso
 from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
 from logctl.sources import expand_paths
+from logctl.store import redact, sqlite_path, transfer
 from logctl.store.base import DIMENSIONS, Query
 from logctl.synthetic import write_log
 from logctl.transport.local import embedded
@@ -54,6 +56,9 @@ RemoteOpt = Annotated[str | None, typer.Option(
     "--remote", show_default=False,
     help="Use daemons at this URL (default: LOGCTL_REMOTE). Without a port, the service's "
          "configured port is used.")]
+StoreOpt = Annotated[str | None, typer.Option(
+    "--store", show_default=False, help="Metrics store: postgresql://… URL, sqlite:PATH or a "
+    "path (default: LOGCTL_STORE, else the --db file).")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", show_default=False,
                       help="Config file (default: ./logctl.toml, then one in the data dir).")]
 
@@ -100,14 +105,14 @@ def ingest(
         help="Parsing processes (default: one per core).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     remote: RemoteOpt = None,
-    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
     """Read logs into the metrics database. Only what is new since the last run is read.
 
     With --remote (or LOGCTL_REMOTE), files are uploaded to an ingest daemon instead."""
     overrides = parse_overrides(field) if field else None
     settings = settings_from(home, db, config, format=fmt, rt_unit=rt_unit, fields=overrides,
-                             workers=workers, remote=remote)
+                             workers=workers, remote=remote, store=store)
     if settings.remote:
         _ingest_remote(paths, source, fmt, settings, as_json)
         return
@@ -133,7 +138,7 @@ def ingest(
         f"ingested {report.requests:,} requests from {report.lines:,} lines "
         f"({report.malformed:,} malformed) in {len(report.files)} file(s), "
         f"{render.human_bytes(report.bytes)} in {report.seconds:.2f}s ({rate:,.0f} lines/s) "
-        f"into {settings.db_path}", highlight=False)
+        f"into {redact(settings.store_target)}", highlight=False)
 
 
 def _ingest_remote(paths: list[str], source: str | None, fmt: str | None,
@@ -186,7 +191,7 @@ def _run_ingest(service: Any, sources: list, total: int, quiet: bool) -> IngestR
 
 def _report_json(report: IngestReport, settings: Settings) -> dict[str, Any]:
     return {
-        "db": str(settings.db_path), "seconds": round(report.seconds, 3),
+        "db": redact(settings.store_target), "seconds": round(report.seconds, 3),
         "lines": report.lines, "requests": report.requests, "malformed": report.malformed,
         "bytes": report.bytes,
         "files": [{"path": f.label, "format": f.format, "start": f.start, "end": f.end,
@@ -219,14 +224,14 @@ def metrics(
         help="Only these statuses: 404, 5xx, 4xx,500.")] = None,
     method: Annotated[list[str] | None, typer.Option(help="Only these methods.")] = None,
     remote: RemoteOpt = None,
-    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
     """Query stored metrics: totals, error rate, latency quantiles, by group or over time.
 
     With --remote (or LOGCTL_REMOTE), the analytics daemon answers."""
     if output not in ("table", "json", "csv"):
         raise UsageError(f"unknown output format {output!r}: use table, json or csv")
-    settings = settings_from(home, db, config, remote=remote)
+    settings = settings_from(home, db, config, remote=remote, store=store)
     now = time.time()
     request = MetricsRequest(since, until, by, step, top, source or (), host or (), route,
                              status or (), method or ())
@@ -241,8 +246,9 @@ def metrics(
         if empty:
             err.print("no data in this range", highlight=False)
     else:
-        if not settings.db_path.exists():
-            raise LogctlError(f"no metrics yet: {settings.db_path} does not exist "
+        path = sqlite_path(settings.store_target)
+        if path is not None and not path.exists():
+            raise LogctlError(f"no metrics yet: {path} does not exist "
                               "(run `logctl ingest FILE` first)")
         with embedded(settings, now) as services:
             result = services.analytics.metrics(query, top)
@@ -335,6 +341,29 @@ def bench(
               f"{'match' if ok else 'DO NOT match'} the generator", highlight=False)
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def migrate(
+    source: Annotated[str, typer.Option(
+        "--from", help="Store to copy from: sqlite:PATH, a path, or a postgresql:// URL.")],
+    target: Annotated[str, typer.Option(
+        "--to", help="Store to copy into (created if need be); same forms.")],
+) -> None:
+    """Copy stored metrics between stores. Re-running changes nothing."""
+    columns = (TextColumn("[bold]migrate"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("points"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("migrate", total=transfer.count_points(source))
+        report = transfer.copy_store(source, target, lambda n: bar.advance(task, n))
+    if not report.copied:
+        out.print(f"nothing to copy: {report.target} already holds all {report.batches:,} "
+                  f"batches of {report.source}", highlight=False)
+        return
+    out.print(f"copied {report.points:,} points, {report.batches:,} batches, "
+              f"{report.malformed:,} malformed counts and {report.samples:,} samples from "
+              f"{report.source} to {report.target} in {report.seconds:.2f}s", highlight=False)
 
 
 def version_callback(value: bool) -> None:

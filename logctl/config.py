@@ -29,6 +29,7 @@ class Settings:
     chunk_size: int = 4 * 1024 * 1024
     route_cap: int = 2000
     engine: str = "auto"
+    store: str | None = None
     # Daemons (DESIGN.md §3): each service binds its own address and finds its peers here.
     ingest_url: str = "http://127.0.0.1:7401"
     processing_urls: tuple[str, ...] = ("http://127.0.0.1:7402",)
@@ -49,11 +50,16 @@ class Settings:
         """The metrics database: `db` when set, else logctl.db in the home directory."""
         return self.db or self.home / "logctl.db"
 
+    @property
+    def store_target(self) -> str:
+        """Where metrics live: the `store` URL or path when set, else the SQLite db path."""
+        return self.store or str(self.db_path)
+
 
 _ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
         "rt_unit": "LOGCTL_RT_UNIT", "workers": "LOGCTL_WORKERS",
         "chunk_size": "LOGCTL_CHUNK_SIZE", "route_cap": "LOGCTL_ROUTE_CAP",
-        "engine": "LOGCTL_ENGINE", "remote": "LOGCTL_REMOTE",
+        "engine": "LOGCTL_ENGINE", "remote": "LOGCTL_REMOTE", "store": "LOGCTL_STORE",
         **{name: f"LOGCTL_{name.upper()}" for name in (
             "ingest_url", "processing_urls", "storage_url", "storage_grpc", "analytics_url",
             "analytics_grpc", "monitor_url", "realtime_window", "watch", "globs",

@@ -19,7 +19,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty LOGCTL_HOME, and no config file from the working directory."""
     monkeypatch.setenv("LOGCTL_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
-    for name in ("LOGCTL_DB", "LOGCTL_FORMAT", "LOGCTL_WORKERS"):
+    for name in ("LOGCTL_DB", "LOGCTL_FORMAT", "LOGCTL_WORKERS", "LOGCTL_STORE"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path / "home"
 

@@ -1,10 +1,11 @@
 """The Store protocol every backend keeps, and the values that cross it: batches in,
 query rows out."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from logctl.errors import StoreError
 from logctl.metrics.points import ChunkAggregate, Point, PointKey
 
 DIMENSIONS = ("route", "status", "method", "host", "source", "status_class")
@@ -78,6 +79,38 @@ class Coverage:
     batches: int
 
 
+SeriesKey = tuple[str, str, str, str, int]  # source, host, method, route, status
+LedgerRow = tuple[str, str, str, int, int, int, float]  # batch id, source, source id, start,
+#                                                         end, lines, committed at
+StoredPoint = tuple[SeriesKey, int, Point]  # series, minute, merged point
+
+
+@dataclass
+class Dump:
+    """Everything a store holds, for copying it into another: the ledger, the days with
+    points, malformed counts and samples, and the points as a stream of chunks."""
+
+    ledger: list[LedgerRow]
+    days: set[int]
+    malformed: list[tuple[str, int, int]]
+    samples: list[tuple[str, str]]
+    points: Iterable[list[StoredPoint]]
+
+
+Progress = Callable[[int], None]  # points copied since the last call
+
+
+def claim_ledger(inserted: int, total: int, where: object) -> bool:
+    """Whether an import whose ledger rows inserted `inserted` of `total` should proceed:
+    all new, yes; none new, it was copied before; some, the stores overlap (refused)."""
+    if inserted == total:
+        return total > 0
+    if inserted == 0:
+        return False
+    raise StoreError(f"{where} already holds {total - inserted} of the {total} batches being "
+                     "copied: merging would count them twice (copy into an empty store)")
+
+
 class Store(Protocol):
     """A metrics store: applies batches exactly once, answers merged queries."""
 
@@ -97,10 +130,23 @@ class Store(Protocol):
         """The range of data under the query's filters, ignoring its time range."""
         ...
 
+    def drop_before(self, epoch: float) -> int:
+        """Retention: remove whole days of points before `epoch`; returns points removed."""
+        ...
+
+    def export(self) -> Dump:
+        """Everything stored, for copying into another store."""
+        ...
+
+    def import_dump(self, dump: Dump, progress: Progress) -> bool:
+        """Merge an export in one transaction; False when its ledger was already here."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
 
 
-__all__ = ["DIMENSIONS", "FILTERS", "Batch", "Coverage", "Point", "PointKey", "Position",
-           "Query", "Row", "Store"]
+__all__ = ["DIMENSIONS", "FILTERS", "Batch", "Coverage", "Dump", "LedgerRow", "Point",
+           "PointKey", "Position", "Progress", "Query", "Row", "SeriesKey", "Store",
+           "StoredPoint", "claim_ledger"]

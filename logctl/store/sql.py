@@ -1,7 +1,9 @@
 """SQL for metric queries, shared by the stores: filters, grouping and bucketing of points
-(joined to their series) and of malformed-line counts."""
+(joined to their series) and of malformed-line counts. The few spellings that differ between
+SQLite and PostgreSQL live in a `Dialect`, so both stores answer from the same SQL."""
 
 import re
+from dataclasses import dataclass
 
 from logctl.errors import UsageError
 from logctl.store.base import DIMENSIONS, Query
@@ -13,49 +15,96 @@ KEY_EXPR = {
 }
 
 
-def status_condition(values: list[str] | tuple[str, ...]) -> tuple[str, list[int]]:
+@dataclass(frozen=True)
+class Dialect:
+    """How one database spells parameters, route globs, sums and the histogram merge."""
+
+    param: str
+    glob: str
+    int_sum: str
+    float_sum: str
+    hist_agg: str | None
+
+    def params(self, count: int) -> str:
+        """`count` comma-separated placeholders."""
+        return ", ".join([self.param] * count)
+
+    def glob_pattern(self, pattern: str) -> str:
+        """The parameter for the route glob condition."""
+        return pattern if self.glob.startswith("GLOB") else glob_to_regex(pattern)
+
+
+SQLITE = Dialect("?", "GLOB ?", "sum({})", "total({})", "hist_merge_agg(p.hist)")
+POSTGRES = Dialect("%s", "~ %s", "sum({})::bigint", "coalesce(sum({}), 0)::float8", None)
+
+
+def glob_to_regex(pattern: str) -> str:
+    """A SQLite GLOB pattern (`*`, `?`, `[...]`, case-sensitive) as an anchored POSIX regex,
+    so route filters match the same routes in PostgreSQL."""
+    out, i = ["^"], 0
+    while i < len(pattern):
+        char = pattern[i]
+        close = pattern.find("]", i + 2) if char == "[" else -1
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif close != -1:
+            body = pattern[i + 1:close]
+            out.append("[" + ("^" + body[1:] if body.startswith("^") else body)
+                       .replace("\\", "\\\\") + "]")
+            i = close
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out) + "$"
+
+
+def status_condition(values: list[str] | tuple[str, ...],
+                     dialect: Dialect = SQLITE) -> tuple[str, list[int]]:
     """'5xx', '404', '4xx,500' to a SQL condition on s.status."""
     parts, params = [], []
+    p = dialect.param
     for value in (v.strip().lower() for raw in values for v in raw.split(",")):
         match = _STATUS.match(value)
         if not match:
             raise UsageError(f"bad status filter {value!r}: use a code (404) or a class (5xx)")
         if match[1]:
-            parts.append("s.status BETWEEN ? AND ?")
+            parts.append(f"s.status BETWEEN {p} AND {p}")
             params += [int(match[1]) * 100, int(match[1]) * 100 + 99]
         else:
-            parts.append("s.status = ?")
+            parts.append(f"s.status = {p}")
             params.append(int(match[2]))
     return "(" + " OR ".join(parts) + ")", params
 
 
-def series_filters(query: Query) -> tuple[list[str], list]:
+def series_filters(query: Query, dialect: Dialect = SQLITE) -> tuple[list[str], list]:
     """WHERE conditions on the series table `s` for the query's filters."""
     where: list[str] = []
     params: list = []
     for column, values in (("source", query.sources), ("host", query.hosts),
                            ("method", query.methods)):
         if values:
-            where.append(f"s.{column} IN ({', '.join('?' * len(values))})")
+            where.append(f"s.{column} IN ({dialect.params(len(values))})")
             params += list(values)
     if query.route_glob:
-        where.append("s.route GLOB ?")
-        params.append(query.route_glob)
+        where.append(f"s.route {dialect.glob}")
+        params.append(dialect.glob_pattern(query.route_glob))
     if query.statuses:
-        condition, values = status_condition(query.statuses)
+        condition, values = status_condition(query.statuses, dialect)
         where.append(condition)
         params += values
     return where, params
 
 
-def time_filters(query: Query, column: str) -> tuple[list[str], list]:
+def time_filters(query: Query, column: str, dialect: Dialect = SQLITE) -> tuple[list[str], list]:
     """Minute-bucket conditions: a bucket is in range when any of its minute is."""
     where, params = [], []
     if query.start is not None:
-        where.append(f"{column} >= ?")
+        where.append(f"{column} >= {dialect.param}")
         params.append(int(query.start // 60) * 60)
     if query.end is not None:
-        where.append(f"{column} < ?")
+        where.append(f"{column} < {dialect.param}")
         params.append(query.end)
     return where, params
 
@@ -68,52 +117,70 @@ def bucket_expr(query: Query, column: str) -> str:
     return f"({column} / {step}) * {step}"
 
 
-def points_sql(query: Query, coverage: bool = False) -> tuple[str, list]:
-    """SELECT merged points for a query; with `coverage`, the first/last time instead
-    (under the filters, ignoring the time range)."""
-    if query.group_by is not None and query.group_by not in DIMENSIONS:
+def key_expr(query: Query) -> str:
+    """The group key of a query's grouping, or NULL without one."""
+    if query.group_by is None:
+        return "NULL"
+    if query.group_by not in DIMENSIONS:
         raise UsageError(f"cannot group by {query.group_by!r}: use one of {', '.join(DIMENSIONS)}")
-    where, params = series_filters(query)
-    if coverage:
-        sql = ("SELECT min(p.first_ts), max(p.last_ts) FROM points p"
-               " JOIN series s ON s.id = p.series_id")
-        return sql + (" WHERE " + " AND ".join(where) if where else ""), params
-    time_where, time_params = time_filters(query, "p.minute")
+    return KEY_EXPR[query.group_by]
+
+
+def points_from(query: Query, dialect: Dialect = SQLITE, join: str = "") -> tuple[str, list]:
+    """FROM points joined to series (and `join`), WHERE the query's filters and time range
+    hold."""
+    where, params = series_filters(query, dialect)
+    time_where, time_params = time_filters(query, "p.minute", dialect)
     where += time_where
-    key = KEY_EXPR[query.group_by] if query.group_by else "NULL"
-    sql = (
-        f"SELECT {key} AS key, {bucket_expr(query, 'p.minute')} AS bucket, sum(p.count),"
-        " sum(p.errors), sum(p.client_errors), sum(p.bytes), sum(p.latency_count),"
-        " total(p.latency_sum), max(p.latency_max), min(p.first_ts), max(p.last_ts),"
-        " hist_merge_agg(p.hist)"
-        " FROM points p JOIN series s ON s.id = p.series_id"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " GROUP BY key, bucket"
-    )
-    return sql, params + time_params
+    sql = " FROM points p JOIN series s ON s.id = p.series_id" + (f" {join}" if join else "")
+    return sql + (" WHERE " + " AND ".join(where) if where else ""), params + time_params
 
 
-def malformed_sql(query: Query, unknown_minute: int) -> tuple[str, list] | None:
+def coverage_sql(query: Query, dialect: Dialect = SQLITE) -> tuple[str, list]:
+    """SELECT the first/last request time under the filters, ignoring the time range."""
+    where, params = series_filters(query, dialect)
+    sql = "SELECT min(p.first_ts), max(p.last_ts) FROM points p JOIN series s ON s.id = p.series_id"
+    return sql + (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def points_sql(query: Query, dialect: Dialect = SQLITE) -> tuple[str, list]:
+    """SELECT merged points for a query: counters summed per group key and bucket, and the
+    merged histogram when the dialect can merge it in SQL."""
+    key = key_expr(query)
+    isum, fsum = dialect.int_sum.format, dialect.float_sum.format
+    counters = ", ".join(isum(f"p.{c}") for c in ("count", "errors", "client_errors", "bytes",
+                                                    "latency_count"))
+    hist = f", {dialect.hist_agg}" if dialect.hist_agg else ""
+    body, params = points_from(query, dialect)
+    sql = (f"SELECT {key} AS key, {bucket_expr(query, 'p.minute')} AS bucket, {counters},"
+           f" {fsum('p.latency_sum')}, max(p.latency_max), min(p.first_ts), max(p.last_ts)"
+           f"{hist}{body} GROUP BY key, bucket")
+    return sql, params
+
+
+def malformed_sql(query: Query, unknown_minute: int,
+                  dialect: Dialect = SQLITE) -> tuple[str, list] | None:
     """SELECT malformed counts keyed like the points, or None when the query's grouping or
     filters cannot apply to lines that did not parse."""
     if query.filters_records or query.group_by not in (None, "source"):
         return None
     where: list[str] = []
     params: list = []
+    p = dialect.param
     if query.sources:
-        where.append(f"m.source IN ({', '.join('?' * len(query.sources))})")
+        where.append(f"m.source IN ({dialect.params(len(query.sources))})")
         params += list(query.sources)
-    time_where, time_params = time_filters(query, "m.minute")
+    time_where, time_params = time_filters(query, "m.minute", dialect)
     if time_where:
-        where += [*time_where, "m.minute != ?"]
+        where += [*time_where, f"m.minute != {p}"]
         params += [*time_params, unknown_minute]
     if query.step_minutes:
-        where.append("m.minute != ?")
+        where.append(f"m.minute != {p}")
         params.append(unknown_minute)
     key = "m.source" if query.group_by == "source" else "NULL"
     sql = (
-        f"SELECT {key} AS key, {bucket_expr(query, 'm.minute')} AS bucket, sum(m.count)"
-        " FROM malformed m" + (" WHERE " + " AND ".join(where) if where else "")
-        + " GROUP BY key, bucket"
+        f"SELECT {key} AS key, {bucket_expr(query, 'm.minute')} AS bucket,"
+        f" {dialect.int_sum.format('m.count')} FROM malformed m"
+        + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY key, bucket"
     )
     return sql, params

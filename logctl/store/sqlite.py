@@ -5,6 +5,7 @@ registered SQL function. Series live in their own table; points are keyed by
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -13,10 +14,20 @@ from logctl.errors import StoreError
 from logctl.metrics import sketch
 from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
-from logctl.store.base import Batch, Coverage, Query, Row
-from logctl.store.sql import malformed_sql, points_sql
+from logctl.store.base import (
+    Batch,
+    Coverage,
+    Dump,
+    Progress,
+    Query,
+    Row,
+    StoredPoint,
+    claim_ledger,
+)
+from logctl.store.migrations import Migration, pending
+from logctl.store.sql import coverage_sql, malformed_sql, points_sql
 
-SCHEMA_VERSION = 1
+DAY = 86400
 UNKNOWN_MINUTE = -1
 MAX_SAMPLES_PER_SOURCE = 20
 DEFAULT_ROUTE_CAP = 2000
@@ -36,6 +47,13 @@ ON CONFLICT (series_id, minute) DO UPDATE SET
   hist = hist_merge(hist, excluded.hist),
   first_ts = min(first_ts, excluded.first_ts),
   last_ts = max(last_ts, excluded.last_ts)
+"""
+EXPORT_CHUNK = 5000
+EXPORT_POINTS = """
+SELECT s.source, s.host, s.method, s.route, s.status, p.minute, p.count, p.errors,
+       p.client_errors, p.bytes, p.latency_count, p.latency_sum, p.latency_max, p.hist,
+       p.first_ts, p.last_ts
+FROM points p JOIN series s ON s.id = p.series_id ORDER BY p.series_id, p.minute
 """
 UPSERT_MALFORMED = """
 INSERT INTO malformed (source, minute, count) VALUES (?, ?, ?)
@@ -73,7 +91,7 @@ class SQLiteStore:
         self.db = sqlite_utils.Database(self.conn)
         self.series_ids: dict[tuple[str, str, str, str, int], int] = {}
         self.routes: dict[str, set[str]] = {}
-        create_schema(self.db)
+        migrate(self.db, path)
 
     def write_batch(self, batch: Batch) -> bool:
         """Apply a batch and record its id in one transaction (skip a known id)."""
@@ -119,12 +137,7 @@ class SQLiteStore:
                 merged[(series, minute)] = point
             else:
                 mine.merge(point)
-        return [
-            (series, minute, p.count, p.errors, p.client_errors, p.bytes, p.latency_count,
-             p.latency_sum, p.latency_max, sketch.encode(p.hist) if p.hist else None, p.first,
-             p.last)
-            for (series, minute), p in merged.items()
-        ]
+        return [(series, minute, *point_values(p)) for (series, minute), p in merged.items()]
 
     def _known_routes(self, source: str) -> set[str]:
         if source not in self.routes:
@@ -186,7 +199,7 @@ class SQLiteStore:
 
     def coverage(self, query: Query) -> Coverage:
         """First/last minute with data under the query's filters, and store totals."""
-        sql, params = points_sql(query, coverage=True)
+        sql, params = coverage_sql(query)
         first, last = self.conn.execute(sql, params).fetchone()
         points = self.conn.execute("SELECT count(*) FROM points").fetchone()[0]
         batches = self.conn.execute("SELECT count(*) FROM batches").fetchone()[0]
@@ -199,9 +212,89 @@ class SQLiteStore:
             return list(self.conn.execute(sql + " ORDER BY id"))
         return list(self.conn.execute(sql + " WHERE source = ? ORDER BY id", (source,)))
 
+    def export(self) -> Dump:
+        """Everything stored, for `logctl migrate`; points stream in chunks."""
+        ledger = self.conn.execute("SELECT batch_id, source, source_id, start_offset,"
+                                   " end_offset, lines, committed_at FROM batches").fetchall()
+        days = {row[0] for row in self.conn.execute(
+            f"SELECT DISTINCT minute / {DAY} * {DAY} FROM points")}
+        malformed = self.conn.execute("SELECT source, minute, count FROM malformed").fetchall()
+        return Dump(ledger, days, malformed, self.samples(), self._export_points())
+
+    def _export_points(self) -> Iterator[list[StoredPoint]]:
+        cursor = self.conn.execute(EXPORT_POINTS)
+        while rows := cursor.fetchmany(EXPORT_CHUNK):
+            yield [stored_point(row) for row in rows]
+
+    def import_dump(self, dump: Dump, progress: Progress) -> bool:
+        """Merge another store's contents in one transaction, exactly once: its ledger rows
+        go in first; if all were already here nothing changes (False), if only some were the
+        stores overlap and merging would double count, so nothing changes either (error)."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
+            conn.executemany("INSERT OR IGNORE INTO batches (batch_id, source, source_id,"
+                             " start_offset, end_offset, lines, committed_at)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)", dump.ledger)
+            if not claim_ledger(conn.total_changes - before, len(dump.ledger), self.path):
+                conn.rollback()
+                return False
+            for chunk in dump.points:
+                conn.executemany(UPSERT_POINT, [
+                    (self._series_id(key), minute, *point_values(point))
+                    for key, minute, point in chunk])
+                progress(len(chunk))
+            conn.executemany(UPSERT_MALFORMED, dump.malformed)
+            self._import_samples(dump.samples)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            self.series_ids.clear()
+            raise
+        return True
+
+    def _import_samples(self, samples: list[tuple[str, str]]) -> None:
+        for source in {source for source, _ in samples}:
+            kept = self.conn.execute("SELECT count(*) FROM malformed_samples WHERE source = ?",
+                                     (source,)).fetchone()[0]
+            lines = [(s, line) for s, line in samples if s == source]
+            self.conn.executemany("INSERT INTO malformed_samples (source, line) VALUES (?, ?)",
+                                  lines[:max(0, MAX_SAMPLES_PER_SOURCE - kept)])
+
+    def drop_before(self, epoch: float) -> int:
+        """Retention: delete the points of whole days before `epoch` (the same day-aligned
+        cut the PostgreSQL store makes by dropping partitions); returns points removed."""
+        cutoff = int(epoch // DAY) * DAY
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            removed = self.conn.execute("DELETE FROM points WHERE minute < ?", (cutoff,)).rowcount
+            self.conn.execute("DELETE FROM malformed WHERE minute < ? AND minute != ?",
+                              (cutoff, UNKNOWN_MINUTE))
+            self.conn.commit()
+        except sqlite3.Error as exc:
+            self.conn.rollback()
+            raise StoreError(f"cannot apply retention to {self.path}: {exc}") from exc
+        return removed
+
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
+
+
+def point_values(p: Point) -> tuple:
+    """A point's stored columns after (series_id, minute), the histogram as a blob."""
+    return (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
+            p.latency_max, sketch.encode(p.hist) if p.hist else None, p.first, p.last)
+
+
+def stored_point(row: tuple) -> StoredPoint:
+    """An EXPORT_POINTS row as (series key, minute, point)."""
+    point = Point()
+    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
+     point.latency_sum, point.latency_max, hist, point.first, point.last) = row[6:]
+    point.hist = sketch.decode(hist)
+    return (row[0], row[1], row[2], row[3], row[4]), row[5], point
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -219,18 +312,34 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def create_schema(db: sqlite_utils.Database) -> None:
-    """Create the tables and indexes once (idempotent)."""
+def migrate(db: sqlite_utils.Database, path: Path) -> None:
+    """Bring the schema to the newest version, one step per transaction-held lock, so two
+    processes opening an old file at once upgrade it once."""
     try:
         db.execute("BEGIN IMMEDIATE")
-        _create_tables(db)
+        for step in pending(schema_version(db), MIGRATIONS, str(path)):
+            step.apply(db)
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                       (str(step.version),))
         db.execute("COMMIT")
     except sqlite3.Error as exc:
         db.conn.rollback()
-        raise StoreError(f"cannot create the schema: {exc}") from None
+        raise StoreError(f"cannot migrate the schema of {path}: {exc}") from None
+    except StoreError:
+        db.conn.rollback()
+        raise
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The version recorded in `meta`, 0 for a new (empty) database."""
+    if not db["meta"].exists():
+        return 0
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _create_tables(db: sqlite_utils.Database) -> None:
+    """Migration 1: series, points, malformed lines and samples, the batch ledger."""
     db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
     db["series"].create(
         {"id": int, "source": str, "host": str, "method": str, "route": str, "status": int},
@@ -253,5 +362,8 @@ def _create_tables(db: sqlite_utils.Database) -> None:
          "end_offset": int, "lines": int, "committed_at": float},
         pk="batch_id", if_not_exists=True)
     db["batches"].create_index(["source_id", "end_offset"], if_not_exists=True)
-    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-               (str(SCHEMA_VERSION),))
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "series, points, malformed, samples, batch ledger", _create_tables),
+]

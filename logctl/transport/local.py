@@ -1,4 +1,5 @@
-"""The embedded wiring: all services in one process over one SQLite file, no daemon."""
+"""The embedded wiring: all services in one process over one store (SQLite file or
+PostgreSQL), no daemon."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,8 @@ from logctl.formats.fields import FieldMap
 from logctl.services.analytics import AnalyticsService
 from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.processing import InlineExecutor, ProcessingService, worker_pool
-from logctl.store.sqlite import SQLiteStore
+from logctl.store import open_store, sqlite_path
+from logctl.store.base import Store
 
 # Below this many bytes of input, parsing in-process beats starting worker processes.
 POOL_THRESHOLD = 16 * 1024 * 1024
@@ -21,7 +23,7 @@ POOL_THRESHOLD = 16 * 1024 * 1024
 class Embedded:
     """The services wired together in this process."""
 
-    store: SQLiteStore
+    store: Store
     ingest: IngestService
     analytics: AnalyticsService
 
@@ -30,8 +32,11 @@ class Embedded:
 def embedded(settings: Settings, now: float, input_bytes: int = 0) -> Iterator[Embedded]:
     """Open the store and wire the services; parse in worker processes when the input is
     large enough to pay for them. Everything is closed on exit."""
-    store = SQLiteStore(settings.db_path, route_cap=settings.route_cap)
-    checkpoints = CheckpointBook(settings.db_path)
+    store = open_store(settings.store_target, route_cap=settings.route_cap)
+    # Checkpoints describe local files, so they stay in a local SQLite file: the metrics
+    # database itself when that is SQLite, else checkpoints.db in the home directory.
+    checkpoints = CheckpointBook(sqlite_path(settings.store_target)
+                                 or settings.home / "checkpoints.db")
     use_pool = input_bytes > POOL_THRESHOLD and settings.workers != 1
     executor = worker_pool(settings.workers or None) if use_pool else InlineExecutor()
     options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), now)

@@ -29,7 +29,7 @@ from logctl.services.intake import Intake
 from logctl.services.monitor import Monitor
 from logctl.services.processing import ProcessingService, worker_pool
 from logctl.services.storage import StorageService
-from logctl.store.sqlite import SQLiteStore
+from logctl.store import open_store, redact
 from logctl.transport.grpc import analytics as grpc_analytics
 from logctl.transport.grpc import storage as grpc_storage
 from logctl.transport.grpc.common import mark_serving, new_server
@@ -108,14 +108,15 @@ async def serve_grpc(servicer: Any, add: Callable[[Any, Any], None], name: str, 
 async def run_storage(settings: Settings, instance: int, announce: Announce) -> None:
     url = rest_url(settings, "storage")
     check_free(url)
-    service = StorageService(lambda: SQLiteStore(settings.db_path, route_cap=settings.route_cap))
+    service = StorageService(lambda: open_store(settings.store_target, settings.route_cap))
     async with AsyncExitStack() as stack:
         stack.callback(service.close)
         await serve_grpc(grpc_storage.StorageServicer(service),
                          storage_pb2_grpc.add_StorageServicer_to_server,
                          grpc_storage.SERVICE_NAME, settings.storage_grpc, stack)
         await serve_http(storage_app(service), url, lambda: announce(
-            f"storage     REST {url}  gRPC {settings.storage_grpc}  db {settings.db_path}"))
+            f"storage     REST {url}  gRPC {settings.storage_grpc}  "
+            f"store {redact(settings.store_target)}"))
 
 
 async def run_processing(settings: Settings, instance: int, announce: Announce) -> None:

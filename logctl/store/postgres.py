@@ -1,0 +1,377 @@
+"""The PostgreSQL store (scale-out): several storage processes on several hosts share one
+database. Each batch is one READ COMMITTED transaction that first claims its id in the
+ledger (a concurrent replay waits on that row and then skips), then upserts points with
+INSERT ... ON CONFLICT DO UPDATE: counters add and histograms merge (SQL `hist_merge`) under
+the row lock, so two writers touching one point never lose an update. Deadlocks and
+serialization failures roll back and retry the whole transaction."""
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from logctl.errors import StoreError
+from logctl.metrics.points import Point
+from logctl.metrics.route import cap_routes
+from logctl.store import postgres_schema as schema
+from logctl.store import redact
+from logctl.store.base import (
+    Batch,
+    Coverage,
+    Dump,
+    Progress,
+    Query,
+    Row,
+    SeriesKey,
+    StoredPoint,
+    claim_ledger,
+)
+from logctl.store.sql import (
+    POSTGRES,
+    bucket_expr,
+    coverage_sql,
+    key_expr,
+    malformed_sql,
+    points_from,
+    points_sql,
+)
+
+UNKNOWN_MINUTE = -1
+MAX_SAMPLES_PER_SOURCE = 20
+DEFAULT_ROUTE_CAP = 2000
+ATTEMPTS = 8
+RETRYABLE = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected,
+             pgerrors.UniqueViolation, pgerrors.CheckViolation)
+T = TypeVar("T")
+
+UPSERT_POINT = """
+INSERT INTO points AS p (series_id, minute, count, errors, client_errors, bytes,
+                         latency_count, latency_sum, latency_max, hist_bins, hist_counts,
+                         first_ts, last_ts)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (series_id, minute) DO UPDATE SET
+  count = p.count + excluded.count,
+  errors = p.errors + excluded.errors,
+  client_errors = p.client_errors + excluded.client_errors,
+  bytes = p.bytes + excluded.bytes,
+  latency_count = p.latency_count + excluded.latency_count,
+  latency_sum = p.latency_sum + excluded.latency_sum,
+  latency_max = greatest(p.latency_max, excluded.latency_max),
+  (hist_bins, hist_counts) = (SELECT m.bins, m.counts FROM hist_merge(
+      p.hist_bins, p.hist_counts, excluded.hist_bins, excluded.hist_counts) AS m),
+  first_ts = least(p.first_ts, excluded.first_ts),
+  last_ts = greatest(p.last_ts, excluded.last_ts)
+"""
+EXPORT_CHUNK = 5000
+EXPORT_POINTS = """
+SELECT s.source, s.host, s.method, s.route, s.status, p.minute, p.count, p.errors,
+       p.client_errors, p.bytes, p.latency_count, p.latency_sum, p.latency_max, p.hist_bins,
+       p.hist_counts, p.first_ts, p.last_ts
+FROM points p JOIN series s ON s.id = p.series_id ORDER BY p.series_id, p.minute
+"""
+UPSERT_MALFORMED = """
+INSERT INTO malformed AS m (source, minute, count) VALUES (%s, %s, %s)
+ON CONFLICT (source, minute) DO UPDATE SET count = m.count + excluded.count
+"""
+
+
+class PostgresStore:
+    """A Store on a PostgreSQL database (optionally in its own schema). Caches of series
+    ids, known routes and partitions are per instance and guarded by a lock; they are
+    dropped whenever a transaction fails, since it may have rolled back what they hold."""
+
+    def __init__(self, dsn: str, route_cap: int = DEFAULT_ROUTE_CAP, schema_name: str | None = None,
+                 pool_size: int = 4, connect_timeout: float = 10.0) -> None:
+        self.where = redact(dsn).split("?")[0] + (f" (schema {schema_name})" if schema_name else "")
+        self.route_cap = route_cap
+        options = {"options": f"-csearch_path={schema_name}"} if schema_name else {}
+        self.pool = ConnectionPool(make_conninfo(dsn, **options), min_size=1,
+                                   max_size=pool_size, kwargs={"autocommit": True}, open=False)
+        self.lock = threading.Lock()
+        self.series_ids: dict[SeriesKey, int] = {}
+        self.routes: dict[str, set[str]] = {}
+        self.partitions: set[int] = set()
+        try:
+            self.pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            self.pool.close()
+            raise StoreError(f"cannot connect to {self.where} within {connect_timeout:.0f}s: "
+                             "is PostgreSQL running and the DSN right?") from None
+        self._run("migrate", lambda conn: schema.migrate(conn, schema_name, self.where))
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        with self.pool.connection() as conn:
+            yield conn
+
+    def _run(self, what: str, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run `work` on a pooled connection, retrying the transient failures of concurrent
+        writers with jittered backoff; any other database error becomes a StoreError."""
+        for attempt in range(ATTEMPTS):
+            try:
+                with self._connection() as conn:
+                    return work(conn)
+            except RETRYABLE as exc:
+                self._forget()
+                if attempt == ATTEMPTS - 1:
+                    raise StoreError(f"cannot {what} in {self.where} after {ATTEMPTS} attempts:"
+                                     f" {exc}") from exc
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+            except (psycopg.Error, PoolTimeout) as exc:
+                self._forget()
+                raise StoreError(f"cannot {what} in {self.where}: {exc}") from exc
+        raise AssertionError("unreachable: the last attempt raises")
+
+    def _forget(self) -> None:
+        self.series_ids.clear()
+        self.routes.clear()
+        self.partitions.clear()
+
+    def write_batch(self, batch: Batch) -> bool:
+        """Apply a batch and record its id in one transaction (skip a known id)."""
+        with self.lock:
+            return self._run("write a batch", lambda conn: self._write(conn, batch))
+
+    def _write(self, conn: psycopg.Connection, batch: Batch) -> bool:
+        self._ensure_partitions(conn, {key[0] // schema.DAY * schema.DAY
+                                       for key in batch.aggregate.points})
+        with conn.transaction():
+            p = batch.position
+            claimed = conn.execute(
+                "INSERT INTO batches (batch_id, source, source_id, start_offset, end_offset,"
+                " lines, committed_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (batch_id) DO NOTHING RETURNING 1",
+                (batch.batch_id, batch.source, p.source_id, p.start, p.end,
+                 batch.aggregate.lines, time.time())).fetchone()
+            if claimed is None:
+                return False
+            rows = self._point_rows(conn, batch)
+            with conn.cursor() as cur:
+                cur.executemany(UPSERT_POINT, rows)
+            self._write_malformed(conn, batch)
+        return True
+
+    def _ensure_partitions(self, conn: psycopg.Connection, days: set[int]) -> None:
+        missing = days - self.partitions
+        if missing:
+            self.partitions = schema.existing_partitions(conn)
+            missing = days - self.partitions
+        if missing:
+            schema.create_partitions(conn, missing)
+            self.partitions |= missing
+
+    def _point_rows(self, conn: psycopg.Connection, batch: Batch) -> list[tuple]:
+        """Upsert rows with routes capped and series ids resolved, in key order so two
+        transactions lock shared points in the same order (no deadlock in the common case)."""
+        renames = self._cap_routes(conn, batch)
+        keyed = {(batch.source, host, method, renames.get(route, route), status): None
+                 for (_, host, method, route, status) in batch.aggregate.points}
+        ids = self._series_ids(conn, list(keyed))
+        merged: dict[tuple[int, int], Point] = {}
+        for (minute, host, method, route, status), point in batch.aggregate.points.items():
+            key = (ids[(batch.source, host, method, renames.get(route, route), status)], minute)
+            mine = merged.get(key)
+            if mine is None:
+                merged[key] = point
+            else:
+                mine.merge(point)
+        return [point_row(series, minute, merged[(series, minute)])
+                for series, minute in sorted(merged)]
+
+    def _cap_routes(self, conn: psycopg.Connection, batch: Batch) -> dict[str, str]:
+        """Renames that keep the source within the route cap. Only a batch bringing routes
+        this process has not seen takes the source's lock and rereads its routes, so the cap
+        holds across processes without serializing ordinary writes."""
+        routes = {key[3] for key in batch.aggregate.points}
+        known = self.routes.get(batch.source)
+        if known is not None and routes <= known:
+            return {}
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                      (f"logctl-routes:{batch.source}",))
+        rows = conn.execute("SELECT DISTINCT route FROM series WHERE source = %s",
+                            (batch.source,))
+        known = self.routes[batch.source] = {route for (route,) in rows}
+        return cap_routes(routes, known, self.route_cap)
+
+    def _series_ids(self, conn: psycopg.Connection, keys: list[SeriesKey]) -> dict[SeriesKey, int]:
+        missing = sorted(k for k in keys if k not in self.series_ids)
+        if missing:
+            columns = [list(column) for column in zip(*missing, strict=True)]
+            unnest = ("unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::integer[])"
+                      " AS k (source, host, method, route, status)")
+            conn.execute("INSERT INTO series (source, host, method, route, status)"
+                         f" SELECT * FROM {unnest} ORDER BY 1, 2, 3, 4, 5"
+                         " ON CONFLICT DO NOTHING", columns)
+            rows = conn.execute(
+                "SELECT s.id, s.source, s.host, s.method, s.route, s.status FROM series s"
+                f" JOIN {unnest} USING (source, host, method, route, status)", columns)
+            for series, *key in rows:
+                self.series_ids[tuple(key)] = series  # type: ignore[index]
+        return {key: self.series_ids[key] for key in keys}
+
+    def _write_malformed(self, conn: psycopg.Connection, batch: Batch) -> None:
+        aggregate = batch.aggregate
+        rows = sorted((batch.source, UNKNOWN_MINUTE if minute is None else minute, count)
+                      for minute, count in aggregate.malformed.items())
+        if rows:
+            with conn.cursor() as cur:
+                cur.executemany(UPSERT_MALFORMED, rows)
+        if aggregate.samples:
+            kept = conn.execute("SELECT count(*) FROM malformed_samples WHERE source = %s",
+                                (batch.source,)).fetchone()[0]
+            room = max(0, MAX_SAMPLES_PER_SOURCE - kept)
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO malformed_samples (source, line) VALUES (%s, %s)",
+                                [(batch.source, line) for line in aggregate.samples[:room]])
+
+    def committed_end(self, source_id: str) -> int | None:
+        """The furthest end offset the ledger holds for a source."""
+        return self._run("read the ledger", lambda conn: conn.execute(
+            "SELECT max(end_offset) FROM batches WHERE source_id = %s",
+            (source_id,)).fetchone()[0])
+
+    def query(self, query: Query) -> list[Row]:
+        """Merged rows: counters summed in SQL, histogram bins summed per group in SQL, both
+        read in one snapshot so they describe the same points."""
+        key_expr(query)
+        rows = self._run("read", lambda conn: self._query(conn, query))
+        return sorted(rows.values(), key=lambda r: (r.bucket or 0, str(r.key)))
+
+    def _query(self, conn: psycopg.Connection, query: Query) -> dict[tuple, Row]:
+        rows: dict[tuple, Row] = {}
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for key, bucket, *counters in conn.execute(*points_sql(query, POSTGRES)):
+                p = rows.setdefault((key, bucket), Row(key, bucket)).point
+                (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
+                 p.latency_max, p.first, p.last) = counters
+            for key, bucket, index, count in conn.execute(*hist_sql(query)):
+                rows[(key, bucket)].point.hist[index] = count
+            malformed = malformed_sql(query, UNKNOWN_MINUTE, POSTGRES)
+            if malformed is not None:
+                for key, bucket, count in conn.execute(*malformed):
+                    rows.setdefault((key, bucket), Row(key, bucket)).malformed = count
+        return rows
+
+    def coverage(self, query: Query) -> Coverage:
+        """First/last request time under the query's filters, and store totals."""
+        def read(conn: psycopg.Connection) -> Coverage:
+            first, last = conn.execute(*coverage_sql(query, POSTGRES)).fetchone()
+            points = conn.execute("SELECT count(*) FROM points").fetchone()[0]
+            batches = conn.execute("SELECT count(*) FROM batches").fetchone()[0]
+            return Coverage(first, last, points, batches)
+        return self._run("read", read)
+
+    def samples(self, source: str | None = None) -> list[tuple[str, str]]:
+        """Kept malformed-line samples as (source, line)."""
+        sql = "SELECT source, line FROM malformed_samples"
+        if source is None:
+            return self._run("read", lambda conn: conn.execute(sql + " ORDER BY id").fetchall())
+        return self._run("read", lambda conn: conn.execute(
+            sql + " WHERE source = %s ORDER BY id", (source,)).fetchall())
+
+    def export(self) -> Dump:
+        """Everything stored, for `logctl migrate`; points stream in chunks from a
+        server-side cursor inside one snapshot."""
+        def read(conn: psycopg.Connection) -> Dump:
+            ledger = conn.execute("SELECT batch_id, source, source_id, start_offset,"
+                                  " end_offset, lines, committed_at FROM batches").fetchall()
+            malformed = conn.execute("SELECT source, minute, count FROM malformed").fetchall()
+            samples = conn.execute("SELECT source, line FROM malformed_samples ORDER BY id")
+            return Dump(ledger, schema.existing_partitions(conn), malformed, samples.fetchall(),
+                        self._export_points())
+        return self._run("read", read)
+
+    def _export_points(self) -> Iterator[list[StoredPoint]]:
+        with (self._connection() as conn, conn.transaction(),
+              conn.cursor(name="logctl_export") as cursor):
+            cursor.execute(EXPORT_POINTS)
+            while rows := cursor.fetchmany(EXPORT_CHUNK):
+                yield [stored_point(row) for row in rows]
+
+    def import_dump(self, dump: Dump, progress: Progress) -> bool:
+        """Merge another store's contents in one transaction, exactly once: its ledger rows
+        are claimed first (see claim_ledger), then points upsert as batches do."""
+        with self.lock:
+            return self._run("import", lambda conn: self._import(conn, dump, progress))
+
+    def _import(self, conn: psycopg.Connection, dump: Dump, progress: Progress) -> bool:
+        self._ensure_partitions(conn, dump.days)
+        with conn.transaction() as tx:
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO batches (batch_id, source, source_id, start_offset,"
+                                " end_offset, lines, committed_at) VALUES (%s, %s, %s, %s, %s,"
+                                " %s, %s) ON CONFLICT (batch_id) DO NOTHING", dump.ledger)
+                inserted = cur.rowcount
+            if not claim_ledger(inserted, len(dump.ledger), self.where):
+                raise psycopg.Rollback(tx)
+            for chunk in dump.points:
+                ids = self._series_ids(conn, sorted({key for key, _, _ in chunk}))
+                with conn.cursor() as cur:
+                    cur.executemany(UPSERT_POINT, sorted(
+                        point_row(ids[key], minute, point) for key, minute, point in chunk))
+                progress(len(chunk))
+            with conn.cursor() as cur:
+                cur.executemany(UPSERT_MALFORMED, sorted(dump.malformed))
+            self._import_samples(conn, dump.samples)
+            return True
+        return False
+
+    def _import_samples(self, conn: psycopg.Connection, samples: list[tuple[str, str]]) -> None:
+        for source in {source for source, _ in samples}:
+            kept = conn.execute("SELECT count(*) FROM malformed_samples WHERE source = %s",
+                                (source,)).fetchone()[0]
+            lines = [(s, line) for s, line in samples if s == source]
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO malformed_samples (source, line) VALUES (%s, %s)",
+                                lines[:max(0, MAX_SAMPLES_PER_SOURCE - kept)])
+
+    def drop_before(self, epoch: float) -> int:
+        """Retention: drop the day partitions that end at or before `epoch` (and malformed
+        counts of those days); returns the points removed."""
+        cutoff = int(epoch // schema.DAY) * schema.DAY
+
+        def drop(conn: psycopg.Connection) -> int:
+            removed = schema.drop_partitions(conn, cutoff)
+            conn.execute("DELETE FROM malformed WHERE minute < %s AND minute != %s",
+                         (cutoff, UNKNOWN_MINUTE))
+            return removed
+        with self.lock:
+            self.partitions.clear()
+            return self._run("apply retention", drop)
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self.pool.close()
+
+
+def point_row(series: int, minute: int, p: Point) -> tuple:
+    """A point as UPSERT_POINT parameters, its histogram as sorted parallel arrays."""
+    bins = sorted(p.hist)
+    return (series, minute, p.count, p.errors, p.client_errors, p.bytes, p.latency_count,
+            p.latency_sum, p.latency_max, bins, [p.hist[b] for b in bins], p.first, p.last)
+
+
+def stored_point(row: tuple) -> StoredPoint:
+    """An EXPORT_POINTS row as (series key, minute, point)."""
+    point = Point()
+    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
+     point.latency_sum, point.latency_max, bins, counts, point.first, point.last) = row[6:]
+    point.hist = dict(zip(bins, counts, strict=True))
+    return (row[0], row[1], row[2], row[3], row[4]), row[5], point
+
+
+def hist_sql(query: Query) -> tuple[str, list]:
+    """SELECT the merged histogram bins of each group and bucket of a query."""
+    bins = "CROSS JOIN LATERAL unnest(p.hist_bins, p.hist_counts) AS h (bin, n)"
+    body, params = points_from(query, POSTGRES, bins)
+    sql = (f"SELECT {key_expr(query)} AS key, {bucket_expr(query, 'p.minute')} AS bucket,"
+           f" h.bin, sum(h.n)::bigint{body} GROUP BY key, bucket, h.bin")
+    return sql, params

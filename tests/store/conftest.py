@@ -1,0 +1,84 @@
+"""Store fixtures: every contract test runs against SQLite and PostgreSQL. PostgreSQL comes
+from LOGCTL_TEST_PG_DSN; an unreachable server fails the tests (CI must exercise it), and
+each test gets its own schema, dropped afterwards, so parallel runs never collide."""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from logctl.store.postgres import PostgresStore
+from logctl.store.sqlite import SQLiteStore
+
+PG_DSN = os.environ.get("LOGCTL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    """The test server's DSN, checked once: fail (never skip) when it cannot be reached."""
+    try:
+        psycopg.connect(PG_DSN, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        pytest.fail(f"PostgreSQL is unreachable at LOGCTL_TEST_PG_DSN={PG_DSN!r}: {exc}. "
+                    "Start it or point LOGCTL_TEST_PG_DSN at a server.", pytrace=False)
+    return PG_DSN
+
+
+@pytest.fixture
+def pg_schema(pg_dsn: str) -> Iterator[str]:
+    """A unique schema name, dropped (with everything in it) after the test."""
+    name = f"logctl_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@dataclass
+class Backend:
+    """One database behind the contract: opens stores on it and runs raw SQL in it."""
+
+    name: str
+    opener: Callable[..., Any]
+    raw: Callable[[str], list[tuple]]
+
+    def open(self, route_cap: int = 2000) -> Any:
+        return self.opener(route_cap=route_cap)
+
+
+def sqlite_backend(path: Path) -> Backend:
+    def raw(sql: str) -> list[tuple]:
+        import sqlite3
+
+        with sqlite3.connect(path) as conn:
+            return conn.execute(sql).fetchall()
+    return Backend("sqlite", lambda route_cap: SQLiteStore(path, route_cap=route_cap), raw)
+
+
+def pg_backend(dsn: str, schema: str) -> Backend:
+    def raw(sql: str) -> list[tuple]:
+        with psycopg.connect(dsn, autocommit=True, options=f"-csearch_path={schema}") as conn:
+            cur = conn.execute(sql)
+            return cur.fetchall() if cur.description else []
+    return Backend("postgres", lambda route_cap: PostgresStore(
+        dsn, route_cap=route_cap, schema_name=schema), raw)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The same scenarios on each store."""
+    if request.param == "sqlite":
+        return sqlite_backend(tmp_path / "metrics.db")
+    return pg_backend(request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema"))
+
+
+@pytest.fixture
+def store(backend: Backend) -> Iterator[Any]:
+    """An open store on the backend, closed afterwards."""
+    opened = backend.open()
+    yield opened
+    opened.close()

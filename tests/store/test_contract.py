@@ -1,0 +1,262 @@
+"""The Store contract, run against SQLite and PostgreSQL alike: exactly-once batches,
+exact totals for every grouping, filter and step, the route cap, malformed lines,
+histograms, concurrent writers, retention and schema migrations."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from logctl.errors import StoreError
+from logctl.formats.combined import CombinedParser
+from logctl.metrics import sketch
+from logctl.metrics.points import aggregate_lines
+from logctl.metrics.route import OTHER
+from logctl.store import postgres_schema, sqlite
+from logctl.store.base import Batch, Position, Query
+from logctl.store.migrations import Migration
+from logctl.synthetic import Truth, generate
+from tests.store.conftest import Backend, pg_backend, sqlite_backend
+
+DATA = Path(__file__).parents[1] / "data" / "apache_logs.log"
+APACHE_DAYS = [(1431820800, 1632, 0), (1431907200, 2893, 0), (1431993600, 2896, 0),
+               (1432080000, 2578, 1)]
+
+
+def batch(data: bytes, start: int, source: str = "apache", source_id: str = "f1") -> Batch:
+    return Batch(source, Position(source_id, start, start + len(data)),
+                 aggregate_lines(data, CombinedParser()))
+
+
+def apache_batches() -> list[Batch]:
+    """The real Apache sample as two batches of one file."""
+    data = DATA.read_bytes()
+    cut = len(b"".join(data.splitlines(keepends=True)[:5000]))
+    return [batch(data[:cut], 0), batch(data[cut:], cut)]
+
+
+def counts(rows: list) -> dict:
+    return {row.key: row.point.count for row in rows}
+
+
+def total(store, **query) -> int:
+    return sum(row.point.count for row in store.query(Query(**query)))
+
+
+def route_lines(n: int, prefix: str = "/r") -> bytes:
+    return b"".join(
+        f'1.1.1.1 - - [10/Oct/2000:13:01:36 +0000] "GET {prefix}{i} HTTP/1.1" 200 10 "-" '
+        f'"ua" 0.100\n'.encode() for i in range(n))
+
+
+def test_batch_applies_once_and_ledger_reports_end(store) -> None:
+    first, second = apache_batches()
+    assert store.write_batch(first) is True
+    assert store.write_batch(batch(DATA.read_bytes()[:first.position.end], 0)) is False
+    assert store.committed_end("f1") == first.position.end
+    assert store.write_batch(second) is True
+    assert store.write_batch(second) is False
+    assert store.committed_end("f1") == 2370789
+    assert store.committed_end("other") is None
+    (row,) = store.query(Query())
+    p = row.point
+    assert (p.count, p.errors, p.client_errors, p.bytes, row.malformed) == (
+        9999, 3, 217, 2747282505, 1)
+    assert store.coverage(Query()).batches == 2
+
+
+@pytest.mark.parametrize(("dimension", "groups", "top"), [
+    ("route", 1331, [("/favicon.ico", 807), ("/", 575), ("/style2.css", 546)]),
+    ("status", 8, [("200", 9125), ("304", 445), ("404", 213)]),
+    ("method", 4, [("GET", 9951), ("HEAD", 42), ("POST", 5)]),
+    ("host", 1, [("", 9999)]),
+    ("source", 1, [("apache", 9999)]),
+    ("status_class", 4, [("2xx", 9170), ("3xx", 609), ("4xx", 217)]),
+])
+def test_group_by_each_dimension(store, dimension: str, groups: int, top: list) -> None:
+    for each in apache_batches():
+        store.write_batch(each)
+    rows = store.query(Query(group_by=dimension))
+    ranked = sorted(rows, key=lambda r: (-r.point.count, r.key))
+    assert len(rows) == groups
+    assert [(r.key, r.point.count) for r in ranked[:3]] == top
+    assert sum(r.point.count for r in rows) == 9999
+    assert sum(r.malformed for r in rows) == (1 if dimension == "source" else 0)
+
+
+def test_step_buckets_filters_and_coverage(store) -> None:
+    for each in apache_batches():
+        store.write_batch(each)
+    days = store.query(Query(step_minutes=1440))
+    assert [(r.bucket, r.point.count, r.malformed) for r in days] == APACHE_DAYS
+    assert len(store.query(Query(step_minutes=60))) == 84
+    assert total(store, statuses=["5xx"]) == 3
+    assert total(store, statuses=["404", "5xx"]) == 216
+    assert total(store, methods=["HEAD"]) == 42
+    assert total(store, route_glob="/presentations/*") == 2304
+    assert total(store, route_glob="/style?.css") == 546
+    assert total(store, route_glob="/[a-f]*") == 3661
+    assert total(store, sources=["nope"]) == 0
+    assert total(store, start=1431907200, end=1431993600) == 2893
+    assert total(store, start=1431907200 + 30, end=1431993600) == 2893
+    coverage = store.coverage(Query())
+    assert (coverage.first, coverage.last, coverage.points) == (1431857100.0, 1432155959.0, 5606)
+    errors = store.coverage(Query(statuses=["5xx"]))
+    assert (errors.first, errors.last) == (1431918334.0, 1432130716.0)
+
+
+def test_route_cap_holds_across_store_instances(backend: Backend) -> None:
+    a, b = backend.open(route_cap=3), backend.open(route_cap=3)
+    a.write_batch(batch(route_lines(2), 0, "web"))
+    b.write_batch(batch(route_lines(5), 1000, "web"))
+    assert counts(a.query(Query(group_by="route"))) == {"/r0": 2, "/r1": 2, "/r2": 1, OTHER: 2}
+    b.write_batch(batch(route_lines(3, "/other"), 2000, "api"))
+    assert counts(b.query(Query(group_by="route", sources=["api"]))) == {
+        "/other0": 1, "/other1": 1, "/other2": 1}
+    a.close()
+    b.close()
+
+
+def test_malformed_counts_and_samples(store) -> None:
+    good = route_lines(2)
+    data = b"garbage one\n" + good + b"garbage two\n"
+    store.write_batch(batch(data, 0, "web"))
+    store.write_batch(batch(b"only garbage\n", 500, "web"))
+    assert [(r.key, r.point.count, r.malformed) for r in store.query(Query(group_by="source"))] \
+        == [("web", 2, 3)]
+    assert store.query(Query(methods=["GET"]))[0].malformed == 0
+    assert store.samples("web") == [("web", "garbage one"), ("web", "garbage two"),
+                                    ("web", "only garbage")]
+
+
+def synthetic_batches(lines: int, per_batch: int, truth: Truth) -> list[Batch]:
+    """A generated log (with latencies) cut into batches that straddle minutes, so several
+    batches write to the same (series, minute) points."""
+    text = "".join(generate(lines, seed=7, per_minute=700, truth=truth)).encode()
+    rows = text.splitlines(keepends=True)
+    batches, offset = [], 0
+    for i in range(0, len(rows), per_batch):
+        data = b"".join(rows[i:i + per_batch])
+        batches.append(batch(data, offset, "synth", "gen"))
+        offset += len(data)
+    return batches
+
+
+def test_concurrent_writers_give_exact_totals(backend: Backend) -> None:
+    truth = Truth()
+    batches = synthetic_batches(6000, 450, truth)
+    stores = [backend.open() for _ in range(4)]
+    applied: list[bool] = []
+
+    def writer(index: int) -> None:
+        order = batches[index::4] + batches[::-1]  # its own share, then every batch again
+        applied.extend(stores[index].write_batch(each) for each in order)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(batches), applied.count(True)) == (14, 14)
+    (row,) = stores[0].query(Query())
+    expected: sketch.Histogram = {}
+    for ms in truth.latencies_ms:
+        sketch.add(expected, ms)
+    p = row.point
+    exact = (truth.requests, truth.errors, truth.client_errors, truth.bytes)
+    assert (p.count, p.errors, p.client_errors, p.bytes) == exact == (6000, 181, 253, 172811681)
+    assert (p.latency_count, p.latency_sum) == (6000, sum(truth.latencies_ms))
+    assert p.hist == expected
+    assert stores[0].coverage(Query()).batches == 14
+    for each in stores:
+        each.close()
+
+
+def test_histograms_and_rows_equal_between_stores(tmp_path: Path, pg_dsn: str,
+                                                  pg_schema: str) -> None:
+    sqlite_store = sqlite_backend(tmp_path / "m.db").open()
+    pg_store = pg_backend(pg_dsn, pg_schema).open()
+    for each in synthetic_batches(3000, 400, Truth()):
+        assert sqlite_store.write_batch(each) is pg_store.write_batch(each) is True
+    for query in (Query(), Query(group_by="route"), Query(group_by="status", step_minutes=1),
+                  Query(step_minutes=2, methods=["GET"]), Query(route_glob="/api/*")):
+        mine = [(r.key, r.bucket, r.point.as_tuple(), r.malformed)
+                for r in sqlite_store.query(query)]
+        theirs = [(r.key, r.bucket, r.point.as_tuple(), r.malformed)
+                  for r in pg_store.query(query)]
+        assert mine == theirs
+    (row,) = pg_store.query(Query())
+    assert round(sketch.quantile(row.point.hist, 0.99, row.point.latency_max), 6) == 191.728466
+    sqlite_store.close()
+    pg_store.close()
+
+
+def test_retention_drops_whole_days_before_the_cutoff(store) -> None:
+    for each in apache_batches():
+        store.write_batch(each)
+    assert store.drop_before(1431993600 + 3600) == 2524
+    assert [(r.bucket, r.point.count) for r in store.query(Query(step_minutes=1440))] == [
+        (1431993600, 2896), (1432080000, 2578)]
+    assert store.drop_before(1431993600) == 0
+    assert store.write_batch(apache_batches()[0]) is False  # the ledger still knows it
+
+
+def test_store_writes_after_retention_recreate_days(store) -> None:
+    first = batch(route_lines(2), 0, "web")
+    store.write_batch(first)
+    assert store.drop_before(971222400) == 2
+    store.write_batch(batch(route_lines(3), 1000, "web"))
+    assert total(store) == 3
+
+
+def schema_version(backend: Backend) -> int:
+    return int(backend.raw("SELECT value FROM meta WHERE key = 'schema_version'")[0][0])
+
+
+def step_two(backend: Backend) -> Migration:
+    def add_note(conn) -> None:
+        conn.execute("ALTER TABLE series ADD COLUMN note TEXT")
+    return Migration(2, "series notes (test only)", add_note)
+
+
+def test_old_schema_is_upgraded_on_open(backend: Backend,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    old = backend.open()
+    old.write_batch(batch(route_lines(2), 0, "web"))
+    old.close()
+    assert schema_version(backend) == 1
+    module = sqlite if backend.name == "sqlite" else postgres_schema
+    monkeypatch.setattr(module, "MIGRATIONS", [*module.MIGRATIONS, step_two(backend)])
+    upgraded = backend.open()
+    assert schema_version(backend) == 2
+    assert backend.raw("SELECT count(note) FROM series") == [(0,)]
+    assert total(upgraded) == 2
+    upgraded.close()
+
+
+def test_newer_schema_is_refused(backend: Backend) -> None:
+    backend.open().close()
+    backend.raw("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 99, newer than this logctl "
+                                         r"understands \(1\): upgrade logctl"):
+        backend.open()
+
+
+def test_points_are_partitioned_by_day(pg_dsn: str, pg_schema: str) -> None:
+    store = pg_backend(pg_dsn, pg_schema).open()
+    for each in apache_batches():
+        store.write_batch(each)
+    tables = pg_backend(pg_dsn, pg_schema).raw(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'points'::regclass ORDER BY 1")
+    assert tables == [("points_20150517",), ("points_20150518",), ("points_20150519",),
+                      ("points_20150520",)]
+    store.close()
+
+
+def test_unreachable_postgres_is_one_clear_error() -> None:
+    from logctl.store.postgres import PostgresStore
+
+    with pytest.raises(StoreError, match=r"cannot connect to postgresql://postgres:\*\*\*@127\.0\.0\.1"
+                                         r":1/test within 1s"):
+        PostgresStore("postgresql://postgres:secret@127.0.0.1:1/test", connect_timeout=1)
