@@ -34,6 +34,7 @@ from logctl.store import redact, sqlite_path, transfer
 from logctl.store.base import DIMENSIONS, Query
 from logctl.synthetic import write_log
 from logctl.transport.local import embedded
+from logctl.transport.resilience import command_guard
 from logctl.transport.rest.analytics import RestAnalyticsClient
 from logctl.transport.rest.client import remote_url
 from logctl.transport.rest.ingest import RestIngestClient, upload_all
@@ -148,7 +149,7 @@ def _ingest_remote(paths: list[str], source: str | None, fmt: str | None,
     sources, warnings = expand_paths(paths, source)
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    client = RestIngestClient(url)
+    client = RestIngestClient(url, guard=command_guard("ingest"))
     try:
         if as_json or not err.is_terminal:
             report = upload_all(client, sources, fmt)
@@ -237,7 +238,8 @@ def metrics(
                              status or (), method or ())
     query = request.to_query(now)
     if settings.remote:
-        client = RestAnalyticsClient(remote_url(settings.remote, settings.analytics_url))
+        client = RestAnalyticsClient(remote_url(settings.remote, settings.analytics_url),
+                                     guard=command_guard("analytics"))
         try:
             body = client.answer(request)
         finally:

@@ -44,6 +44,13 @@ class Settings:
     globs: tuple[str, ...] = ("*.log", "*.log.gz", "*.log.zst")
     poll_interval: float = 2.0
     max_body: int = 64 * 1024 * 1024
+    # Calls between services (DESIGN.md §4): deadline per call, total retry budget,
+    # bounded queues, the processing spool, and faults injected for tests (off: "").
+    call_timeout: float = 30.0
+    retry_budget: float = 60.0
+    max_in_flight: int = 8
+    spool_max_bytes: int = 256 * 1024 * 1024
+    faults: str = ""
 
     @property
     def db_path(self) -> Path:
@@ -63,7 +70,8 @@ _ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
         **{name: f"LOGCTL_{name.upper()}" for name in (
             "ingest_url", "processing_urls", "storage_url", "storage_grpc", "analytics_url",
             "analytics_grpc", "monitor_url", "realtime_window", "watch", "globs",
-            "poll_interval", "max_body")}}
+            "poll_interval", "max_body", "call_timeout", "retry_budget", "max_in_flight",
+            "spool_max_bytes", "faults")}}
 LISTS = ("processing_urls", "watch", "globs")
 
 
@@ -108,7 +116,8 @@ def _convert(key: str, value: Any, origin: str) -> Any:
     try:
         if key in ("home", "db"):
             return Path(value).expanduser()
-        if key in ("workers", "chunk_size", "route_cap", "max_body"):
+        if key in ("workers", "chunk_size", "route_cap", "max_body", "max_in_flight",
+                   "spool_max_bytes"):
             number = int(value)
             if number < 0 or (key != "workers" and number == 0):
                 raise ValueError(value)
@@ -118,7 +127,7 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         if key in LISTS:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(item).strip() for item in items if str(item).strip())
-        if key == "poll_interval":
+        if key in ("poll_interval", "call_timeout", "retry_budget"):
             number = float(value)
             if number <= 0:
                 raise ValueError(value)

@@ -33,6 +33,24 @@ class StoreError(LogctlError):
 
 
 class PeerError(LogctlError):
-    """Another logctl service cannot be reached, or refused the call."""
+    """Another logctl service cannot be reached, or refused the call. `retryable` says
+    whether the same call may succeed later (unreachable, overloaded, timed out);
+    `retry_after` is the peer's own hint in seconds, when it gave one."""
 
     exit_code = 1
+
+    def __init__(self, message: str, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Overloaded(PeerError):
+    """This service is full (bounded queue or spool): the caller should wait and retry.
+    Over HTTP it is 429 (too many requests at once) unless a subclass says otherwise."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after)

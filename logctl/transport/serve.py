@@ -33,11 +33,13 @@ from logctl.store import open_store, redact
 from logctl.transport.grpc import analytics as grpc_analytics
 from logctl.transport.grpc import storage as grpc_storage
 from logctl.transport.grpc.common import mark_serving, new_server
+from logctl.transport.resilience import Guard, RetryPolicy, guard_factory
 from logctl.transport.rest.analytics import analytics_app
 from logctl.transport.rest.common import create_app
 from logctl.transport.rest.ingest import ingest_app
 from logctl.transport.rest.processing import RestProcessingClient, processing_app
 from logctl.transport.rest.storage import RestStorageClient, storage_app
+from logctl.transport.spool import Spool, SpoolingStorage
 
 SERVICES = ("storage", "processing", "analytics", "ingest", "monitor")
 GRACE_S = 10.0
@@ -119,25 +121,43 @@ async def run_storage(settings: Settings, instance: int, announce: Announce) -> 
             f"store {redact(settings.store_target)}"))
 
 
+def guards(settings: Settings) -> Callable[..., Guard]:
+    return guard_factory(settings.retry_budget, settings.faults)
+
+
+def storage_client(settings: Settings, wait_when_open: bool = True
+                   ) -> grpc_storage.GrpcStorageClient:
+    return grpc_storage.GrpcStorageClient(settings.storage_grpc, settings.call_timeout,
+                                          guards(settings)("storage", wait_when_open))
+
+
 async def run_processing(settings: Settings, instance: int, announce: Announce) -> None:
+    """Processing writes through a spool: while storage is unreachable, batches wait on
+    local disk (home/spool/) and are replayed in order when it answers again."""
     url = rest_url(settings, "processing", instance)
     check_free(url)
-    storage = grpc_storage.GrpcStorageClient(settings.storage_grpc)
+    spool = Spool(settings.home / "spool" / f"processing-{instance}.db",
+                  settings.spool_max_bytes)
+    storage = SpoolingStorage(storage_client(settings, wait_when_open=False), spool)
     executor = worker_pool(settings.workers or None)
     try:
         service = ProcessingService(storage, executor, in_flight=1)
-        await serve_http(processing_app(service, settings.max_body), url, lambda: announce(
-            f"processing  REST {url}  (instance {instance}, storage {settings.storage_grpc})"))
+        app = processing_app(service, settings.max_body, settings.max_in_flight, storage.health)
+        await serve_http(app, url, lambda: announce(
+            f"processing  REST {url}  (instance {instance}, storage {settings.storage_grpc}, "
+            f"{spool.depth} spooled batches)"))
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         storage.close()
+        storage.inner.close()
 
 
 async def run_analytics(settings: Settings, instance: int, announce: Announce) -> None:
     url = rest_url(settings, "analytics")
     check_free(url)
-    recent = grpc_storage.GrpcStorageClient(settings.storage_grpc)
-    history = RestStorageClient(settings.storage_url)
+    recent = storage_client(settings)
+    history = RestStorageClient(settings.storage_url, settings.call_timeout,
+                                guards(settings)("storage"))
     window = parse_duration(settings.realtime_window)
     service = AnalyticsService(TieredQueryClient(recent, history, window))
     async with AsyncExitStack() as stack:
@@ -154,8 +174,10 @@ async def run_ingest(settings: Settings, instance: int, announce: Announce) -> N
     url = rest_url(settings, "ingest")
     check_free(url)
     checkpoints = CheckpointBook(settings.home / "checkpoints.db")
-    processing = RestProcessingClient(list(settings.processing_urls))
-    ledger = grpc_storage.GrpcStorageClient(settings.storage_grpc)
+    processing = RestProcessingClient(list(settings.processing_urls),
+                                      timeout=settings.call_timeout, guards=guards(settings),
+                                      policy=RetryPolicy(budget=settings.retry_budget))
+    ledger = storage_client(settings)
     options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), time.time())
 
     def ingest_for(fmt: str | None) -> IngestService:

@@ -9,7 +9,14 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from logctl.errors import LogctlError, ParseError, PeerError, StoreError, UsageError
+from logctl.errors import (
+    LogctlError,
+    Overloaded,
+    ParseError,
+    PeerError,
+    StoreError,
+    UsageError,
+)
 
 MAX_MESSAGE = 64 * 1024 * 1024
 OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE),
@@ -26,6 +33,14 @@ def code_for(exc: LogctlError) -> grpc.StatusCode:
     return grpc.StatusCode.FAILED_PRECONDITION
 
 
+async def abort(context: grpc.aio.ServicerContext, exc: LogctlError) -> None:
+    """End a call with the error's status; an overloaded service says when to retry."""
+    if isinstance(exc, PeerError) and exc.retry_after is not None:
+        context.set_trailing_metadata((("retry-after", f"{exc.retry_after:g}"),))
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED if isinstance(exc, Overloaded) else code_for(exc)
+    await context.abort(code, str(exc))
+
+
 def maps_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     """Servicer methods (unary or streaming) answer library errors with their status code
     and a one-line message, never a stack trace."""
@@ -36,7 +51,7 @@ def maps_errors(method: Callable[..., Any]) -> Callable[..., Any]:
                 async for item in method(self, request, context):
                     yield item
             except LogctlError as exc:
-                await context.abort(code_for(exc), str(exc))
+                await abort(context, exc)
         return stream
 
     @functools.wraps(method)
@@ -44,7 +59,7 @@ def maps_errors(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return await method(self, request, context)
         except LogctlError as exc:
-            await context.abort(code_for(exc), str(exc))
+            await abort(context, exc)
     return unary
 
 
@@ -62,10 +77,16 @@ async def mark_serving(checker: Any, names: list[str]) -> None:
         await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
 
 
+RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+             grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
+
+
 def peer_error(exc: grpc.RpcError, target: str) -> LogctlError:
     """A failed call as a library error: the peer's INVALID_ARGUMENT stays the caller's
-    fault, anything else means the peer could not do it."""
+    fault; UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED and ABORTED may be retried."""
     code, details = exc.code(), exc.details()
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return UsageError(details)
-    return PeerError(f"{target}: {code.name.lower()}: {details}")
+    hint = dict(exc.trailing_metadata() or ()).get("retry-after")
+    return PeerError(f"{target}: {code.name.lower()}: {details}", retryable=code in RETRYABLE,
+                     retry_after=float(hint) if hint else None)

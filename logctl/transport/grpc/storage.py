@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import grpc
 
-from logctl.errors import UsageError
+from logctl.errors import Overloaded, UsageError
 from logctl.pb import storage_pb2 as spb
 from logctl.pb import storage_pb2_grpc as spb_grpc
 from logctl.services.storage import StorageService
 from logctl.store.base import Batch, Coverage, Query, Row
 from logctl.transport import wire
 from logctl.transport.grpc.common import DEADLINE_S, OPTIONS, maps_errors, peer_error
+from logctl.transport.resilience import Guard
 
 SERVICE_NAME = "logctl.v1.Storage"
 
@@ -28,17 +29,28 @@ def check_batch(batch: Batch) -> None:
 
 
 class StorageServicer(spb_grpc.StorageServicer):
-    """gRPC front of the storage service; store work runs on the service's own thread."""
+    """gRPC front of the storage service; store work runs on the service's own thread.
+    Writes beyond `max_pending` waiting at once are refused with RESOURCE_EXHAUSTED and a
+    retry-after hint (a bounded queue, not an unbounded backlog in memory)."""
 
-    def __init__(self, service: StorageService) -> None:
+    def __init__(self, service: StorageService, max_pending: int = 64) -> None:
         self.service = service
+        self.max_pending = max_pending
+        self.pending = 0
 
     @maps_errors
     async def Write(self, request: spb.Batch, context: grpc.aio.ServicerContext
                     ) -> spb.WriteReply:
         batch = wire.batch_from_pb(request)
         check_batch(batch)
-        applied = await asyncio.to_thread(self.service.write_batch, batch)
+        if self.pending >= self.max_pending:
+            raise Overloaded(f"{self.pending} writes waiting, the most storage queues",
+                             retry_after=0.5)
+        self.pending += 1
+        try:
+            applied = await asyncio.to_thread(self.service.write_batch, batch)
+        finally:
+            self.pending -= 1
         return spb.WriteReply(batch_id=batch.batch_id, applied=applied)
 
     @maps_errors
@@ -83,15 +95,22 @@ class StorageServicer(spb_grpc.StorageServicer):
 
 
 class GrpcStorageClient:
-    """StorageClient and QueryClient over gRPC, with a deadline on every call."""
+    """StorageClient and QueryClient over gRPC: a deadline on every call, retries and a
+    circuit breaker from its Guard. Retrying a write is safe: the batch id makes a
+    repeat a no-op."""
 
-    def __init__(self, target: str, deadline: float = DEADLINE_S) -> None:
+    def __init__(self, target: str, deadline: float = DEADLINE_S,
+                 guard: Guard | None = None) -> None:
         self.target = target
         self.deadline = deadline
+        self.guard = guard or Guard("storage")
         self.channel = grpc.insecure_channel(target, options=OPTIONS)
         self.stub = spb_grpc.StorageStub(self.channel)
 
     def _call(self, method: str, message: object) -> object:
+        return self.guard.call(lambda: self._once(method, message))
+
+    def _once(self, method: str, message: object) -> object:
         try:
             return getattr(self.stub, method)(message, timeout=self.deadline)
         except grpc.RpcError as exc:

@@ -7,25 +7,38 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from logctl.errors import LogctlError, PeerError, UsageError
+from logctl.transport.resilience import Guard
 
 TIMEOUT_S = 60.0
 
 
+RETRYABLE_STATUS = {429, 502, 503, 504}
+
+
 class RestClient:
-    """Calls one REST peer; subclasses name it in `peer` for error messages."""
+    """Calls one REST peer through a Guard (retries, breaker); subclasses name the peer
+    in `peer` for error messages."""
 
     peer = "service"
 
-    def __init__(self, base_url: str, timeout: float = TIMEOUT_S) -> None:
+    def __init__(self, base_url: str, timeout: float = TIMEOUT_S,
+                 guard: Guard | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.guard = guard or Guard(self.peer)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request and return the decoded JSON body, or raise a LogctlError."""
+    def request(self, method: str, path: str, retry: bool = True, **kwargs: Any) -> Any:
+        """Send a request and return the decoded JSON body, or raise a LogctlError.
+        Pass retry=False for a body that cannot be sent twice (a stream)."""
+        return self.guard.call(lambda: self.once(method, path, **kwargs), retry=retry)
+
+    def once(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One attempt, with failures sorted into retryable or not."""
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise PeerError(f"{self.peer} at {self.base_url} unreachable: {exc}") from None
+            raise PeerError(f"{self.peer} at {self.base_url} unreachable: {exc}",
+                            retryable=True) from None
         if response.status_code >= 400:
             raise self._error(response)
         return response.json()
@@ -38,11 +51,15 @@ class RestClient:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:200] or response.reason_phrase
-        if 400 <= response.status_code < 500:
-            return UsageError(f"{self.peer} refused the request ({response.status_code}): "
-                              f"{message}")
-        return PeerError(f"{self.peer} at {self.base_url} failed ({response.status_code}): "
-                         f"{message}")
+        status = response.status_code
+        if status in RETRYABLE_STATUS:
+            hint = response.headers.get("retry-after", "")
+            return PeerError(f"{self.peer} at {self.base_url} busy ({status}): {message}",
+                             retryable=True,
+                             retry_after=float(hint) if hint.replace(".", "").isdigit() else None)
+        if 400 <= status < 500:
+            return UsageError(f"{self.peer} refused the request ({status}): {message}")
+        return PeerError(f"{self.peer} at {self.base_url} failed ({status}): {message}")
 
     def close(self) -> None:
         self.http.close()

@@ -16,7 +16,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from logctl import __version__
-from logctl.errors import InputError, LogctlError, ParseError, PeerError, StoreError, UsageError
+from logctl.errors import (
+    InputError,
+    LogctlError,
+    Overloaded,
+    ParseError,
+    PeerError,
+    StoreError,
+    UsageError,
+)
 
 MAX_BODY = 64 * 1024 * 1024
 WINDOW_SECONDS = 60.0
@@ -41,6 +49,8 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 def status_for(exc: LogctlError) -> int:
     """The HTTP status of a library error: the caller's fault (4xx) or a peer's (5xx)."""
+    if isinstance(exc, Overloaded):
+        return exc.http_status
     if isinstance(exc, UsageError | ParseError | InputError):
         return 400
     if isinstance(exc, PeerError | StoreError):
@@ -123,7 +133,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LogctlError)
     async def logctl_error(_: Request, exc: LogctlError) -> JSONResponse:
-        return error_response(status_for(exc), str(exc))
+        response = error_response(status_for(exc), str(exc))
+        if isinstance(exc, PeerError) and exc.retry_after is not None:
+            response.headers["Retry-After"] = f"{max(1, round(exc.retry_after))}"
+        return response
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

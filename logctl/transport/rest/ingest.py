@@ -110,7 +110,7 @@ class RestIngestClient(RestClient):
                progress: Any = None) -> dict[str, Any]:
         """Stream a file to the daemon; returns the upload's record (status queued)."""
         params = {"name": name, **({"format": fmt} if fmt else {})}
-        return self.request("POST", "/v1/uploads", params=params,
+        return self.request("POST", "/v1/uploads", retry=False, params=params,
                             content=_pieces(stream, progress),
                             headers={"content-type": "application/octet-stream"})
 

@@ -3,8 +3,9 @@ in the query string), and the client ingest uses to spread chunks over instances
 
 import itertools
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Annotated, Any
 
@@ -12,12 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi import Query as Param
 from starlette.concurrency import run_in_threadpool
 
+from logctl.errors import Overloaded, PeerError
 from logctl.formats import FormatOptions, make_format
 from logctl.formats.fields import FieldMap, parse_overrides
 from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec
 from logctl.services.processing import ProcessingService
 from logctl.store.base import Position
-from logctl.transport.rest.client import RestClient
+from logctl.transport.resilience import Guard, RetryPolicy
+from logctl.transport.rest.client import TIMEOUT_S, RestClient
 from logctl.transport.rest.common import (
     MAX_BODY,
     ApiError,
@@ -55,10 +58,15 @@ class Counter:
             self.value += delta
 
 
-def processing_app(service: ProcessingService, max_body: int = MAX_BODY) -> FastAPI:
-    """The processing REST app over a processing service (workers + storage client)."""
+def processing_app(service: ProcessingService, max_body: int = MAX_BODY,
+                   max_in_flight: int = 8,
+                   health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
+    """The processing REST app over a processing service (workers + storage client).
+    At most `max_in_flight` chunks are worked on at once; more are refused with 429 and
+    Retry-After, so a fast ingest slows down instead of queueing without bound."""
     in_flight = Counter()
-    app = create_app("processing", lambda: {"queue_depth": in_flight.value})
+    app = create_app("processing", lambda: {"queue_depth": in_flight.value,
+                                            **(health() if health else {})})
 
     @app.post("/v1/chunks", summary="Parse, aggregate and store one chunk of log lines")
     async def post_chunk(
@@ -76,6 +84,9 @@ def processing_app(service: ProcessingService, max_body: int = MAX_BODY) -> Fast
                                 f"holds {end - start}")
         spec = _format_spec(format, rt_unit, engine, now, field or [])
         chunk = ChunkRequest(source, Position(source_id, start, end), spec, data)
+        if in_flight.value >= max_in_flight:
+            raise Overloaded(f"{in_flight.value} chunks in progress, the most this instance "
+                             "takes at once", retry_after=1.0)
         in_flight.add(1)
         try:
             ack = await run_in_threadpool(lambda: next(iter(service.process([chunk]))))
@@ -98,19 +109,28 @@ def _format_spec(name: str, rt_unit: str, engine: str, now: float,
 
 class RestProcessingClient:
     """ProcessingClient over REST: chunks go round-robin to every instance, a few in
-    flight per instance, and acks come back in request order."""
+    flight per instance, and acks come back in request order. A chunk whose instance
+    fails (down, overloaded, breaker open) goes to the next one, with backoff between
+    rounds, until the retry budget is spent: resending is safe, the batch id dedupes."""
 
-    def __init__(self, urls: list[str], per_instance: int = 2) -> None:
-        self.clients = [_ChunkPoster(url) for url in urls]
+    def __init__(self, urls: list[str], per_instance: int = 2, timeout: float = TIMEOUT_S,
+                 guards: Callable[[str], Guard] | None = None,
+                 policy: RetryPolicy | None = None) -> None:
+        make = guards or (lambda peer: Guard(peer))
+        many = len(urls) > 1
+        self.clients = [_ChunkPoster(url, timeout, make(f"processing.{i}" if many
+                                                        else "processing"))
+                        for i, url in enumerate(urls)]
         self.in_flight = max(1, per_instance * len(urls))
+        self.policy = policy or RetryPolicy()
 
     def process(self, requests: Iterable[ChunkRequest]) -> Iterator[ChunkAck]:
-        targets = itertools.cycle(self.clients)
+        firsts = itertools.cycle(range(len(self.clients)))
         pending: deque[Future[ChunkAck]] = deque()
         with ThreadPoolExecutor(self.in_flight, thread_name_prefix="chunks") as pool:
             try:
                 for request in requests:
-                    pending.append(pool.submit(next(targets).post, request))
+                    pending.append(pool.submit(self._send, request, next(firsts)))
                     if len(pending) >= self.in_flight:
                         yield pending.popleft().result()
                 while pending:
@@ -118,6 +138,29 @@ class RestProcessingClient:
             finally:
                 for future in pending:
                     future.cancel()
+
+    def _send(self, request: ChunkRequest, first: int) -> ChunkAck:
+        order = self.clients[first:] + self.clients[:first]
+        started, rounds = time.monotonic(), 0
+        while True:
+            last: PeerError | None = None
+            for client in order:
+                try:
+                    return client.guard.call(lambda c=client: c.post(request), retry=False)
+                except PeerError as exc:
+                    if not exc.retryable:
+                        raise
+                    last = exc
+            assert last is not None
+            pause = self.policy.delay(rounds, last.retry_after)
+            if time.monotonic() - started + pause > self.policy.budget:
+                raise last
+            rounds += 1
+            time.sleep(pause)
+
+    @property
+    def guards(self) -> list[Guard]:
+        return [client.guard for client in self.clients]
 
     def close(self) -> None:
         for client in self.clients:
@@ -128,7 +171,7 @@ class _ChunkPoster(RestClient):
     peer = "processing"
 
     def post(self, request: ChunkRequest) -> ChunkAck:
-        body = self.request("POST", "/v1/chunks", params=chunk_params(request),
-                            content=request.data,
-                            headers={"content-type": "application/octet-stream"})
+        body = self.once("POST", "/v1/chunks", params=chunk_params(request),
+                         content=request.data,
+                         headers={"content-type": "application/octet-stream"})
         return ChunkAck(**body)
