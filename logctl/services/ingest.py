@@ -2,6 +2,7 @@
 sends the chunks to processing, and moves a file's checkpoint only after processing
 acknowledges that storage holds the chunk."""
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -74,17 +75,21 @@ class IngestService:
     """Reads inputs and drives them through processing, exactly once per byte range."""
 
     def __init__(self, processing: ProcessingClient, ledger: StorageClient,
-                 checkpoints: CheckpointBook, settings: IngestSettings) -> None:
+                 checkpoints: CheckpointBook, settings: IngestSettings,
+                 stop: threading.Event | None = None) -> None:
         self.processing = processing
         self.ledger = ledger
         self.checkpoints = checkpoints
         self.settings = settings
+        self.stop = stop or threading.Event()
 
     def ingest(self, sources: list[SourceFile], progress: Progress | None = None) -> IngestReport:
         """Ingest every source in turn and report what was read."""
         started = time.monotonic()
         report = IngestReport()
         for source in sources:
+            if self.stop.is_set():
+                break
             try:
                 report.files.append(self._ingest_one(source, progress or (lambda b, n: None)))
             except ParseError as exc:
@@ -130,7 +135,7 @@ class IngestService:
         report = FileReport(source.label, spec.name, start, start)
         requests = (
             ChunkRequest(source.name, Position(source_id, c.start, c.end), spec, c.data)
-            for c in _prepend(first, chunks)
+            for c in self._until_stopped(_prepend(first, chunks))
         )
         for ack in self.processing.process(requests):
             report.end = ack.end
@@ -146,6 +151,14 @@ class IngestService:
             progress(ack.end - start, ack.lines)
             start = ack.end
         return report
+
+    def _until_stopped(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        """Chunks until a stop is asked for (SIGTERM): what is in flight is still
+        acknowledged and checkpointed, nothing new is sent."""
+        for chunk in chunks:
+            if self.stop.is_set():
+                return
+            yield chunk
 
     def _format(self, sample: bytes) -> FormatSpec:
         """The format for a file: the configured one, or detected from its first chunk."""

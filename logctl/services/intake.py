@@ -9,11 +9,12 @@ over (the checkpoint is past its end)."""
 
 import asyncio
 import fnmatch
+import json
 import logging
+import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import watchfiles
 
 from logctl.checkpoint import CheckpointBook
-from logctl.errors import InputError, LogctlError
+from logctl.errors import InputError, LogctlError, PeerError
 from logctl.services.ingest import IngestReport, IngestService
 from logctl.sources import SourceFile, is_binary, source_name
 
@@ -82,9 +83,11 @@ IngestFor = Callable[[str | None], IngestService]
 class Intake:
     """Roots, uploads and the one thread that ingests for them."""
 
-    def __init__(self, ingest_for: IngestFor, checkpoints: CheckpointBook) -> None:
+    def __init__(self, ingest_for: IngestFor, checkpoints: CheckpointBook,
+                 stop: threading.Event | None = None) -> None:
         self.ingest_for = ingest_for
         self.checkpoints = checkpoints
+        self.stop = stop or threading.Event()
         self.roots: dict[Path, Root] = {}
         self.uploads: dict[str, Upload] = {}
         self.lines = 0
@@ -153,20 +156,42 @@ class Intake:
             self._count(self.ingest_for(None).ingest(sources))
         except LogctlError as exc:
             self._failed(exc)
-            self._retry_later(paths)
+            self._later(lambda: self.submit_paths(paths))
 
     def _ingest_upload(self, upload: Upload) -> None:
         upload.status = "running"
         try:
             report = self.ingest_for(upload.format).ingest(
                 [SourceFile(upload.path, source_name(Path(upload.name)))])
+        except PeerError as exc:
+            if not exc.retryable:
+                raise
+            upload.status, upload.error = "queued", str(exc)  # a peer is down: try again
+            self._failed(exc)
+            self._later(lambda: self.submit_upload(upload))
+            return
         except LogctlError as exc:
             upload.status, upload.error = "failed", str(exc)
             upload.error_kind = type(exc).__name__
             self._failed(exc)
+            write_manifest(upload)
             return
         self._count(report)
+        if self.stop.is_set():
+            return  # cut short by a drain: resumed at the next start
         upload.status, upload.report = "done", report_json(report)
+        write_manifest(upload)
+
+    def resume_uploads(self, uploads_dir: Path) -> int:
+        """Queue again every upload a previous run accepted but did not finish (its
+        checkpoint says where to go on); returns how many."""
+        resumed = 0
+        for manifest in sorted(uploads_dir.glob("*.json")):
+            upload = read_manifest(manifest)
+            if upload is not None and upload.status in ("queued", "running"):
+                self.submit_upload(upload)
+                resumed += 1
+        return resumed
 
     def _count(self, report: IngestReport) -> None:
         self.lines += report.lines
@@ -178,14 +203,15 @@ class Intake:
         self.last_error = str(exc)
         log.error("ingest failed: %s", exc)
 
-    def _retry_later(self, paths: list[Path]) -> None:
-        """Nothing moved past what storage acknowledged, so reading again is safe."""
-        timer = threading.Timer(RETRY_S, self.submit_paths, (paths,))
+    def _later(self, job: Callable[[], None]) -> None:
+        """Run `job` after RETRY_S: nothing moved past what storage acknowledged, so
+        reading again is safe."""
+        timer = threading.Timer(RETRY_S, job)
         timer.daemon = True
         timer.start()
 
     def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while (job := self._jobs.get()) is not None and not self.stop.is_set():
             job()
 
     def sources(self) -> list[dict[str, Any]]:
@@ -220,7 +246,10 @@ class Intake:
             relay.cancel()
 
     def close(self) -> None:
-        """Finish the job running now and stop the thread."""
+        """Drain: the running job sends no new chunk, its in-flight ones are acknowledged
+        and checkpointed; queued jobs are dropped (roots are scanned again and unfinished
+        uploads resumed at the next start)."""
+        self.stop.set()
         self._jobs.put(None)
         self._thread.join()
 
@@ -256,5 +285,30 @@ def report_json(report: IngestReport) -> dict[str, Any]:
     }
 
 
-def new_upload_id() -> str:
-    return uuid.uuid4().hex
+def manifest_path(upload: Upload) -> Path:
+    return upload.path.with_name(upload.path.name + ".json")
+
+
+def write_manifest(upload: Upload) -> None:
+    """Record an upload beside its file, durably: the daemon answered 202 for it, so a
+    restart must finish it."""
+    data = {"id": upload.id, "name": upload.name, "size": upload.size,
+            "format": upload.format, "status": upload.status, "error": upload.error}
+    partial = manifest_path(upload).with_suffix(".partial")
+    with open(partial, "w") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(manifest_path(upload))
+
+
+def read_manifest(path: Path) -> Upload | None:
+    """The upload a manifest describes, or None when it is unreadable or its file is gone."""
+    try:
+        data = json.loads(path.read_text())
+        upload = Upload(data["id"], data["name"], path.with_suffix(""), data["size"],
+                        data["format"], data["status"], error=data["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("ignoring unreadable upload manifest %s", path)
+        return None
+    return upload if upload.path.is_file() else None

@@ -3,6 +3,7 @@ counters merged in SQL with INSERT ... ON CONFLICT DO UPDATE, histograms merged 
 registered SQL function. Series live in their own table; points are keyed by
 (series, minute) and indexed by minute."""
 
+import random
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from logctl.store.base import (
 )
 from logctl.store.migrations import Migration, pending
 from logctl.store.sql import coverage_sql, malformed_sql, points_sql
+
+BUSY_RETRIES = 5
 
 DAY = 86400
 UNKNOWN_MINUTE = -1
@@ -94,13 +97,19 @@ class SQLiteStore:
         migrate(self.db, path)
 
     def write_batch(self, batch: Batch) -> bool:
-        """Apply a batch and record its id in one transaction (skip a known id)."""
-        try:
-            return self._write(batch)
-        except sqlite3.Error as exc:
-            self.series_ids.clear()
-            self.routes.clear()
-            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        """Apply a batch and record its id in one transaction (skip a known id). Another
+        process holding the write lock past the busy timeout is waited out a few more
+        times before the error reaches anyone."""
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                return self._write(batch)
+            except sqlite3.Error as exc:
+                self.series_ids.clear()
+                self.routes.clear()
+                if not is_busy(exc) or attempt == BUSY_RETRIES:
+                    raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")
 
     def _write(self, batch: Batch) -> bool:
         conn = self.conn
@@ -295,6 +304,12 @@ def stored_point(row: tuple) -> StoredPoint:
      point.latency_sum, point.latency_max, hist, point.first, point.last) = row[6:]
     point.hist = sketch.decode(hist)
     return (row[0], row[1], row[2], row[3], row[4]), row[5], point
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc))
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -180,18 +181,23 @@ async def run_ingest(settings: Settings, instance: int, announce: Announce) -> N
     ledger = storage_client(settings)
     options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), time.time())
 
+    draining = threading.Event()
+
     def ingest_for(fmt: str | None) -> IngestService:
         return IngestService(processing, ledger, checkpoints, IngestSettings(
-            fmt or settings.format, options, settings.chunk_size, settings.engine))
+            fmt or settings.format, options, settings.chunk_size, settings.engine), draining)
 
-    intake = Intake(ingest_for, checkpoints)
+    intake = Intake(ingest_for, checkpoints, draining)
+    uploads = settings.home / "uploads"
+    resumed = intake.resume_uploads(uploads) if uploads.is_dir() else 0
     for path in settings.watch:
         intake.add_root(Path(path), settings.globs)
     stop = asyncio.Event()
     watching = asyncio.create_task(intake.watch(stop))
     try:
-        await serve_http(ingest_app(intake, settings.home / "uploads"), url, lambda: announce(
-            f"ingest      REST {url}  watching {', '.join(settings.watch) or 'nothing yet'}"))
+        await serve_http(ingest_app(intake, uploads), url, lambda: announce(
+            f"ingest      REST {url}  watching {', '.join(settings.watch) or 'nothing yet'}"
+            f"{f', resuming {resumed} uploads' if resumed else ''}"))
     finally:
         stop.set()
         await watching

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,16 +22,20 @@ from logctl.transport.serve import SERVICES, address
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
+MAX_RESTARTS = 5  # per child within RESTART_WINDOW_S, then the tree stops
+RESTART_WINDOW_S = 60.0
 
 
 @dataclass
 class Child:
-    """One running service instance."""
+    """One running service instance, and when it was restarted."""
 
     name: str
     instance: int
     url: str
+    command: list[str]
     process: subprocess.Popen
+    restarts: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -59,12 +63,13 @@ class Supervisor:
         self.env = env
         self.say = say
         self.children: list[Child] = []
+        self.child_env: dict[str, str] = {}
         self.stopping = False
 
     def run(self, services: list[str], instances: int) -> int:
         """Start the services, wait for a signal or a child's death, stop all."""
         urls = processing_urls(self.settings, instances)
-        env = {**os.environ, **self.env, "LOGCTL_PROCESSING_URLS": ",".join(urls)}
+        self.child_env = {**os.environ, **self.env, "LOGCTL_PROCESSING_URLS": ",".join(urls)}
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         try:
@@ -73,7 +78,7 @@ class Supervisor:
                 for instance in range(count):
                     if self.stopping:
                         return 0
-                    self._start(name, instance, env, urls)
+                    self._start(name, instance, urls)
             self.say(f"all up: {len(self.children)} processes (Ctrl-C or SIGTERM stops all)")
             return self._wait()
         finally:
@@ -82,15 +87,29 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stopping = True
 
-    def _start(self, name: str, instance: int, env: dict[str, str],
-               urls: tuple[str, ...]) -> None:
+    def _start(self, name: str, instance: int, urls: tuple[str, ...]) -> None:
         command = [sys.executable, "-m", "logctl", "serve", name, "--instance", str(instance),
                    *self.flags]
-        process = subprocess.Popen(command, env=env, start_new_session=True)
+        process = subprocess.Popen(command, env=self.child_env, start_new_session=True)
         url = urls[instance] if name == "processing" else getattr(self.settings, f"{name}_url")
-        child = Child(name, instance, url, process)
+        child = Child(name, instance, url, command, process)
         self.children.append(child)
         self._await_health(child)
+
+    def _restart(self, child: Child) -> bool:
+        """Start a child that died again, unless it keeps dying; False to give up."""
+        now = time.monotonic()
+        child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_S]
+        if len(child.restarts) >= MAX_RESTARTS:
+            self.say(f"{child.label} died {MAX_RESTARTS} times within "
+                     f"{RESTART_WINDOW_S:.0f}s; stopping the others")
+            return False
+        child.restarts.append(now)
+        self.say(f"{child.label} exited with code {child.process.returncode}; restarting it")
+        child.process = subprocess.Popen(child.command, env=self.child_env,
+                                         start_new_session=True)
+        self._await_health(child)
+        return True
 
     def _await_health(self, child: Child) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -109,12 +128,18 @@ class Supervisor:
                               f"{START_TIMEOUT_S:.0f}s")
 
     def _wait(self) -> int:
+        """Watch the children; restart one that dies (a crash must not take the pipeline
+        down: storage commits before it acks, ingest checkpoints after, so a restarted
+        service picks up where the acknowledged work ends)."""
         while not self.stopping:
             for child in self.children:
-                if child.process.poll() is not None:
-                    self.say(f"{child.label} exited with code {child.process.returncode}; "
-                             "stopping the others")
-                    return 1
+                if child.process.poll() is not None and not self.stopping:
+                    try:
+                        if not self._restart(child):
+                            return 1
+                    except LogctlError as exc:
+                        self.say(f"{exc}; stopping the others")
+                        return 1
             time.sleep(0.2)
         return 0
 

@@ -2,7 +2,9 @@
 watched sources (`POST/GET /v1/sources`), and the client `logctl ingest --remote` uses."""
 
 import hashlib
+import re
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -14,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from logctl.errors import ParseError, PeerError
 from logctl.formats import FormatOptions, make_format
-from logctl.services.intake import Intake, Upload, new_upload_id
+from logctl.services.intake import Intake, Upload, read_manifest, write_manifest
 from logctl.sources import SourceFile, stdin_stream
 from logctl.transport.rest.client import RestClient
 from logctl.transport.rest.common import (
@@ -28,6 +30,7 @@ MAX_UPLOAD = 10 * 1024**3
 UPLOAD_TYPES = ("application/octet-stream", "text/plain", "application/gzip",
                 "application/zstd", "application/x-ndjson")
 PIECE = 1024 * 1024
+UPLOAD_ID = re.compile(r"[0-9a-f]{64}-[0-9a-f]{12}")
 
 
 class SourceIn(BaseModel):
@@ -39,8 +42,9 @@ class SourceIn(BaseModel):
 
 
 def upload_path_name(digest: str, name: str) -> str:
-    """Where an upload is kept: named by its content and its source name, so sending the
-    same file again under the same name is recognised (its checkpoint is at the end)."""
+    """Where an upload is kept, and its id: named by its content and its source name, so
+    sending the same file again under the same name is recognised (its checkpoint is at
+    the end) and a client can follow its upload across a daemon restart."""
     return f"{digest}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
 
 
@@ -65,8 +69,7 @@ def ingest_app(intake: Intake, uploads_dir: Path, max_upload: int = MAX_UPLOAD) 
         if format is not None:
             make_format(format, FormatOptions())
         uploads_dir.mkdir(parents=True, exist_ok=True)
-        upload_id = new_upload_id()
-        partial = uploads_dir / f".partial-{upload_id}"
+        partial = uploads_dir / f".partial-{uuid.uuid4().hex}"
         size, digest = await stream_to_file(request, partial, max_upload)
         if size == 0:
             partial.unlink()
@@ -74,13 +77,16 @@ def ingest_app(intake: Intake, uploads_dir: Path, max_upload: int = MAX_UPLOAD) 
         name = Path(name).name or "upload"
         stored = uploads_dir / upload_path_name(digest, name)
         partial.replace(stored)
-        upload = Upload(upload_id, name, stored, size, format)
+        upload = Upload(stored.name, name, stored, size, format)
+        write_manifest(upload)
         intake.submit_upload(upload)
         return upload_json(upload)
 
     @app.get("/v1/uploads/{upload_id}", summary="An upload's state and ingest report")
     def get_upload(upload_id: str) -> dict[str, Any]:
         upload = intake.uploads.get(upload_id)
+        if upload is None and UPLOAD_ID.fullmatch(upload_id):
+            upload = read_manifest(uploads_dir / f"{upload_id}.json")  # from an earlier run
         if upload is None:
             raise ApiError(404, f"no upload {upload_id!r}")
         return upload_json(upload)
