@@ -22,6 +22,7 @@ from rich.progress import (
 )
 
 from logctl import __version__, render
+from logctl.auth import ADMIN_FILE, ROLES, TokenBook, ensure_token, local_token
 from logctl.config import Settings, load_settings
 from logctl.errors import LogctlError, UsageError
 from logctl.formats import NAMES, FormatOptions, make_format
@@ -39,7 +40,7 @@ from logctl.transport.rest.analytics import RestAnalyticsClient
 from logctl.transport.rest.client import remote_url
 from logctl.transport.rest.ingest import RestIngestClient, upload_all
 from logctl.transport.serve import SERVICES, serve_one
-from logctl.transport.supervisor import Supervisor, serve_flags
+from logctl.transport.supervisor import Supervisor, serve_flags, tls_flags
 
 app = typer.Typer(
     help="Turn raw log files into metrics you can query and watch.\n\n"
@@ -53,6 +54,9 @@ HomeOpt = Annotated[Path | None, typer.Option("--home", envvar=None, show_defaul
                     help="Data directory (default: LOGCTL_HOME or the platform data dir).")]
 DbOpt = Annotated[Path | None, typer.Option("--db", show_default=False,
                   help="Metrics database file (default: logctl.db in the data directory).")]
+TokenOpt = Annotated[str | None, typer.Option(
+    "--token", show_default=False,
+    help="Token for --remote (default: LOGCTL_TOKEN, else the local admin token).")]
 RemoteOpt = Annotated[str | None, typer.Option(
     "--remote", show_default=False,
     help="Use daemons at this URL (default: LOGCTL_REMOTE). Without a port, the service's "
@@ -105,7 +109,7 @@ def ingest(
     workers: Annotated[int | None, typer.Option(
         help="Parsing processes (default: one per core).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    remote: RemoteOpt = None,
+    remote: RemoteOpt = None, token: TokenOpt = None,
     home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
     """Read logs into the metrics database. Only what is new since the last run is read.
@@ -113,7 +117,7 @@ def ingest(
     With --remote (or LOGCTL_REMOTE), files are uploaded to an ingest daemon instead."""
     overrides = parse_overrides(field) if field else None
     settings = settings_from(home, db, config, format=fmt, rt_unit=rt_unit, fields=overrides,
-                             workers=workers, remote=remote, store=store)
+                             workers=workers, remote=remote, store=store, token=token)
     if settings.remote:
         _ingest_remote(paths, source, fmt, settings, as_json)
         return
@@ -149,7 +153,8 @@ def _ingest_remote(paths: list[str], source: str | None, fmt: str | None,
     sources, warnings = expand_paths(paths, source)
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    client = RestIngestClient(url, guard=command_guard("ingest"))
+    client = RestIngestClient(url, guard=command_guard("ingest"), token=caller_token(settings),
+                              ca=settings.tls_ca)
     try:
         if as_json or not err.is_terminal:
             report = upload_all(client, sources, fmt)
@@ -172,6 +177,11 @@ def _ingest_remote(paths: list[str], source: str | None, fmt: str | None,
               f"({report['malformed']:,} malformed) in {len(report['files'])} file(s), "
               f"{render.human_bytes(report['bytes'])} in {report['seconds']:.2f}s via {url}",
               highlight=False)
+
+
+def caller_token(settings: Settings) -> str | None:
+    """The token a command sends: --token, LOGCTL_TOKEN, or the local admin token."""
+    return settings.token or local_token(settings.home)
 
 
 def _run_ingest(service: Any, sources: list, total: int, quiet: bool) -> IngestReport:
@@ -224,7 +234,7 @@ def metrics(
     status: Annotated[list[str] | None, typer.Option(
         help="Only these statuses: 404, 5xx, 4xx,500.")] = None,
     method: Annotated[list[str] | None, typer.Option(help="Only these methods.")] = None,
-    remote: RemoteOpt = None,
+    remote: RemoteOpt = None, token: TokenOpt = None,
     home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
     """Query stored metrics: totals, error rate, latency quantiles, by group or over time.
@@ -232,14 +242,15 @@ def metrics(
     With --remote (or LOGCTL_REMOTE), the analytics daemon answers."""
     if output not in ("table", "json", "csv"):
         raise UsageError(f"unknown output format {output!r}: use table, json or csv")
-    settings = settings_from(home, db, config, remote=remote, store=store)
+    settings = settings_from(home, db, config, remote=remote, store=store, token=token)
     now = time.time()
     request = MetricsRequest(since, until, by, step, top, source or (), host or (), route,
                              status or (), method or ())
     query = request.to_query(now)
     if settings.remote:
         client = RestAnalyticsClient(remote_url(settings.remote, settings.analytics_url),
-                                     guard=command_guard("analytics"))
+                                     guard=command_guard("analytics"),
+                                     token=caller_token(settings), ca=settings.tls_ca)
         try:
             body = client.answer(request)
         finally:
@@ -294,6 +305,16 @@ def serve(
     workers: Annotated[int | None, typer.Option(
         help="Processing: parsing processes per instance (default: one per core).",
         show_default=False)] = None,
+    tls_cert: Annotated[str | None, typer.Option(
+        help="TLS certificate (PEM) for REST and gRPC.", show_default=False)] = None,
+    tls_key: Annotated[str | None, typer.Option(
+        help="TLS private key (PEM).", show_default=False)] = None,
+    tls_ca: Annotated[str | None, typer.Option(
+        help="CA (PEM) the services trust when calling each other over TLS.",
+        show_default=False)] = None,
+    insecure: Annotated[bool, typer.Option(
+        help="Allow a non-loopback address without TLS (tokens cross the network in clear)."
+    )] = False,
     instance: Annotated[int, typer.Option(hidden=True)] = 0,
     home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
 ) -> None:
@@ -303,16 +324,76 @@ def serve(
     storage` (etc.) starts one service, finding its peers in logctl.toml / LOGCTL_*."""
     if all_services == (service is not None):
         raise UsageError("name one service, or give --all")
+    if service is not None and service not in SERVICES:
+        raise UsageError(f"unknown service {service!r}: use one of {', '.join(SERVICES)}")
     settings = settings_from(home, db, config, workers=workers,
                              watch=tuple(watch) if watch else None,
-                             globs=tuple(glob) if glob else None)
+                             globs=tuple(glob) if glob else None, tls_cert=tls_cert,
+                             tls_key=tls_key, tls_ca=tls_ca, insecure=insecure or None)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise UsageError("TLS needs both --tls-cert and --tls-key")
     say = functools.partial(err.print, highlight=False)
+    if instance == 0 and (all_services or instances > 1 or service):
+        _, created = ensure_token(settings.home, ADMIN_FILE, "admin", "local admin")
+        if created:
+            say(f"created an admin token in {settings.home / ADMIN_FILE} (mode 0600); "
+                "`logctl token create --role read` makes one to share")
     if all_services or instances > 1:
         env = {"LOGCTL_WATCH": ",".join(settings.watch), "LOGCTL_GLOBS": ",".join(settings.globs)}
-        supervisor = Supervisor(settings, serve_flags(home, config, db, workers), env, say)
+        flags = serve_flags(home, config, db, workers) + tls_flags(tls_cert, tls_key, tls_ca,
+                                                                 insecure)
+        supervisor = Supervisor(settings, flags, env, say)
         code = supervisor.run(list(SERVICES) if all_services else [service or ""], instances)
         raise typer.Exit(code)
     serve_one(service or "", settings, instance, lambda line: say(f"ready: {line}"))
+
+
+token_app = typer.Typer(help="Manage the tokens daemons accept (roles: ingest, read, admin).",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+@reports_errors
+def token_create(
+    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")],
+    name: Annotated[str, typer.Option(help="What it is for (shown by list).")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print {token, role} as JSON.")
+                       ] = False,
+    home: HomeOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Create a token. It is shown once: only its hash is kept."""
+    settings = settings_from(home, None, config)
+    token = TokenBook(settings.home).create(role, name)
+    if as_json:
+        out.print_json(json.dumps({"token": token, "role": role}))
+        return
+    out.print(token, highlight=False)
+    err.print(f"a {role} token; it will not be shown again", highlight=False)
+
+
+@token_app.command("list")
+@reports_errors
+def token_list(home: HomeOpt = None, config: ConfigOpt = None) -> None:
+    """List tokens (ids, roles, names; never secrets)."""
+    settings = settings_from(home, None, config)
+    records = TokenBook(settings.home).list()
+    if not records:
+        err.print("no tokens yet (`logctl serve` makes an admin token on first start)")
+        return
+    for record in records:
+        out.print(f"{record.id}  {record.role:<6}  {iso(record.created)}  {record.name}",
+                  highlight=False)
+
+
+@token_app.command("revoke")
+@reports_errors
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The id `list` shows.")],
+                 home: HomeOpt = None, config: ConfigOpt = None) -> None:
+    """Revoke a token: daemons refuse it within a second."""
+    settings = settings_from(home, None, config)
+    TokenBook(settings.home).revoke(token_id)
+    err.print(f"revoked {token_id}", highlight=False)
 
 
 @app.command()

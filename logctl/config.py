@@ -51,6 +51,19 @@ class Settings:
     max_in_flight: int = 8
     spool_max_bytes: int = 256 * 1024 * 1024
     faults: str = ""
+    # Security (README "Security"): tokens, TLS, limits.
+    token: str | None = None
+    service_token: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    insecure: bool = False
+    allowed_roots: tuple[str, ...] = ()
+    max_upload: int = 10 * 1024**3
+    max_client_requests: int = 32
+    request_timeout: float = 300.0
+    max_query_cells: int = 1_000_000
+    metrics_open: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -71,8 +84,11 @@ _ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
             "ingest_url", "processing_urls", "storage_url", "storage_grpc", "analytics_url",
             "analytics_grpc", "monitor_url", "realtime_window", "watch", "globs",
             "poll_interval", "max_body", "call_timeout", "retry_budget", "max_in_flight",
-            "spool_max_bytes", "faults")}}
-LISTS = ("processing_urls", "watch", "globs")
+            "spool_max_bytes", "faults", "token", "service_token", "tls_cert", "tls_key",
+            "tls_ca", "insecure", "allowed_roots", "max_upload", "max_client_requests",
+            "request_timeout", "max_query_cells", "metrics_open")}}
+LISTS = ("processing_urls", "watch", "globs", "allowed_roots")
+FLAGS = ("insecure", "metrics_open")
 
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
@@ -116,8 +132,14 @@ def _convert(key: str, value: Any, origin: str) -> Any:
     try:
         if key in ("home", "db"):
             return Path(value).expanduser()
+        if key in FLAGS:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(value)
+            return str(value).lower() in ("1", "true", "yes")
         if key in ("workers", "chunk_size", "route_cap", "max_body", "max_in_flight",
-                   "spool_max_bytes"):
+                   "spool_max_bytes", "max_upload", "max_client_requests", "max_query_cells"):
             number = int(value)
             if number < 0 or (key != "workers" and number == 0):
                 raise ValueError(value)
@@ -127,7 +149,7 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         if key in LISTS:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(item).strip() for item in items if str(item).strip())
-        if key in ("poll_interval", "call_timeout", "retry_budget"):
+        if key in ("poll_interval", "call_timeout", "retry_budget", "request_timeout"):
             number = float(value)
             if number <= 0:
                 raise ValueError(value)

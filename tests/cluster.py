@@ -31,9 +31,13 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+TOKENS: dict[str, str] = {}  # REST address -> admin token of the cluster serving it
+
+
 @dataclass
 class Cluster:
-    """Addresses of a running cluster and where its data and output live."""
+    """Addresses of a running cluster, its admin token, and where its data and output
+    live."""
 
     home: Path
     urls: dict[str, str]
@@ -42,9 +46,20 @@ class Cluster:
     analytics_grpc: str
     log: Path
     process: subprocess.Popen
+    token: str = ""
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers that carry the admin token."""
+        return {"authorization": f"Bearer {self.token}"}
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """gRPC metadata that carries the admin token."""
+        return (("authorization", f"Bearer {self.token}"),)
 
 
 def wait_until(check, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
@@ -88,6 +103,9 @@ def running_cluster(home: Path, instances: int = 1, watch: Path | None = None,
         wait_until(lambda: process.poll() is not None or "all up" in cluster.output(),
                    START_TIMEOUT_S, what="the cluster to start")
         assert process.poll() is None, cluster.output()
+        cluster.token = (home / "admin.token").read_text().strip()
+        for url in [*urls.values(), *processing]:
+            TOKENS[url] = cluster.token
         yield cluster
     finally:
         stop(process)
@@ -105,4 +123,6 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def health(url: str) -> dict:
-    return httpx.get(f"{url}/v1/health", timeout=5).json()
+    """A service's full health (with its cluster's admin token)."""
+    headers = {"authorization": f"Bearer {TOKENS[url]}"} if url in TOKENS else {}
+    return httpx.get(f"{url}/v1/health", timeout=5, headers=headers).json()

@@ -48,8 +48,8 @@ def expected(truth: Truth) -> tuple:
 
 def settle(cluster: Cluster, source: str, truth: Truth) -> None:
     """Wait until REST analytics shows the truth for a source, then check gRPC agrees."""
-    rest = RestAnalyticsClient(cluster.urls["analytics"])
-    rpc = GrpcAnalyticsClient(cluster.analytics_grpc)
+    rest = RestAnalyticsClient(cluster.urls["analytics"], token=cluster.token)
+    rpc = GrpcAnalyticsClient(cluster.analytics_grpc, token=cluster.token)
     asked = MetricsRequest(sources=[source])
     try:
         wait_until(lambda: totals(rest.answer(asked)) == expected(truth), 120,
@@ -68,7 +68,7 @@ def test_watched_directory_new_grown_rotated_and_gzip(cluster: Cluster,
                                                       tmp_path: Path) -> None:
     watched = tmp_path / "logs"
     watched.mkdir()
-    ingest = RestIngestClient(cluster.urls["ingest"])
+    ingest = RestIngestClient(cluster.urls["ingest"], token=cluster.token)
     added = ingest.add_source(str(watched), [])
     assert added["globs"] == ["*.log", "*.log.gz", "*.log.zst"]
     web, archive = Truth(), Truth()
@@ -103,7 +103,7 @@ def test_two_processing_instances_give_exact_totals(cluster: Cluster, tmp_path: 
     path = tmp_path / "big.log"
     path.write_text(lines(40_000, 7, truth))  # about 6 MB: ~90 chunks of 64 KiB
     before = [health(url)["requests_total"] for url in cluster.processing_urls]
-    client = RestIngestClient(cluster.urls["ingest"])
+    client = RestIngestClient(cluster.urls["ingest"], token=cluster.token)
     with open(path, "rb") as handle:
         upload = client.upload(handle, "big.log", None)
     done = client.wait(upload["id"], timeout=240)
@@ -121,12 +121,13 @@ def test_watch_streams_new_minutes(cluster: Cluster, tmp_path: Path) -> None:
     path = tmp_path / "live.log"
     path.write_text(lines(600, 9, truth))  # 600 lines at 10,000 a minute: one minute
     channel = grpc.insecure_channel(cluster.analytics_grpc)
-    stream = apb_grpc.AnalyticsStub(channel).Watch(apb.MetricsRequest(sources=["live.log"]))
+    stream = apb_grpc.AnalyticsStub(channel).Watch(apb.MetricsRequest(sources=["live.log"]),
+                                                     metadata=cluster.metadata)
     received: list = []
     reader = threading.Thread(target=_read_until, args=(stream, received, 600), daemon=True)
     reader.start()
     wait_until(lambda: _watching(cluster), 10, what="the watch to be open")
-    client = RestIngestClient(cluster.urls["ingest"])
+    client = RestIngestClient(cluster.urls["ingest"], token=cluster.token)
     with open(path, "rb") as handle:
         client.wait(client.upload(handle, "live.log", None)["id"])
     client.close()
@@ -165,8 +166,8 @@ def _watching(cluster: Cluster) -> bool:
 ])
 def test_bad_chunks_get_a_json_4xx(cluster: Cluster, path: str, params: dict, headers: dict,
                                    content: bytes, status: int) -> None:
-    response = httpx.post(cluster.processing_urls[0] + path, params=params, headers=headers,
-                          content=content)
+    response = httpx.post(cluster.processing_urls[0] + path, params=params,
+                          headers={**headers, **cluster.auth}, content=content)
     assert response.status_code == status
     assert set(response.json()["error"]) == {"code", "message"}
     assert health(cluster.processing_urls[0])["status"] == "ok"
@@ -179,7 +180,7 @@ def test_bad_chunks_get_a_json_4xx(cluster: Cluster, path: str, params: dict, he
 ])
 def test_bad_sources_get_a_json_4xx(cluster: Cluster, body: bytes, status: int) -> None:
     response = httpx.post(cluster.urls["ingest"] + "/v1/sources", content=body,
-                          headers={"content-type": "application/json"})
+                          headers={"content-type": "application/json", **cluster.auth})
     assert response.status_code == status
     assert response.json()["error"]["message"]
 
@@ -194,7 +195,7 @@ def test_bad_sources_get_a_json_4xx(cluster: Cluster, body: bytes, status: int) 
 ])
 def test_bad_queries_get_a_json_4xx(cluster: Cluster, path: str, params: dict,
                                     status: int) -> None:
-    response = httpx.get(cluster.urls["analytics"] + path, params=params)
+    response = httpx.get(cluster.urls["analytics"] + path, params=params, headers=cluster.auth)
     assert response.status_code == status
     assert response.json()["error"]["code"]
 
@@ -203,17 +204,18 @@ def test_bad_grpc_calls_are_invalid_argument(cluster: Cluster) -> None:
     with grpc.insecure_channel(cluster.storage_grpc) as channel:
         storage = spb_grpc.StorageStub(channel)
         with pytest.raises(grpc.RpcError) as caught:
-            storage.Write(spb.Batch(source="x"), timeout=10)
+            storage.Write(spb.Batch(source="x"), timeout=10, metadata=cluster.metadata)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(grpc.RpcError) as caught:
-            storage.Query(spb.RangeQuery(group_by="colour"), timeout=10)
+            storage.Query(spb.RangeQuery(group_by="colour"), timeout=10,
+                          metadata=cluster.metadata)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with grpc.insecure_channel(cluster.analytics_grpc) as channel:
         analytics = apb_grpc.AnalyticsStub(channel)
         for call, message in ((analytics.Top, apb.MetricsRequest()),
                               (analytics.Summary, apb.MetricsRequest(since="soon"))):
             with pytest.raises(grpc.RpcError) as caught:
-                call(message, timeout=10)
+                call(message, timeout=10, metadata=cluster.metadata)
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert health(cluster.urls["storage"])["status"] == "ok"
 

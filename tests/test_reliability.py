@@ -33,7 +33,7 @@ def big_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Truth]:
 
 
 def start_upload(cluster: Cluster, log: Path) -> tuple[RestIngestClient, str]:
-    client = RestIngestClient(cluster.urls["ingest"])
+    client = RestIngestClient(cluster.urls["ingest"], token=cluster.token)
     with open(log, "rb") as handle:
         upload = client.upload(handle, log.name, None)
     return client, upload["id"]
@@ -41,7 +41,7 @@ def start_upload(cluster: Cluster, log: Path) -> tuple[RestIngestClient, str]:
 
 def assert_exact(cluster: Cluster, truth: Truth, source: str = "big.log") -> dict:
     """Wait for the totals to settle, then demand they equal the truth exactly."""
-    analytics = RestAnalyticsClient(cluster.urls["analytics"])
+    analytics = RestAnalyticsClient(cluster.urls["analytics"], token=cluster.token)
     asked = MetricsRequest(sources=[source])
     want = (truth.requests, truth.errors, truth.client_errors, truth.bytes)
     try:

@@ -39,10 +39,12 @@ class Monitor:
     """Polls targets; a target is down after `down_after` failed polls in a row."""
 
     def __init__(self, targets: dict[str, str], interval: float = 2.0,
-                 down_after: int = 2) -> None:
+                 down_after: int = 2, token: str | None = None, ca: str | None = None) -> None:
         self.targets = [Target(name, url.rstrip("/")) for name, url in targets.items()]
         self.interval = interval
         self.down_after = down_after
+        self.headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.verify: str | bool = ca or True
         self.polls = 0
 
     async def poll_once(self, client: httpx.AsyncClient) -> None:
@@ -72,7 +74,7 @@ class Monitor:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every `interval` seconds until `stop` is set."""
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(headers=self.headers, verify=self.verify) as client:
             while not stop.is_set():
                 await self.poll_once(client)
                 with contextlib.suppress(TimeoutError):

@@ -10,13 +10,16 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import grpc
 import uvicorn
 from fastapi import FastAPI
 
+from logctl.auth import TokenBook, ensure_token
 from logctl.checkpoint import CheckpointBook
 from logctl.config import Settings
 from logctl.errors import UsageError
@@ -33,9 +36,11 @@ from logctl.services.storage import StorageService
 from logctl.store import open_store, redact
 from logctl.transport.grpc import analytics as grpc_analytics
 from logctl.transport.grpc import storage as grpc_storage
+from logctl.transport.grpc.auth import TokenInterceptor
 from logctl.transport.grpc.common import mark_serving, new_server
 from logctl.transport.resilience import Guard, RetryPolicy, guard_factory
 from logctl.transport.rest.analytics import analytics_app
+from logctl.transport.rest.auth import needs
 from logctl.transport.rest.common import create_app
 from logctl.transport.rest.ingest import ingest_app
 from logctl.transport.rest.processing import RestProcessingClient, processing_app
@@ -43,8 +48,57 @@ from logctl.transport.rest.storage import RestStorageClient, storage_app
 from logctl.transport.spool import Spool, SpoolingStorage
 
 SERVICES = ("storage", "processing", "analytics", "ingest", "monitor")
+# The role each daemon's own token has: what it needs of its peers.
+SERVICE_ROLES = {"storage": "read", "processing": "ingest", "analytics": "read",
+                 "ingest": "ingest", "monitor": "read"}
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 GRACE_S = 10.0
 Announce = Callable[[str], None]
+
+
+@dataclass
+class Node:
+    """What one daemon knows: its settings, the token book it checks callers against,
+    and its own token for calling peers (`service_token`, else one it keeps in
+    LOGCTL_HOME/service-NAME.token, made on first start)."""
+
+    settings: Settings
+    service: str
+    tokens: TokenBook = field(init=False)
+    token: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = TokenBook(self.settings.home)
+        self.token = self.settings.service_token or ensure_token(
+            self.settings.home, f"service-{self.service}.token",
+            SERVICE_ROLES[self.service], f"{self.service} service")[0]
+
+    @property
+    def ca(self) -> str | None:
+        return self.settings.tls_ca
+
+    def guards(self) -> Callable[..., Guard]:
+        return guard_factory(self.settings.retry_budget, self.settings.faults)
+
+    def storage_client(self, wait_when_open: bool = True) -> grpc_storage.GrpcStorageClient:
+        settings = self.settings
+        return grpc_storage.GrpcStorageClient(settings.storage_grpc, settings.call_timeout,
+                                              self.guards()("storage", wait_when_open),
+                                              self.token, self.ca)
+
+
+def check_bind(url: str, settings: Settings) -> None:
+    """Daemons listen on loopback unless TLS protects them or --insecure is given."""
+    host, _ = address(url)
+    if host in LOOPBACK:
+        return
+    if settings.tls_cert:
+        return
+    if not settings.insecure:
+        raise UsageError(f"refusing to listen on {host} without TLS: give --tls-cert and "
+                         "--tls-key, or --insecure to accept plain text on the network")
+    logging.getLogger("logctl").warning("listening on %s without TLS (--insecure): tokens "
+                                        "and metrics cross the network in clear", host)
 
 
 def address(url: str) -> tuple[str, int]:
@@ -77,11 +131,14 @@ def rest_url(settings: Settings, service: str, instance: int = 0) -> str:
     return getattr(settings, f"{service}_url")
 
 
-async def serve_http(app: FastAPI, url: str, ready: Callable[[], None]) -> None:
+async def serve_http(app: FastAPI, url: str, settings: Settings,
+                     ready: Callable[[], None]) -> None:
     """Serve an app until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
+    check_bind(url, settings)
     host, port = address(url)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                            timeout_graceful_shutdown=int(GRACE_S), access_log=False)
+                            timeout_graceful_shutdown=int(GRACE_S), access_log=False,
+                            ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
     server = uvicorn.Server(config)
 
     async def announce_when_up() -> None:
@@ -97,18 +154,26 @@ async def serve_http(app: FastAPI, url: str, ready: Callable[[], None]) -> None:
 
 
 async def serve_grpc(servicer: Any, add: Callable[[Any, Any], None], name: str, target: str,
-                     stack: AsyncExitStack) -> None:
-    """Start a grpc.aio server for one servicer (plus health), stopped when `stack` closes."""
+                     node: Node, roles: dict[str, str], stack: AsyncExitStack) -> None:
+    """Start a grpc.aio server for one servicer (plus health, token checks, TLS when
+    configured), stopped when `stack` closes."""
     check_free(target)
-    server, checker = new_server()
+    check_bind(target, node.settings)
+    server, checker = new_server([TokenInterceptor(node.tokens, roles)])
     add(servicer, server)
-    server.add_insecure_port(target)
+    settings = node.settings
+    if settings.tls_cert and settings.tls_key:
+        pair = (Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())
+        server.add_secure_port(target, grpc.ssl_server_credentials([pair]))
+    else:
+        server.add_insecure_port(target)
     await server.start()
     await mark_serving(checker, [name])
     stack.push_async_callback(server.stop, GRACE_S)
 
 
-async def run_storage(settings: Settings, instance: int, announce: Announce) -> None:
+async def run_storage(node: Node, instance: int, announce: Announce) -> None:
+    settings = node.settings
     url = rest_url(settings, "storage")
     check_free(url)
     service = StorageService(lambda: open_store(settings.store_target, settings.route_cap))
@@ -116,35 +181,28 @@ async def run_storage(settings: Settings, instance: int, announce: Announce) -> 
         stack.callback(service.close)
         await serve_grpc(grpc_storage.StorageServicer(service),
                          storage_pb2_grpc.add_StorageServicer_to_server,
-                         grpc_storage.SERVICE_NAME, settings.storage_grpc, stack)
-        await serve_http(storage_app(service), url, lambda: announce(
+                         grpc_storage.SERVICE_NAME, settings.storage_grpc, node,
+                         grpc_storage.ROLES, stack)
+        await serve_http(storage_app(service, node.tokens), url, settings, lambda: announce(
             f"storage     REST {url}  gRPC {settings.storage_grpc}  "
             f"store {redact(settings.store_target)}"))
 
 
-def guards(settings: Settings) -> Callable[..., Guard]:
-    return guard_factory(settings.retry_budget, settings.faults)
-
-
-def storage_client(settings: Settings, wait_when_open: bool = True
-                   ) -> grpc_storage.GrpcStorageClient:
-    return grpc_storage.GrpcStorageClient(settings.storage_grpc, settings.call_timeout,
-                                          guards(settings)("storage", wait_when_open))
-
-
-async def run_processing(settings: Settings, instance: int, announce: Announce) -> None:
+async def run_processing(node: Node, instance: int, announce: Announce) -> None:
     """Processing writes through a spool: while storage is unreachable, batches wait on
     local disk (home/spool/) and are replayed in order when it answers again."""
+    settings = node.settings
     url = rest_url(settings, "processing", instance)
     check_free(url)
     spool = Spool(settings.home / "spool" / f"processing-{instance}.db",
                   settings.spool_max_bytes)
-    storage = SpoolingStorage(storage_client(settings, wait_when_open=False), spool)
+    storage = SpoolingStorage(node.storage_client(wait_when_open=False), spool)
     executor = worker_pool(settings.workers or None)
     try:
         service = ProcessingService(storage, executor, in_flight=1)
-        app = processing_app(service, settings.max_body, settings.max_in_flight, storage.health)
-        await serve_http(app, url, lambda: announce(
+        app = processing_app(service, node.tokens, settings.max_body, settings.max_in_flight,
+                             storage.health)
+        await serve_http(app, url, settings, lambda: announce(
             f"processing  REST {url}  (instance {instance}, storage {settings.storage_grpc}, "
             f"{spool.depth} spooled batches)"))
     finally:
@@ -153,32 +211,37 @@ async def run_processing(settings: Settings, instance: int, announce: Announce) 
         storage.inner.close()
 
 
-async def run_analytics(settings: Settings, instance: int, announce: Announce) -> None:
+async def run_analytics(node: Node, instance: int, announce: Announce) -> None:
+    settings = node.settings
     url = rest_url(settings, "analytics")
     check_free(url)
-    recent = storage_client(settings)
+    recent = node.storage_client()
     history = RestStorageClient(settings.storage_url, settings.call_timeout,
-                                guards(settings)("storage"))
+                                node.guards()("storage"), node.token, node.ca)
     window = parse_duration(settings.realtime_window)
     service = AnalyticsService(TieredQueryClient(recent, history, window))
     async with AsyncExitStack() as stack:
         stack.callback(recent.close)
         stack.callback(history.close)
-        await serve_grpc(grpc_analytics.AnalyticsServicer(service, settings.storage_grpc),
+        await serve_grpc(grpc_analytics.AnalyticsServicer(service, settings.storage_grpc,
+                                                          node.token, node.ca),
                          analytics_pb2_grpc.add_AnalyticsServicer_to_server,
-                         grpc_analytics.SERVICE_NAME, settings.analytics_grpc, stack)
-        await serve_http(analytics_app(service), url, lambda: announce(
+                         grpc_analytics.SERVICE_NAME, settings.analytics_grpc, node,
+                         grpc_analytics.ROLES, stack)
+        await serve_http(analytics_app(service, node.tokens), url, settings, lambda: announce(
             f"analytics   REST {url}  gRPC {settings.analytics_grpc}"))
 
 
-async def run_ingest(settings: Settings, instance: int, announce: Announce) -> None:
+async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
+    settings = node.settings
     url = rest_url(settings, "ingest")
     check_free(url)
     checkpoints = CheckpointBook(settings.home / "checkpoints.db")
     processing = RestProcessingClient(list(settings.processing_urls),
-                                      timeout=settings.call_timeout, guards=guards(settings),
-                                      policy=RetryPolicy(budget=settings.retry_budget))
-    ledger = storage_client(settings)
+                                      timeout=settings.call_timeout, guards=node.guards(),
+                                      policy=RetryPolicy(budget=settings.retry_budget),
+                                      token=node.token, ca=node.ca)
+    ledger = node.storage_client()
     options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), time.time())
 
     draining = threading.Event()
@@ -195,7 +258,8 @@ async def run_ingest(settings: Settings, instance: int, announce: Announce) -> N
     stop = asyncio.Event()
     watching = asyncio.create_task(intake.watch(stop))
     try:
-        await serve_http(ingest_app(intake, uploads), url, lambda: announce(
+        await serve_http(ingest_app(intake, uploads, node.tokens, settings.max_upload), url,
+                         settings, lambda: announce(
             f"ingest      REST {url}  watching {', '.join(settings.watch) or 'nothing yet'}"
             f"{f', resuming {resumed} uploads' if resumed else ''}"))
     finally:
@@ -217,20 +281,23 @@ def monitor_targets(settings: Settings) -> dict[str, str]:
     return targets
 
 
-async def run_monitor(settings: Settings, instance: int, announce: Announce) -> None:
+async def run_monitor(node: Node, instance: int, announce: Announce) -> None:
+    settings = node.settings
     url = rest_url(settings, "monitor")
     check_free(url)
-    monitor = Monitor(monitor_targets(settings), settings.poll_interval)
-    app = create_app("monitor", lambda: {"polls": monitor.polls})
+    monitor = Monitor(monitor_targets(settings), settings.poll_interval, token=node.token,
+                      ca=node.ca)
+    app = create_app("monitor", node.tokens, lambda: {"polls": monitor.polls})
 
-    @app.get("/v1/services", summary="Every polled service's latest state")
+    @app.get("/v1/services", summary="Every polled service's latest state",
+             dependencies=needs("read"))
     def get_services() -> dict[str, Any]:
         return {"services": monitor.services(), "interval_s": monitor.interval}
 
     stop = asyncio.Event()
     polling = asyncio.create_task(monitor.run(stop))
     try:
-        await serve_http(app, url, lambda: announce(
+        await serve_http(app, url, settings, lambda: announce(
             f"monitor     REST {url}  polling {len(monitor.targets)} services "
             f"every {settings.poll_interval:g}s"))
     finally:
@@ -238,7 +305,7 @@ async def run_monitor(settings: Settings, instance: int, announce: Announce) -> 
         await polling
 
 
-RUNNERS: dict[str, Callable[[Settings, int, Announce], Awaitable[None]]] = {
+RUNNERS: dict[str, Callable[[Node, int, Announce], Awaitable[None]]] = {
     "storage": run_storage, "processing": run_processing, "analytics": run_analytics,
     "ingest": run_ingest, "monitor": run_monitor,
 }
@@ -251,4 +318,4 @@ def serve_one(service: str, settings: Settings, instance: int, announce: Announc
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s {service} %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise
-    asyncio.run(RUNNERS[service](settings, instance, announce))
+    asyncio.run(RUNNERS[service](Node(settings, service), instance, announce))

@@ -118,7 +118,9 @@ class Supervisor:
                 raise LogctlError(f"{child.label} exited with code {child.process.returncode}"
                                   " while starting (see its message above)")
             try:
-                if httpx.get(f"{child.url}/v1/health", timeout=1.0).status_code == 200:
+                health = httpx.get(f"{child.url}/v1/health", timeout=1.0,
+                                   verify=self.settings.tls_ca or True)
+                if health.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -167,3 +169,12 @@ def serve_flags(home: Path | None, config: Path | None, db: Path | None,
         if value is not None:
             flags += [name, str(value)]
     return flags
+
+
+def tls_flags(cert: str | None, key: str | None, ca: str | None, insecure: bool) -> list[str]:
+    """The TLS options of `serve`, passed on to every child."""
+    flags: list[str] = []
+    for name, value in (("--tls-cert", cert), ("--tls-key", key), ("--tls-ca", ca)):
+        if value is not None:
+            flags += [name, value]
+    return flags + (["--insecure"] if insecure else [])

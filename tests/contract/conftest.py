@@ -62,9 +62,10 @@ def make_wiring(name: str, tmp_path: Path, cluster: Cluster | None) -> Iterator[
             yield Wiring(name, lambda path, source: _local_ingest(services.ingest, path, source),
                          lambda asked: _local_answer(services.analytics, asked))
         return
-    uploader = RestIngestClient(cluster.urls["ingest"])
-    analytics = (RestAnalyticsClient(cluster.urls["analytics"]) if name == "rest"
-                 else GrpcAnalyticsClient(cluster.analytics_grpc))
+    uploader = RestIngestClient(cluster.urls["ingest"], token=cluster.token)
+    analytics = (RestAnalyticsClient(cluster.urls["analytics"], token=cluster.token)
+                 if name == "rest" else
+                 GrpcAnalyticsClient(cluster.analytics_grpc, token=cluster.token))
     try:
         yield Wiring(name, lambda path, source: _upload(uploader, path, source),
                      analytics.answer)

@@ -27,13 +27,14 @@ def test_remote_commands_match_embedded(cluster: Cluster, tmp_path: Path) -> Non
     log = tmp_path / f"r{uuid.uuid4().hex[:8]}.log"
     log.write_bytes(APACHE.read_bytes())
     report = json.loads(run(runner, "ingest", str(log), "--remote", cluster.urls["ingest"],
-                            "--json"))
+                            "--json", "--token", cluster.token))
     assert (report["lines"], report["requests"], report["malformed"]) == (10000, 9999, 1)
     home = tmp_path / "home"
     run(runner, "ingest", str(log), "--home", str(home))
     for extra in ([], ["--by", "method"], ["--step", "1d", "--status", "5xx"]):
         asked = ["metrics", "--source", log.name, "--format", "json", *extra]
-        remote = run(runner, *asked, "--remote", cluster.urls["analytics"])
+        remote = run(runner, *asked, "--remote", cluster.urls["analytics"], "--token",
+                     cluster.token)
         assert json.loads(remote) == json.loads(run(runner, *asked, "--home", str(home)))
 
 
@@ -73,4 +74,6 @@ def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
         result = CliRunner().invoke(app, ["serve", "storage", "--home", str(tmp_path),
                                           "--config", str(tmp_path / "logctl.toml")])
     assert result.exit_code == 2
-    assert result.output.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    first_start, error = result.output.splitlines()
+    assert first_start.startswith(f"created an admin token in {tmp_path / 'admin.token'}")
+    assert error.startswith(f"error: cannot listen on 127.0.0.1:{port}")

@@ -37,7 +37,8 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
         yield service
         service.close()
         return
-    client = GrpcStorageClient(request.getfixturevalue("cluster").storage_grpc)
+    cluster = request.getfixturevalue("cluster")
+    client = GrpcStorageClient(cluster.storage_grpc, token=cluster.token)
     yield client
     client.close()
 
@@ -61,8 +62,8 @@ def test_rows_read_the_same_over_grpc_rest_and_in_process(cluster: Cluster,
     source = f"r{uuid.uuid4().hex[:10]}"
     batch = apache_batch(source)
     local = StorageService(lambda: SQLiteStore(tmp_path / "m.db"))
-    grpc_client = GrpcStorageClient(cluster.storage_grpc)
-    rest_client = RestStorageClient(cluster.urls["storage"])
+    grpc_client = GrpcStorageClient(cluster.storage_grpc, token=cluster.token)
+    rest_client = RestStorageClient(cluster.urls["storage"], token=cluster.token)
     try:
         local.write_batch(batch)
         grpc_client.write_batch(batch)
@@ -94,7 +95,7 @@ def test_processing_daemon_acks_like_local(cluster: Cluster, tmp_path: Path) -> 
                            data[half:])]
     local_store = StorageService(lambda: SQLiteStore(tmp_path / "m.db"))
     local = ProcessingService(local_store, InlineExecutor(), in_flight=1)
-    remote = RestProcessingClient(cluster.processing_urls)
+    remote = RestProcessingClient(cluster.processing_urls, token=cluster.token)
     try:
         expected = list(local.process(chunks))
         assert list(remote.process(chunks)) == expected

@@ -14,10 +14,13 @@ from logctl.pb import analytics_pb2 as apb
 from logctl.pb import analytics_pb2_grpc as apb_grpc
 from logctl.services.analytics import AnalyticsService, MetricsRequest
 from logctl.transport import wire
-from logctl.transport.grpc.common import DEADLINE_S, OPTIONS, maps_errors, peer_error
+from logctl.transport.grpc.auth import bearer_metadata
+from logctl.transport.grpc.common import DEADLINE_S, channel, maps_errors, peer_error
 from logctl.transport.grpc.storage import watch_minutes
 
 SERVICE_NAME = "logctl.v1.Analytics"
+ROLES = {f"/{SERVICE_NAME}/{method}": "read" for method in ("Summary", "Top", "TimeSeries",
+                                                             "Watch")}
 
 
 def request_from_pb(msg: apb.MetricsRequest) -> MetricsRequest:
@@ -38,9 +41,12 @@ def request_to_pb(request: MetricsRequest) -> apb.MetricsRequest:
 class AnalyticsServicer(apb_grpc.AnalyticsServicer):
     """gRPC front of the analytics service; `storage_target` feeds Watch."""
 
-    def __init__(self, service: AnalyticsService, storage_target: str) -> None:
+    def __init__(self, service: AnalyticsService, storage_target: str,
+                 token: str | None = None, ca: str | None = None) -> None:
         self.service = service
         self.storage_target = storage_target
+        self.token = token
+        self.ca = ca
 
     async def _answer(self, request: MetricsRequest) -> dict[str, Any]:
         result = await asyncio.to_thread(self.service.answer, request, time.time())
@@ -77,7 +83,7 @@ class AnalyticsServicer(apb_grpc.AnalyticsServicer):
         """A one-minute entry for each minute new data lands in, as it now stands."""
         asked = request_from_pb(request)
         query = replace(asked.to_query(time.time()), step_minutes=1, start=None, end=None)
-        async for minutes in watch_minutes(self.storage_target, query):
+        async for minutes in watch_minutes(self.storage_target, query, self.token, self.ca):
             window = replace(query, start=min(minutes), end=max(minutes) + 60)
             result = await asyncio.to_thread(self.service.metrics, window, asked.top)
             for entry in result.body["series"]:
@@ -87,23 +93,26 @@ class AnalyticsServicer(apb_grpc.AnalyticsServicer):
 class GrpcAnalyticsClient:
     """Asks an analytics daemon over gRPC; answers are the JSON contract, key for key."""
 
-    def __init__(self, target: str, deadline: float = DEADLINE_S) -> None:
+    def __init__(self, target: str, deadline: float = DEADLINE_S, token: str | None = None,
+                 ca: str | None = None) -> None:
         self.target = target
         self.deadline = deadline
-        self.channel = grpc.insecure_channel(target, options=OPTIONS)
+        self.metadata = bearer_metadata(token)
+        self.channel = channel(target, ca)
         self.stub = apb_grpc.AnalyticsStub(self.channel)
 
     def answer(self, request: MetricsRequest) -> dict[str, Any]:
         message = request_to_pb(request)
         try:
             if request.step:
-                reply = self.stub.TimeSeries(message, timeout=self.deadline)
+                reply = self.stub.TimeSeries(message, timeout=self.deadline,
+                                             metadata=self.metadata)
                 return {"series": [wire.entry_from_pb(e, bool(request.by))
                                    for e in reply.series]}
             if request.by:
-                reply = self.stub.Top(message, timeout=self.deadline)
+                reply = self.stub.Top(message, timeout=self.deadline, metadata=self.metadata)
                 return {"groups": wire.groups_from_pb(reply.groups)}
-            reply = self.stub.Summary(message, timeout=self.deadline)
+            reply = self.stub.Summary(message, timeout=self.deadline, metadata=self.metadata)
             return wire.summary_from_pb(reply.summary)
         except grpc.RpcError as exc:
             raise peer_error(exc, f"analytics at {self.target}") from None

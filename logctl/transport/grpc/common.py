@@ -24,6 +24,24 @@ OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE),
 DEADLINE_S = 30.0
 
 
+def channel(target: str, ca: str | None) -> grpc.Channel:
+    """A blocking channel: TLS when a CA file is given, else plain (loopback)."""
+    if ca:
+        with open(ca, "rb") as handle:
+            credentials = grpc.ssl_channel_credentials(root_certificates=handle.read())
+        return grpc.secure_channel(target, credentials, options=OPTIONS)
+    return grpc.insecure_channel(target, options=OPTIONS)
+
+
+def aio_channel(target: str, ca: str | None) -> grpc.aio.Channel:
+    """The asyncio twin of `channel`."""
+    if ca:
+        with open(ca, "rb") as handle:
+            credentials = grpc.ssl_channel_credentials(root_certificates=handle.read())
+        return grpc.aio.secure_channel(target, credentials, options=OPTIONS)
+    return grpc.aio.insecure_channel(target, options=OPTIONS)
+
+
 def code_for(exc: LogctlError) -> grpc.StatusCode:
     """INVALID_ARGUMENT is the caller's fault (do not retry); UNAVAILABLE may be retried."""
     if isinstance(exc, UsageError | ParseError):
@@ -63,9 +81,9 @@ def maps_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     return unary
 
 
-def new_server() -> tuple[grpc.aio.Server, Any]:
-    """An aio server with size limits and the grpc.health.v1 service."""
-    server = grpc.aio.server(options=OPTIONS)
+def new_server(interceptors: list[grpc.aio.ServerInterceptor]) -> tuple[grpc.aio.Server, Any]:
+    """An aio server with size limits, interceptors (auth) and grpc.health.v1."""
+    server = grpc.aio.server(options=OPTIONS, interceptors=interceptors)
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     return server, checker

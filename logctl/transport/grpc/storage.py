@@ -13,10 +13,20 @@ from logctl.pb import storage_pb2_grpc as spb_grpc
 from logctl.services.storage import StorageService
 from logctl.store.base import Batch, Coverage, Query, Row
 from logctl.transport import wire
-from logctl.transport.grpc.common import DEADLINE_S, OPTIONS, maps_errors, peer_error
+from logctl.transport.grpc.auth import bearer_metadata
+from logctl.transport.grpc.common import (
+    DEADLINE_S,
+    aio_channel,
+    channel,
+    maps_errors,
+    peer_error,
+)
 from logctl.transport.resilience import Guard
 
 SERVICE_NAME = "logctl.v1.Storage"
+ROLES = {f"/{SERVICE_NAME}/{method}": role for method, role in (
+    ("Write", "ingest"), ("CommittedEnd", "ingest"), ("Query", "read"),
+    ("GetCoverage", "read"), ("Watch", "read"))}
 
 
 def check_batch(batch: Batch) -> None:
@@ -100,11 +110,13 @@ class GrpcStorageClient:
     repeat a no-op."""
 
     def __init__(self, target: str, deadline: float = DEADLINE_S,
-                 guard: Guard | None = None) -> None:
+                 guard: Guard | None = None, token: str | None = None,
+                 ca: str | None = None) -> None:
         self.target = target
         self.deadline = deadline
         self.guard = guard or Guard("storage")
-        self.channel = grpc.insecure_channel(target, options=OPTIONS)
+        self.metadata = bearer_metadata(token)
+        self.channel = channel(target, ca)
         self.stub = spb_grpc.StorageStub(self.channel)
 
     def _call(self, method: str, message: object) -> object:
@@ -112,7 +124,8 @@ class GrpcStorageClient:
 
     def _once(self, method: str, message: object) -> object:
         try:
-            return getattr(self.stub, method)(message, timeout=self.deadline)
+            return getattr(self.stub, method)(message, timeout=self.deadline,
+                                              metadata=self.metadata)
         except grpc.RpcError as exc:
             raise peer_error(exc, f"storage at {self.target}") from None
 
@@ -134,12 +147,14 @@ class GrpcStorageClient:
         self.channel.close()
 
 
-async def watch_minutes(target: str, query: Query) -> AsyncIterator[list[int]]:
+async def watch_minutes(target: str, query: Query, token: str | None = None,
+                        ca: str | None = None) -> AsyncIterator[list[int]]:
     """The minutes storage reports as changed, for as long as the caller listens."""
-    async with grpc.aio.insecure_channel(target, options=OPTIONS) as channel:
-        stub = spb_grpc.StorageStub(channel)
+    async with aio_channel(target, ca) as open_channel:
+        stub = spb_grpc.StorageStub(open_channel)
         try:
-            async for update in stub.Watch(wire.query_to_pb(query)):
+            async for update in stub.Watch(wire.query_to_pb(query),
+                                           metadata=bearer_metadata(token)):
                 yield list(update.minutes)
         except grpc.RpcError as exc:
             raise peer_error(exc, f"storage at {target}") from None

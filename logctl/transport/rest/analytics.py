@@ -8,8 +8,10 @@ from fastapi import FastAPI
 from fastapi import Query as Param
 from starlette.concurrency import run_in_threadpool
 
+from logctl.auth import TokenBook
 from logctl.errors import UsageError
 from logctl.services.analytics import AnalyticsService, MetricsRequest
+from logctl.transport.rest.auth import needs
 from logctl.transport.rest.client import RestClient
 from logctl.transport.rest.common import create_app
 
@@ -32,22 +34,24 @@ def request_params(request: MetricsRequest) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v not in (None, [])}
 
 
-def analytics_app(service: AnalyticsService) -> FastAPI:
-    """The analytics REST app over an analytics service."""
-    app = create_app("analytics")
+def analytics_app(service: AnalyticsService, tokens: TokenBook) -> FastAPI:
+    """The analytics REST app over an analytics service; every query needs `read`."""
+    app = create_app("analytics", tokens)
 
     async def answer(request: MetricsRequest) -> dict[str, Any]:
         result = await run_in_threadpool(service.answer, request, time.time())
         return result.body
 
-    @app.get("/v1/metrics/summary", summary="Totals, error rate and latency quantiles")
+    @app.get("/v1/metrics/summary", summary="Totals, error rate and latency quantiles",
+             dependencies=needs("read"))
     async def summary(since: Text = None, until: Text = None, source: Many = None,
                       host: Many = None, route: Text = None, status: Many = None,
                       method: Many = None) -> dict[str, Any]:
         return await answer(MetricsRequest(since, until, None, None, None, source or (),
                                            host or (), route, status or (), method or ()))
 
-    @app.get("/v1/metrics/top", summary="Groups by a dimension, largest first")
+    @app.get("/v1/metrics/top", summary="Groups by a dimension, largest first",
+             dependencies=needs("read"))
     async def top(by: Annotated[str, Param(max_length=32)], since: Text = None,
                   until: Text = None, top: Annotated[int | None, Param(ge=1)] = None,
                   source: Many = None, host: Many = None, route: Text = None,
@@ -55,7 +59,8 @@ def analytics_app(service: AnalyticsService) -> FastAPI:
         return await answer(MetricsRequest(since, until, by, None, top, source or (),
                                            host or (), route, status or (), method or ()))
 
-    @app.get("/v1/metrics/timeseries", summary="Buckets over time, optionally grouped")
+    @app.get("/v1/metrics/timeseries", summary="Buckets over time, optionally grouped",
+             dependencies=needs("read"))
     async def timeseries(step: Annotated[str, Param(max_length=16)], since: Text = None,
                          until: Text = None, by: Text = None,
                          top: Annotated[int | None, Param(ge=1)] = None, source: Many = None,

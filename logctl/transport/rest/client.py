@@ -22,9 +22,12 @@ class RestClient:
     peer = "service"
 
     def __init__(self, base_url: str, timeout: float = TIMEOUT_S,
-                 guard: Guard | None = None) -> None:
+                 guard: Guard | None = None, token: str | None = None,
+                 ca: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers,
+                                 verify=ca or True)
         self.guard = guard or Guard(self.peer)
 
     def request(self, method: str, path: str, retry: bool = True, **kwargs: Any) -> Any:

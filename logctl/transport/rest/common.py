@@ -13,9 +13,11 @@ import psutil
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from logctl import __version__
+from logctl.auth import TokenBook
 from logctl.errors import (
     InputError,
     LogctlError,
@@ -98,13 +100,18 @@ def process_figures() -> dict[str, Any]:
                 "pid": os.getpid()}
 
 
-def create_app(service: str, health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
+def create_app(service: str, tokens: TokenBook,
+               health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
     """A FastAPI app for one service, with JSON errors, request statistics and health.
-    `health` adds the service's own figures (queue depth, store size...)."""
+    `health` adds the service's own figures (queue depth, store size...); without a
+    valid token, health says only the service and whether it is up."""
     app = FastAPI(title=f"logctl {service}", version=__version__,
-                  description=f"The logctl {service} service (REST, /v1).")
+                  description=f"The logctl {service} service (REST, /v1). Every endpoint "
+                              "but /v1/health needs a bearer token (`logctl token create`).",
+                  responses=ERROR_RESPONSES)
     stats = RequestStats()
     app.state.stats = stats
+    app.state.tokens = tokens
     _install_error_handlers(app)
 
     @app.middleware("http")
@@ -115,10 +122,12 @@ def create_app(service: str, health: Callable[[], dict[str, Any]] | None = None)
         stats.record(response.status_code >= 500, (time.perf_counter() - started) * 1000)
         return response
 
-    @app.get("/v1/health", summary="Service state and figures")
-    def get_health() -> dict[str, Any]:
+    @app.get("/v1/health", summary="Service state and figures (in full with a token)")
+    def get_health(request: Request) -> dict[str, Any]:
         extra = health() if health else {}
         status = extra.pop("status", "ok")
+        if tokens.role_of(bearer_token(request)) is None:
+            return {"service": service, "status": status}
         return {"service": service, "status": status, "version": __version__,
                 "uptime_s": round(time.time() - stats.started, 3), **stats.snapshot(),
                 **process_figures(), **extra}
@@ -126,10 +135,34 @@ def create_app(service: str, health: Callable[[], dict[str, Any]] | None = None)
     return app
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer …` header, if any."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `{"error": {"code", "message"}}`."""
+
+    class Detail(BaseModel):
+        code: str
+        message: str
+
+    error: Detail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": _CODES[status].replace("_", " ")}
+    for status in (400, 401, 403, 404, 413, 415, 422, 429, 503)}
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, str(exc))
+        response = error_response(exc.status, str(exc))
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(LogctlError)
     async def logctl_error(_: Request, exc: LogctlError) -> JSONResponse:

@@ -14,10 +14,12 @@ from fastapi import FastAPI, Request
 from fastapi import Query as Param
 from pydantic import BaseModel, ConfigDict, Field
 
+from logctl.auth import TokenBook
 from logctl.errors import ParseError, PeerError
 from logctl.formats import FormatOptions, make_format
 from logctl.services.intake import Intake, Upload, read_manifest, write_manifest
 from logctl.sources import SourceFile, stdin_stream
+from logctl.transport.rest.auth import needs
 from logctl.transport.rest.client import RestClient
 from logctl.transport.rest.common import (
     ApiError,
@@ -54,13 +56,16 @@ def upload_json(upload: Upload) -> dict[str, Any]:
             "error_kind": upload.error_kind}
 
 
-def ingest_app(intake: Intake, uploads_dir: Path, max_upload: int = MAX_UPLOAD) -> FastAPI:
-    """The ingest REST app over an intake (roots, uploads, the ingest thread)."""
-    app = create_app("ingest", lambda: {
+def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
+               max_upload: int = MAX_UPLOAD) -> FastAPI:
+    """The ingest REST app over an intake (roots, uploads, the ingest thread). Sending
+    logs needs `ingest`; choosing what the daemon reads from its disk needs `admin`."""
+    app = create_app("ingest", tokens, lambda: {
         "queue_depth": intake.queue_depth, "sources": len(intake.roots),
         "lines": intake.lines, "requests": intake.requests, "last_error": intake.last_error})
 
-    @app.post("/v1/uploads", status_code=202, summary="Upload a log file to ingest")
+    @app.post("/v1/uploads", status_code=202, summary="Upload a log file to ingest",
+              dependencies=needs("ingest"))
     async def post_upload(request: Request,
                           name: Annotated[str, Param(min_length=1, max_length=255)] = "upload",
                           format: Annotated[str | None, Param(max_length=4096)] = None
@@ -82,7 +87,8 @@ def ingest_app(intake: Intake, uploads_dir: Path, max_upload: int = MAX_UPLOAD) 
         intake.submit_upload(upload)
         return upload_json(upload)
 
-    @app.get("/v1/uploads/{upload_id}", summary="An upload's state and ingest report")
+    @app.get("/v1/uploads/{upload_id}", summary="An upload's state and ingest report",
+             dependencies=needs("ingest"))
     def get_upload(upload_id: str) -> dict[str, Any]:
         upload = intake.uploads.get(upload_id)
         if upload is None and UPLOAD_ID.fullmatch(upload_id):
@@ -91,16 +97,19 @@ def ingest_app(intake: Intake, uploads_dir: Path, max_upload: int = MAX_UPLOAD) 
             raise ApiError(404, f"no upload {upload_id!r}")
         return upload_json(upload)
 
-    @app.get("/v1/uploads", summary="Every upload since the daemon started")
+    @app.get("/v1/uploads", summary="Every upload since the daemon started",
+             dependencies=needs("ingest"))
     def list_uploads() -> dict[str, Any]:
         return {"uploads": [upload_json(u) for u in intake.uploads.values()]}
 
-    @app.post("/v1/sources", status_code=201, summary="Watch a directory or file")
+    @app.post("/v1/sources", status_code=201, summary="Watch a directory or file",
+              dependencies=needs("admin"))
     def post_source(source: SourceIn) -> dict[str, Any]:
         root = intake.add_root(Path(source.path), source.globs)
         return {"path": str(root.path), "globs": list(root.globs)}
 
-    @app.get("/v1/sources", summary="Watched sources and each file's progress")
+    @app.get("/v1/sources", summary="Watched sources and each file's progress",
+             dependencies=needs("read"))
     def get_sources() -> dict[str, Any]:
         return {"sources": intake.sources()}
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi import Query as Param
 from starlette.concurrency import run_in_threadpool
 
+from logctl.auth import TokenBook
 from logctl.errors import Overloaded, PeerError
 from logctl.formats import FormatOptions, make_format
 from logctl.formats.fields import FieldMap, parse_overrides
@@ -20,6 +21,7 @@ from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec
 from logctl.services.processing import ProcessingService
 from logctl.store.base import Position
 from logctl.transport.resilience import Guard, RetryPolicy
+from logctl.transport.rest.auth import needs
 from logctl.transport.rest.client import TIMEOUT_S, RestClient
 from logctl.transport.rest.common import (
     MAX_BODY,
@@ -58,17 +60,18 @@ class Counter:
             self.value += delta
 
 
-def processing_app(service: ProcessingService, max_body: int = MAX_BODY,
+def processing_app(service: ProcessingService, tokens: TokenBook, max_body: int = MAX_BODY,
                    max_in_flight: int = 8,
                    health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
     """The processing REST app over a processing service (workers + storage client).
     At most `max_in_flight` chunks are worked on at once; more are refused with 429 and
     Retry-After, so a fast ingest slows down instead of queueing without bound."""
     in_flight = Counter()
-    app = create_app("processing", lambda: {"queue_depth": in_flight.value,
+    app = create_app("processing", tokens, lambda: {"queue_depth": in_flight.value,
                                             **(health() if health else {})})
 
-    @app.post("/v1/chunks", summary="Parse, aggregate and store one chunk of log lines")
+    @app.post("/v1/chunks", summary="Parse, aggregate and store one chunk of log lines",
+              dependencies=needs("ingest"))
     async def post_chunk(
         request: Request, source: Annotated[str, Param(min_length=1, max_length=512)],
         source_id: Annotated[str, Param(min_length=1, max_length=256)],
@@ -115,11 +118,12 @@ class RestProcessingClient:
 
     def __init__(self, urls: list[str], per_instance: int = 2, timeout: float = TIMEOUT_S,
                  guards: Callable[[str], Guard] | None = None,
-                 policy: RetryPolicy | None = None) -> None:
+                 policy: RetryPolicy | None = None, token: str | None = None,
+                 ca: str | None = None) -> None:
         make = guards or (lambda peer: Guard(peer))
         many = len(urls) > 1
         self.clients = [_ChunkPoster(url, timeout, make(f"processing.{i}" if many
-                                                        else "processing"))
+                                                        else "processing"), token, ca)
                         for i, url in enumerate(urls)]
         self.in_flight = max(1, per_instance * len(urls))
         self.policy = policy or RetryPolicy()

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import FastAPI
 from fastapi import Query as Param
 
+from logctl.auth import TokenBook
 from logctl.services.storage import StorageService
 from logctl.store.base import Coverage, Query, Row
 from logctl.transport import wire
+from logctl.transport.rest.auth import needs
 from logctl.transport.rest.client import RestClient
 from logctl.transport.rest.common import create_app
 
@@ -33,12 +35,13 @@ def query_to_params(query: Query) -> dict[str, Any]:
             if v not in (None, (), [])}
 
 
-def storage_app(service: StorageService) -> FastAPI:
-    """The storage REST app over a running storage service."""
-    app = create_app("storage", lambda: {"writes": service.writes, "replays": service.replays,
-                                         "watchers": service.watchers})
+def storage_app(service: StorageService, tokens: TokenBook) -> FastAPI:
+    """The storage REST app over a running storage service; reads need `read`."""
+    app = create_app("storage", tokens, lambda: {
+        "writes": service.writes, "replays": service.replays, "watchers": service.watchers})
 
-    @app.get("/v1/query", summary="Merged rows for a range, grouped and/or bucketed")
+    @app.get("/v1/query", summary="Merged rows for a range, grouped and/or bucketed",
+             dependencies=needs("read"))
     async def get_query(start: float | None = None, end: float | None = None,
                         source: Many = None, host: Many = None, route: str | None = None,
                         status: Many = None, method: Many = None, by: str | None = None,
@@ -48,7 +51,8 @@ def storage_app(service: StorageService) -> FastAPI:
         rows = await asyncio.to_thread(service.query, query)
         return {"rows": [wire.row_to_json(row) for row in rows]}
 
-    @app.get("/v1/coverage", summary="First and last stored request under the filters")
+    @app.get("/v1/coverage", summary="First and last stored request under the filters",
+             dependencies=needs("read"))
     async def get_coverage(source: Many = None, host: Many = None, route: str | None = None,
                            status: Many = None, method: Many = None) -> dict[str, Any]:
         query = query_from_params(None, None, source, host, route, status, method, None, None)
