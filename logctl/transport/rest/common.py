@@ -1,6 +1,7 @@
-"""What every REST service shares: JSON errors, body limits, request statistics and the
-`/v1/health` endpoint (DESIGN.md §4)."""
+"""What every REST service shares: JSON errors, body limits, request statistics, the
+`/v1/health` endpoint and `/metrics` (DESIGN.md §4)."""
 
+import functools
 import hashlib
 import os
 import time
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from logctl import __version__
 from logctl.errors import InputError, LogctlError, ParseError, PeerError, StoreError, UsageError
+from logctl.transport.rest.prometheus import CONTENT_TYPE, exposition, registry_for
 
 MAX_BODY = 64 * 1024 * 1024
 WINDOW_SECONDS = 60.0
@@ -79,9 +81,16 @@ def _rank(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
 
 
+@functools.cache
+def _process(pid: int) -> psutil.Process:
+    """One Process object per pid: psutil's CPU percent is measured between two calls on
+    the same object (a fresh one always says 0.0)."""
+    return psutil.Process(pid)
+
+
 def process_figures() -> dict[str, Any]:
     """CPU, memory and descriptors of this process (psutil)."""
-    proc = psutil.Process()
+    proc = _process(os.getpid())
     with proc.oneshot():
         return {"cpu_percent": proc.cpu_percent(interval=None),
                 "rss_bytes": proc.memory_info().rss, "open_fds": proc.num_fds(),
@@ -90,7 +99,8 @@ def process_figures() -> dict[str, Any]:
 
 def create_app(service: str, health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
     """A FastAPI app for one service, with JSON errors, request statistics and health.
-    `health` adds the service's own figures (queue depth, store size...)."""
+    `health` adds the service's own figures (queue depth, store size...) and may set
+    `status`, `reason` and `breakers`."""
     app = FastAPI(title=f"logctl {service}", version=__version__,
                   description=f"The logctl {service} service (REST, /v1).")
     stats = RequestStats()
@@ -105,15 +115,35 @@ def create_app(service: str, health: Callable[[], dict[str, Any]] | None = None)
         stats.record(response.status_code >= 500, (time.perf_counter() - started) * 1000)
         return response
 
+    def health_body() -> dict[str, Any]:
+        extra = health() if health else {}
+        breakers = extra.pop("breakers", {})
+        status, reason = judge(extra.pop("status", "ok"), extra.pop("reason", ""), breakers)
+        return {"service": service, "status": status, "reason": reason,
+                "version": __version__, "uptime_s": round(time.time() - stats.started, 3),
+                **stats.snapshot(), **process_figures(), "queue_depth": 0,
+                "breakers": breakers, **extra}
+
+    registry = registry_for(service, health_body)
+
     @app.get("/v1/health", summary="Service state and figures")
     def get_health() -> dict[str, Any]:
-        extra = health() if health else {}
-        status = extra.pop("status", "ok")
-        return {"service": service, "status": status, "version": __version__,
-                "uptime_s": round(time.time() - stats.started, 3), **stats.snapshot(),
-                **process_figures(), **extra}
+        return health_body()
+
+    @app.get("/metrics", summary="The health figures in Prometheus text format")
+    def get_metrics() -> Response:
+        return Response(exposition(registry), media_type=CONTENT_TYPE)
 
     return app
+
+
+def judge(status: str, reason: str, breakers: dict[str, str]) -> tuple[str, str]:
+    """The service's state and why: an open breaker to a peer degrades an ok service
+    (`breakers` maps a peer to closed/open/half_open; circuit breakers fill it in)."""
+    opened = sorted(peer for peer, state in breakers.items() if state == "open")
+    if status == "ok" and opened:
+        return "degraded", f"circuit open to {', '.join(opened)}"
+    return status, reason or ("" if status == "ok" else status)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

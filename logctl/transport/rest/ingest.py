@@ -54,7 +54,8 @@ def ingest_app(intake: Intake, uploads_dir: Path, max_upload: int = MAX_UPLOAD) 
     """The ingest REST app over an intake (roots, uploads, the ingest thread)."""
     app = create_app("ingest", lambda: {
         "queue_depth": intake.queue_depth, "sources": len(intake.roots),
-        "lines": intake.lines, "requests": intake.requests, "last_error": intake.last_error})
+        "lines": intake.lines, "requests": intake.requests, "last_error": intake.last_error,
+        **intake.lag()})
 
     @app.post("/v1/uploads", status_code=202, summary="Upload a log file to ingest")
     async def post_upload(request: Request,

@@ -2,6 +2,8 @@
 analytics, and the matching httpx client. Writes go over gRPC."""
 
 import asyncio
+import shutil
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI
@@ -33,10 +35,21 @@ def query_to_params(query: Query) -> dict[str, Any]:
             if v not in (None, (), [])}
 
 
-def storage_app(service: StorageService) -> FastAPI:
-    """The storage REST app over a running storage service."""
-    app = create_app("storage", lambda: {"writes": service.writes, "replays": service.replays,
-                                         "watchers": service.watchers})
+def disk_figures(db_path: Path) -> dict[str, Any]:
+    """The database's size on disk (with its WAL) and the free space where it lives."""
+    size = sum(p.stat().st_size for p in (db_path, db_path.with_name(db_path.name + "-wal"))
+               if p.exists())
+    usage = shutil.disk_usage(db_path.parent if db_path.parent.exists() else Path.cwd())
+    return {"db_bytes": size, "disk_free_bytes": usage.free,
+            "disk_free_pct": round(usage.free / usage.total * 100, 3) if usage.total else 0.0}
+
+
+def storage_app(service: StorageService, db_path: Path | None = None) -> FastAPI:
+    """The storage REST app over a running storage service (`db_path`, when it is a file,
+    adds its size and the disk's free space to health)."""
+    app = create_app("storage", lambda: {
+        "writes": service.writes, "replays": service.replays, "watchers": service.watchers,
+        **service.figures(), **(disk_figures(db_path) if db_path else {})})
 
     @app.get("/v1/query", summary="Merged rows for a range, grouped and/or bucketed")
     async def get_query(start: float | None = None, end: float | None = None,
