@@ -22,6 +22,8 @@ from rich.progress import (
 
 from logctl import __version__, render
 from logctl.config import Settings, load_settings
+from logctl.dashboard import terminal
+from logctl.dashboard.status import collect
 from logctl.errors import LogctlError, UsageError
 from logctl.formats import NAMES, FormatOptions, make_format
 from logctl.formats.fields import FieldMap, parse_overrides
@@ -305,6 +307,37 @@ def serve(
         code = supervisor.run(list(SERVICES) if all_services else [service or ""], instances)
         raise typer.Exit(code)
     serve_one(service or "", settings, instance, lambda line: say(f"ready: {line}"))
+
+
+@app.command()
+@reports_errors
+def status(
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the data as JSON and exit.")
+                       ] = False,
+    remote: RemoteOpt = None,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Live dashboard of every service, the pipeline, the ingested traffic and alerts.
+
+    Asks the monitor at `monitor_url` (or --remote); with no daemons running, says so and
+    shows the embedded database instead. Ctrl-C leaves the live view."""
+    settings = settings_from(home, db, config, remote=remote)
+    url = remote_url(settings.remote, settings.monitor_url) if settings.remote \
+        else settings.monitor_url
+
+    def fetch() -> dict[str, Any]:
+        return collect(settings, url, time.time())
+
+    if as_json:
+        out.print(json.dumps(fetch(), indent=2), highlight=False, soft_wrap=True)
+    elif once or not out.is_terminal:
+        out.print(terminal.frame(fetch()), soft_wrap=False)
+    else:
+        try:
+            terminal.live(fetch, Console())
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
 
 
 @app.command()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -23,10 +24,11 @@ from logctl.formats import FormatOptions
 from logctl.formats.fields import FieldMap
 from logctl.metrics.window import parse_duration
 from logctl.pb import analytics_pb2_grpc, storage_pb2_grpc
+from logctl.services.alerts import Webhook, rules_from
 from logctl.services.analytics import AnalyticsService, TieredQueryClient
 from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.intake import Intake
-from logctl.services.monitor import Monitor
+from logctl.services.monitor import Monitor, MonitorSettings
 from logctl.services.processing import ProcessingService, worker_pool
 from logctl.services.storage import StorageService
 from logctl.store.sqlite import SQLiteStore
@@ -34,8 +36,8 @@ from logctl.transport.grpc import analytics as grpc_analytics
 from logctl.transport.grpc import storage as grpc_storage
 from logctl.transport.grpc.common import mark_serving, new_server
 from logctl.transport.rest.analytics import analytics_app
-from logctl.transport.rest.common import create_app
 from logctl.transport.rest.ingest import ingest_app
+from logctl.transport.rest.monitor import monitor_app
 from logctl.transport.rest.processing import RestProcessingClient, processing_app
 from logctl.transport.rest.storage import RestStorageClient, storage_app
 
@@ -114,7 +116,7 @@ async def run_storage(settings: Settings, instance: int, announce: Announce) -> 
         await serve_grpc(grpc_storage.StorageServicer(service),
                          storage_pb2_grpc.add_StorageServicer_to_server,
                          grpc_storage.SERVICE_NAME, settings.storage_grpc, stack)
-        await serve_http(storage_app(service), url, lambda: announce(
+        await serve_http(storage_app(service, settings.db_path), url, lambda: announce(
             f"storage     REST {url}  gRPC {settings.storage_grpc}  db {settings.db_path}"))
 
 
@@ -179,34 +181,46 @@ async def run_ingest(settings: Settings, instance: int, announce: Announce) -> N
 
 
 def monitor_targets(settings: Settings) -> dict[str, str]:
-    """Every service the monitor polls, by name."""
+    """Every service the monitor polls, by name (itself included: five rows)."""
     targets = {"ingest": settings.ingest_url, "storage": settings.storage_url,
                "analytics": settings.analytics_url}
     many = len(settings.processing_urls) > 1
     for i, url in enumerate(settings.processing_urls):
         targets[f"processing.{i}" if many else "processing"] = url
+    targets["monitor"] = settings.monitor_url
     return targets
+
+
+def monitor_settings(settings: Settings) -> MonitorSettings:
+    """How the monitor polls: interval, alert thresholds, where traffic comes from, and an
+    instance name (host and port) that keeps its stored samples apart from another's."""
+    port = address(settings.monitor_url)[1]
+    return MonitorSettings(settings.poll_interval, rules=rules_from(settings.alerts),
+                           analytics_url=settings.analytics_url,
+                           instance=f"{socket.gethostname()}:{port}")
 
 
 async def run_monitor(settings: Settings, instance: int, announce: Announce) -> None:
     url = rest_url(settings, "monitor")
     check_free(url)
-    monitor = Monitor(monitor_targets(settings), settings.poll_interval)
-    app = create_app("monitor", lambda: {"polls": monitor.polls})
-
-    @app.get("/v1/services", summary="Every polled service's latest state")
-    def get_services() -> dict[str, Any]:
-        return {"services": monitor.services(), "interval_s": monitor.interval}
-
+    storage = grpc_storage.GrpcStorageClient(settings.storage_grpc)
+    webhook = Webhook(settings.alert_webhook) if settings.alert_webhook else None
+    monitor = Monitor(monitor_targets(settings), monitor_settings(settings), storage,
+                      webhook.send if webhook else None)
     stop = asyncio.Event()
-    polling = asyncio.create_task(monitor.run(stop))
-    try:
-        await serve_http(app, url, lambda: announce(
-            f"monitor     REST {url}  polling {len(monitor.targets)} services "
-            f"every {settings.poll_interval:g}s"))
-    finally:
-        stop.set()
-        await polling
+    async with httpx.AsyncClient() as client:
+        polling = asyncio.create_task(monitor.run(stop, client))
+        sending = asyncio.create_task(webhook.run(client)) if webhook else None
+        try:
+            await serve_http(monitor_app(monitor), url, lambda: announce(
+                f"monitor     REST {url}  polling {len(monitor.targets)} services "
+                f"every {settings.poll_interval:g}s"))
+        finally:
+            stop.set()
+            await polling
+            if sending:
+                sending.cancel()
+            storage.close()
 
 
 RUNNERS: dict[str, Callable[[Settings, int, Announce], Awaitable[None]]] = {
