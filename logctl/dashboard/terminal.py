@@ -33,10 +33,12 @@ def _figure(value: float | None, fmt: str) -> str:
 def services_table(services: list[dict[str, Any]]) -> Table:
     """One row per service instance."""
     table = Table(title="Services", title_justify="left", expand=True)
-    for name, justify in (("service", "left"), ("state", "left"), ("poll ms", "right"),
-                          ("req/s", "right"), ("errors", "right"), ("CPU %", "right"),
-                          ("memory", "right"), ("polls", "left")):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    widest = max((len(s["name"]) for s in services), default=7)
+    table.add_column("service", no_wrap=True, min_width=widest)
+    table.add_column("state", no_wrap=True, min_width=4, max_width=24)
+    for name in ("poll ms", "req/s", "errors", "CPU %", "memory"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("polls", no_wrap=True)
     for s in services:
         state = Text(s["state"], style=STATE_STYLES.get(s["state"], "dim"))
         if s["reason"]:
@@ -46,7 +48,7 @@ def services_table(services: list[dict[str, Any]]) -> Table:
                       "-" if s["error_rate"] is None else f"{s['error_rate']:.1%}",
                       _figure(s["cpu_percent"], ".1f"),
                       "-" if s["rss_bytes"] is None else human_bytes(s["rss_bytes"]),
-                      sparkline(s["history"], 20))
+                      sparkline(s["history"], 16))
     return table
 
 
