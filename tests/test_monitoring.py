@@ -4,6 +4,7 @@ headless Chromium, shows them and charts the ingested traffic; a service that st
 answering (SIGSTOP) is shown down within 3 polls and its alert fires, then resolves, and
 the webhook receives both; the monitor's own samples come back from storage."""
 
+import io
 import json
 import os
 import shutil
@@ -70,15 +71,10 @@ def ingest_recent(cluster: Cluster) -> None:
                     for i in range(LINES))
     client = RestIngestClient(cluster.urls["ingest"])
     try:
-        upload = client.upload(iter_bytes(lines.encode()), "recent.log", "combined")
+        upload = client.upload(io.BytesIO(lines.encode()), "recent.log", "combined")
         assert client.wait(upload["id"], timeout=60)["status"] == "done"
     finally:
         client.close()
-
-
-def iter_bytes(data: bytes):
-    import io
-    return io.BytesIO(data)
 
 
 def dashboard(cluster: Cluster) -> dict:
