@@ -141,6 +141,12 @@ def ensure_token(home: Path, file_name: str, role: str, name: str) -> tuple[str,
     return token, True
 
 
+def caller_token(given: str | None, home: Path) -> str | None:
+    """The token a command sends: the one given (--token, LOGCTL_TOKEN), else the local
+    admin token `logctl serve` left in `home`."""
+    return given or local_token(home)
+
+
 def local_token(home: Path) -> str | None:
     """The admin token `logctl serve` left in this home, if it is readable."""
     try:

@@ -22,8 +22,10 @@ from rich.progress import (
 )
 
 from logctl import __version__, render
-from logctl.auth import ADMIN_FILE, ROLES, TokenBook, ensure_token, local_token
+from logctl.auth import ADMIN_FILE, ROLES, TokenBook, caller_token, ensure_token
 from logctl.config import Settings, load_settings
+from logctl.dashboard import terminal
+from logctl.dashboard.status import collect
 from logctl.errors import LogctlError, UsageError
 from logctl.formats import NAMES, FormatOptions, make_format
 from logctl.formats.fields import FieldMap, parse_overrides
@@ -153,7 +155,8 @@ def _ingest_remote(paths: list[str], source: str | None, fmt: str | None,
     sources, warnings = expand_paths(paths, source)
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    client = RestIngestClient(url, guard=command_guard("ingest"), token=caller_token(settings),
+    client = RestIngestClient(url, guard=command_guard("ingest"),
+                              token=caller_token(settings.token, settings.home),
                               ca=settings.tls_ca)
     try:
         if as_json or not err.is_terminal:
@@ -177,11 +180,6 @@ def _ingest_remote(paths: list[str], source: str | None, fmt: str | None,
               f"({report['malformed']:,} malformed) in {len(report['files'])} file(s), "
               f"{render.human_bytes(report['bytes'])} in {report['seconds']:.2f}s via {url}",
               highlight=False)
-
-
-def caller_token(settings: Settings) -> str | None:
-    """The token a command sends: --token, LOGCTL_TOKEN, or the local admin token."""
-    return settings.token or local_token(settings.home)
 
 
 def _run_ingest(service: Any, sources: list, total: int, quiet: bool) -> IngestReport:
@@ -250,7 +248,8 @@ def metrics(
     if settings.remote:
         client = RestAnalyticsClient(remote_url(settings.remote, settings.analytics_url),
                                      guard=command_guard("analytics"),
-                                     token=caller_token(settings), ca=settings.tls_ca)
+                                     token=caller_token(settings.token, settings.home),
+                                     ca=settings.tls_ca)
         try:
             body = client.answer(request)
         finally:
@@ -394,6 +393,37 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The id `list` sho
     settings = settings_from(home, None, config)
     TokenBook(settings.home).revoke(token_id)
     err.print(f"revoked {token_id}", highlight=False)
+
+
+@app.command()
+@reports_errors
+def status(
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the data as JSON and exit.")
+                       ] = False,
+    remote: RemoteOpt = None, token: TokenOpt = None,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Live dashboard of every service, the pipeline, the ingested traffic and alerts.
+
+    Asks the monitor at `monitor_url` (or --remote); with no daemons running, says so and
+    shows the embedded database instead. Ctrl-C leaves the live view."""
+    settings = settings_from(home, db, config, remote=remote, token=token)
+    url = remote_url(settings.remote, settings.monitor_url) if settings.remote \
+        else settings.monitor_url
+
+    def fetch() -> dict[str, Any]:
+        return collect(settings, url, time.time())
+
+    if as_json:
+        out.print(json.dumps(fetch(), indent=2), highlight=False, soft_wrap=True)
+    elif once or not out.is_terminal:
+        out.print(terminal.frame(fetch()), soft_wrap=False)
+    else:
+        try:
+            terminal.live(fetch, Console())
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
 
 
 @app.command()

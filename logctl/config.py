@@ -12,6 +12,7 @@ import platformdirs
 
 from logctl.errors import UsageError
 from logctl.metrics.window import parse_duration
+from logctl.services.alerts import rules_from
 
 CONFIG_NAME = "logctl.toml"
 
@@ -64,6 +65,9 @@ class Settings:
     request_timeout: float = 300.0
     max_query_cells: int = 1_000_000
     metrics_open: bool = False
+    # Monitor: alert thresholds by rule name (services/alerts.py) and where alerts go.
+    alerts: Mapping[str, float] = field(default_factory=dict)
+    alert_webhook: str | None = None
 
     @property
     def db_path(self) -> Path:
@@ -86,7 +90,7 @@ _ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
             "poll_interval", "max_body", "call_timeout", "retry_budget", "max_in_flight",
             "spool_max_bytes", "faults", "token", "service_token", "tls_cert", "tls_key",
             "tls_ca", "insecure", "allowed_roots", "max_upload", "max_client_requests",
-            "request_timeout", "max_query_cells", "metrics_open")}}
+            "request_timeout", "max_query_cells", "metrics_open", "alerts", "alert_webhook")}}
 LISTS = ("processing_urls", "watch", "globs", "allowed_roots")
 FLAGS = ("insecure", "metrics_open")
 
@@ -146,6 +150,8 @@ def _convert(key: str, value: Any, origin: str) -> Any:
             return number
         if key == "fields":
             return dict(value)
+        if key == "alerts":
+            return _alert_thresholds(value)
         if key in LISTS:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(item).strip() for item in items if str(item).strip())
@@ -161,3 +167,18 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise UsageError(f"bad value for {key} in {origin}: {value!r}") from None
+
+
+def _alert_thresholds(value: Any) -> dict[str, float]:
+    """Alert thresholds from a TOML table or "name=value,…" (env), checked by name."""
+    if isinstance(value, str):
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError(value)
+        value = {name.strip(): number.strip() for name, number in pairs}
+    thresholds = {str(name): float(number) for name, number in dict(value).items()}
+    try:
+        rules_from(thresholds)
+    except ValueError as exc:
+        raise UsageError(f"bad alerts setting: {exc}") from None
+    return thresholds

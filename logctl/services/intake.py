@@ -22,7 +22,7 @@ from typing import Any
 
 import watchfiles
 
-from logctl.checkpoint import CheckpointBook
+from logctl.checkpoint import Checkpoint, CheckpointBook
 from logctl.errors import InputError, LogctlError, PeerError
 from logctl.services.ingest import IngestReport, IngestService
 from logctl.sources import SourceFile, is_binary, source_name
@@ -221,13 +221,27 @@ class Intake:
                 for root in self.roots.values()]
 
     def _progress(self, path: Path) -> dict[str, Any]:
-        size = path.stat().st_size
+        stat = path.stat()
         checkpoint = self.checkpoints.find(path)
         offset = checkpoint.offset if checkpoint else 0
-        return {"path": str(path), "source": source_name(path), "size": size,
-                "offset": offset, "lag_bytes": max(size - offset, 0),
-                "checkpoint_age_s": round(time.time() - checkpoint.updated_at, 3)
+        lag_bytes = max(stat.st_size - offset, 0)
+        now = time.time()
+        return {"path": str(path), "source": source_name(path), "size": stat.st_size,
+                "offset": offset, "lag_bytes": lag_bytes,
+                "lag_s": lag_seconds(lag_bytes, stat.st_mtime, checkpoint, now),
+                "checkpoint_age_s": round(now - checkpoint.updated_at, 3)
                 if checkpoint else None}
+
+    def lag(self) -> dict[str, Any]:
+        """Per-source lag for the health page: every watched file's unread bytes and
+        seconds, and the worst of them."""
+        files = [self._progress(p) for root in list(self.roots.values()) for p in root.files()]
+        return {"lag_bytes": sum(f["lag_bytes"] for f in files),
+                "lag_s": max((f["lag_s"] for f in files), default=0.0),
+                "checkpoint_age_s": max((f["checkpoint_age_s"] or 0.0 for f in files),
+                                        default=0.0),
+                "source_lag": [{k: f[k] for k in ("source", "path", "lag_bytes", "lag_s",
+                                                  "checkpoint_age_s")} for f in files]}
 
     async def watch(self, stop: asyncio.Event, debounce_ms: int = 300) -> None:
         """Follow the roots' directories until `stop` is set, restarting the watch when
@@ -271,6 +285,17 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def lag_seconds(lag_bytes: int, mtime: float, checkpoint: Checkpoint | None,
+                now: float) -> float:
+    """How long unread bytes have waited: since the checkpoint last moved (everything
+    before it was read then), or since the file was written when it never was; 0 when
+    nothing is unread."""
+    if not lag_bytes:
+        return 0.0
+    since = checkpoint.updated_at if checkpoint else mtime
+    return round(max(now - since, 0.0), 3)
 
 
 def report_json(report: IngestReport) -> dict[str, Any]:

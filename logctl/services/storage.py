@@ -5,6 +5,8 @@ SQLite allows one writer and its connection belongs to the thread that opened it
 store call runs on one dedicated thread, whichever thread or event loop asks. Watchers
 (the gRPC Watch stream) register a callback and hear about every applied batch."""
 
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from threading import Lock
@@ -13,6 +15,12 @@ from typing import Any
 from logctl.store.base import Batch, Coverage, Query, Row, Store
 
 Watcher = Callable[[list[int]], None]
+WRITE_SAMPLES = 1000
+
+
+def rank(values: list[float], q: float) -> float | None:
+    """The q-quantile of sorted values by rank, rounded to microseconds."""
+    return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
 
 
 class StorageService:
@@ -25,13 +33,16 @@ class StorageService:
         self._lock = Lock()
         self.writes = 0
         self.replays = 0
+        self.write_ms: deque[float] = deque(maxlen=WRITE_SAMPLES)
 
     def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return self._thread.submit(fn, *args).result()
 
     def write_batch(self, batch: Batch) -> bool:
         """Apply a batch exactly once; watchers hear the minutes it touched."""
+        started = time.perf_counter()
         applied = self._run(self._store.write_batch, batch)
+        self.write_ms.append((time.perf_counter() - started) * 1000)
         if applied:
             self.writes += 1
             self._notify(sorted({key[0] for key in batch.aggregate.points}))
@@ -47,6 +58,13 @@ class StorageService:
 
     def coverage(self, query: Query) -> Coverage:
         return self._run(self._store.coverage, query)
+
+    def figures(self) -> dict[str, Any]:
+        """Rows and batches held, and the latency of recent writes (ms), for health."""
+        held = self.coverage(Query())
+        times = sorted(self.write_ms)
+        return {"rows": held.points, "batches": held.batches,
+                "write_latency_ms": {"p50": rank(times, 0.5), "p95": rank(times, 0.95)}}
 
     @property
     def watchers(self) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -27,30 +28,31 @@ from logctl.formats import FormatOptions
 from logctl.formats.fields import FieldMap
 from logctl.metrics.window import parse_duration
 from logctl.pb import analytics_pb2_grpc, storage_pb2_grpc
+from logctl.services.alerts import Webhook, rules_from
 from logctl.services.analytics import AnalyticsService, TieredQueryClient
 from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.intake import Intake
-from logctl.services.monitor import Monitor
+from logctl.services.monitor import Monitor, MonitorSettings
 from logctl.services.processing import ProcessingService, worker_pool
 from logctl.services.storage import StorageService
-from logctl.store import open_store, redact
+from logctl.store import open_store, redact, sqlite_path
 from logctl.transport.grpc import analytics as grpc_analytics
 from logctl.transport.grpc import storage as grpc_storage
 from logctl.transport.grpc.auth import TokenInterceptor
 from logctl.transport.grpc.common import mark_serving, new_server
 from logctl.transport.resilience import Guard, RetryPolicy, guard_factory
 from logctl.transport.rest.analytics import analytics_app
-from logctl.transport.rest.auth import needs
-from logctl.transport.rest.common import create_app
 from logctl.transport.rest.ingest import ingest_app
+from logctl.transport.rest.monitor import monitor_app
 from logctl.transport.rest.processing import RestProcessingClient, processing_app
 from logctl.transport.rest.storage import RestStorageClient, storage_app
 from logctl.transport.spool import Spool, SpoolingStorage
 
 SERVICES = ("storage", "processing", "analytics", "ingest", "monitor")
-# The role each daemon's own token has: what it needs of its peers.
+# The role each daemon's own token has: what it needs of its peers. The monitor both
+# reads (analytics, full health) and writes its own samples, so it is admin.
 SERVICE_ROLES = {"storage": "read", "processing": "ingest", "analytics": "read",
-                 "ingest": "ingest", "monitor": "read"}
+                 "ingest": "ingest", "monitor": "admin"}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 GRACE_S = 10.0
 Announce = Callable[[str], None]
@@ -183,7 +185,8 @@ async def run_storage(node: Node, instance: int, announce: Announce) -> None:
                          storage_pb2_grpc.add_StorageServicer_to_server,
                          grpc_storage.SERVICE_NAME, settings.storage_grpc, node,
                          grpc_storage.ROLES, stack)
-        await serve_http(storage_app(service, node.tokens), url, settings, lambda: announce(
+        await serve_http(storage_app(service, node.tokens, sqlite_path(settings.store_target)),
+                         url, settings, lambda: announce(
             f"storage     REST {url}  gRPC {settings.storage_grpc}  "
             f"store {redact(settings.store_target)}"))
 
@@ -272,37 +275,51 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
 
 
 def monitor_targets(settings: Settings) -> dict[str, str]:
-    """Every service the monitor polls, by name."""
+    """Every service the monitor polls, by name (itself included: five rows)."""
     targets = {"ingest": settings.ingest_url, "storage": settings.storage_url,
                "analytics": settings.analytics_url}
     many = len(settings.processing_urls) > 1
     for i, url in enumerate(settings.processing_urls):
         targets[f"processing.{i}" if many else "processing"] = url
+    targets["monitor"] = settings.monitor_url
     return targets
 
 
+def monitor_settings(settings: Settings) -> MonitorSettings:
+    """How the monitor polls: interval, alert thresholds, where traffic comes from, and an
+    instance name (host and port) that keeps its stored samples apart from another's."""
+    port = address(settings.monitor_url)[1]
+    return MonitorSettings(settings.poll_interval, rules=rules_from(settings.alerts),
+                           analytics_url=settings.analytics_url,
+                           instance=f"{socket.gethostname()}:{port}")
+
+
 async def run_monitor(node: Node, instance: int, announce: Announce) -> None:
+    """The monitor polls with its own token (full health) and posts alerts to the webhook
+    with a separate client, so the token never leaves for a third party."""
     settings = node.settings
     url = rest_url(settings, "monitor")
     check_free(url)
-    monitor = Monitor(monitor_targets(settings), settings.poll_interval, token=node.token,
-                      ca=node.ca)
-    app = create_app("monitor", node.tokens, lambda: {"polls": monitor.polls})
-
-    @app.get("/v1/services", summary="Every polled service's latest state",
-             dependencies=needs("read"))
-    def get_services() -> dict[str, Any]:
-        return {"services": monitor.services(), "interval_s": monitor.interval}
-
+    storage = node.storage_client()
+    webhook = Webhook(settings.alert_webhook) if settings.alert_webhook else None
+    monitor = Monitor(monitor_targets(settings), monitor_settings(settings), storage,
+                      webhook.send if webhook else None)
     stop = asyncio.Event()
-    polling = asyncio.create_task(monitor.run(stop))
-    try:
-        await serve_http(app, url, settings, lambda: announce(
-            f"monitor     REST {url}  polling {len(monitor.targets)} services "
-            f"every {settings.poll_interval:g}s"))
-    finally:
-        stop.set()
-        await polling
+    auth = {"authorization": f"Bearer {node.token}"}
+    async with httpx.AsyncClient(headers=auth, verify=node.ca or True) as client, \
+            httpx.AsyncClient() as outside:
+        polling = asyncio.create_task(monitor.run(stop, client))
+        sending = asyncio.create_task(webhook.run(outside)) if webhook else None
+        try:
+            await serve_http(monitor_app(monitor, node.tokens), url, settings, lambda: announce(
+                f"monitor     REST {url}  polling {len(monitor.targets)} services "
+                f"every {settings.poll_interval:g}s"))
+        finally:
+            stop.set()
+            await polling
+            if sending:
+                sending.cancel()
+            storage.close()
 
 
 RUNNERS: dict[str, Callable[[Node, int, Announce], Awaitable[None]]] = {

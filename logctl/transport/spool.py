@@ -135,7 +135,8 @@ class SpoolingStorage:
     def health(self) -> dict[str, Any]:
         return {"spool": {"batches": self.spool.depth, "bytes": self.spool.bytes,
                           "replayed": self.replayed},
-                "breakers": {"storage": self.inner.guard.breaker.as_json()}}
+                "breakers": {"storage": self.inner.guard.breaker.state},
+                "breaker_opens": {"storage": self.inner.guard.breaker.opens}}
 
     def close(self) -> None:
         """Stop draining; what is still spooled stays on disk for the next start."""

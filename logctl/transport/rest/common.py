@@ -1,23 +1,25 @@
-"""What every REST service shares: JSON errors, body limits, request statistics and the
-`/v1/health` endpoint (DESIGN.md §4)."""
+"""What every REST service shares: JSON errors, body limits, request statistics, the
+`/v1/health` endpoint and `/metrics` (DESIGN.md §4)."""
 
+import functools
 import hashlib
 import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import psutil
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from logctl import __version__
-from logctl.auth import TokenBook
+from logctl.auth import TokenBook, allows
 from logctl.errors import (
     InputError,
     LogctlError,
@@ -27,6 +29,7 @@ from logctl.errors import (
     StoreError,
     UsageError,
 )
+from logctl.transport.rest.prometheus import CONTENT_TYPE, exposition, registry_for
 
 MAX_BODY = 64 * 1024 * 1024
 WINDOW_SECONDS = 60.0
@@ -91,20 +94,54 @@ def _rank(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
 
 
+@functools.cache
+def _process(pid: int) -> psutil.Process:
+    """One Process object per pid: psutil's CPU percent is measured between two calls on
+    the same object (a fresh one always says 0.0)."""
+    return psutil.Process(pid)
+
+
 def process_figures() -> dict[str, Any]:
     """CPU, memory and descriptors of this process (psutil)."""
-    proc = psutil.Process()
+    proc = _process(os.getpid())
     with proc.oneshot():
         return {"cpu_percent": proc.cpu_percent(interval=None),
                 "rss_bytes": proc.memory_info().rss, "open_fds": proc.num_fds(),
                 "pid": os.getpid()}
 
 
+bearer = HTTPBearer(auto_error=False, description="A logctl token: `logctl token create`.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def require(needed: str) -> Callable[..., None]:
+    """A route dependency: the caller's token must allow `needed`. 401 without a token
+    or with a bad one, 403 for a role that may not; the token never appears in an error
+    message or a log line."""
+    def check(request: Request, credentials: Credentials) -> None:
+        if credentials is None:
+            raise ApiError(401, "this endpoint needs a bearer token (Authorization: Bearer …)")
+        book: TokenBook = request.app.state.tokens
+        role = book.role_of(credentials.credentials)
+        if role is None:
+            raise ApiError(401, "the bearer token is not valid (unknown, revoked or malformed)")
+        if not allows(role, needed):
+            raise ApiError(403, f"a {role} token may not do this: it needs {needed}")
+    return check
+
+
+def needs(role: str) -> list:
+    """`dependencies=needs("read")` for a route."""
+    return [Depends(require(role))]
+
+
 def create_app(service: str, tokens: TokenBook,
-               health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
+               health: Callable[[], dict[str, Any]] | None = None,
+               metrics_open: bool = False) -> FastAPI:
     """A FastAPI app for one service, with JSON errors, request statistics and health.
-    `health` adds the service's own figures (queue depth, store size...); without a
-    valid token, health says only the service and whether it is up."""
+    `health` adds the service's own figures (queue depth, store size...) and may set
+    `status`, `reason` and `breakers`; without a valid token, health says only the service
+    and its state. `/metrics` needs a `read` token unless `metrics_open`."""
     app = FastAPI(title=f"logctl {service}", version=__version__,
                   description=f"The logctl {service} service (REST, /v1). Every endpoint "
                               "but /v1/health needs a bearer token (`logctl token create`).",
@@ -122,15 +159,28 @@ def create_app(service: str, tokens: TokenBook,
         stats.record(response.status_code >= 500, (time.perf_counter() - started) * 1000)
         return response
 
+    def health_body() -> dict[str, Any]:
+        extra = health() if health else {}
+        breakers = extra.pop("breakers", {})
+        status, reason = judge(extra.pop("status", "ok"), extra.pop("reason", ""), breakers)
+        return {"service": service, "status": status, "reason": reason,
+                "version": __version__, "uptime_s": round(time.time() - stats.started, 3),
+                **stats.snapshot(), **process_figures(), "queue_depth": 0,
+                "breakers": breakers, **extra}
+
+    registry = registry_for(service, health_body)
+
     @app.get("/v1/health", summary="Service state and figures (in full with a token)")
     def get_health(request: Request) -> dict[str, Any]:
-        extra = health() if health else {}
-        status = extra.pop("status", "ok")
+        body = health_body()
         if tokens.role_of(bearer_token(request)) is None:
-            return {"service": service, "status": status}
-        return {"service": service, "status": status, "version": __version__,
-                "uptime_s": round(time.time() - stats.started, 3), **stats.snapshot(),
-                **process_figures(), **extra}
+            return {"service": service, "status": body["status"]}
+        return body
+
+    @app.get("/metrics", summary="The health figures in Prometheus text format",
+             dependencies=[] if metrics_open else needs("read"))
+    def get_metrics() -> Response:
+        return Response(exposition(registry), media_type=CONTENT_TYPE)
 
     return app
 
@@ -154,6 +204,15 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": _CODES[status].replace("_", " ")}
     for status in (400, 401, 403, 404, 413, 415, 422, 429, 503)}
+
+
+def judge(status: str, reason: str, breakers: dict[str, str]) -> tuple[str, str]:
+    """The service's state and why: an open breaker to a peer degrades an ok service
+    (`breakers` maps a peer to closed/open/half_open; circuit breakers fill it in)."""
+    opened = sorted(peer for peer, state in breakers.items() if state == "open")
+    if status == "ok" and opened:
+        return "degraded", f"circuit open to {', '.join(opened)}"
+    return status, reason or ("" if status == "ok" else status)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

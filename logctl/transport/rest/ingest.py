@@ -19,11 +19,11 @@ from logctl.errors import ParseError, PeerError
 from logctl.formats import FormatOptions, make_format
 from logctl.services.intake import Intake, Upload, read_manifest, write_manifest
 from logctl.sources import SourceFile, stdin_stream
-from logctl.transport.rest.auth import needs
 from logctl.transport.rest.client import RestClient
 from logctl.transport.rest.common import (
     ApiError,
     create_app,
+    needs,
     require_content_type,
     stream_to_file,
 )
@@ -62,7 +62,8 @@ def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
     logs needs `ingest`; choosing what the daemon reads from its disk needs `admin`."""
     app = create_app("ingest", tokens, lambda: {
         "queue_depth": intake.queue_depth, "sources": len(intake.roots),
-        "lines": intake.lines, "requests": intake.requests, "last_error": intake.last_error})
+        "lines": intake.lines, "requests": intake.requests, "last_error": intake.last_error,
+        **intake.lag()})
 
     @app.post("/v1/uploads", status_code=202, summary="Upload a log file to ingest",
               dependencies=needs("ingest"))

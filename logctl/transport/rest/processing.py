@@ -21,12 +21,12 @@ from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec
 from logctl.services.processing import ProcessingService
 from logctl.store.base import Position
 from logctl.transport.resilience import Guard, RetryPolicy
-from logctl.transport.rest.auth import needs
 from logctl.transport.rest.client import TIMEOUT_S, RestClient
 from logctl.transport.rest.common import (
     MAX_BODY,
     ApiError,
     create_app,
+    needs,
     read_body,
     require_content_type,
 )

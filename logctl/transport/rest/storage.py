@@ -2,6 +2,8 @@
 analytics, and the matching httpx client. Writes go over gRPC."""
 
 import asyncio
+import shutil
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI
@@ -11,9 +13,8 @@ from logctl.auth import TokenBook
 from logctl.services.storage import StorageService
 from logctl.store.base import Coverage, Query, Row
 from logctl.transport import wire
-from logctl.transport.rest.auth import needs
 from logctl.transport.rest.client import RestClient
-from logctl.transport.rest.common import create_app
+from logctl.transport.rest.common import create_app, needs
 
 Many = Annotated[list[str] | None, Param()]
 
@@ -35,10 +36,22 @@ def query_to_params(query: Query) -> dict[str, Any]:
             if v not in (None, (), [])}
 
 
-def storage_app(service: StorageService, tokens: TokenBook) -> FastAPI:
-    """The storage REST app over a running storage service; reads need `read`."""
+def disk_figures(db_path: Path) -> dict[str, Any]:
+    """The database's size on disk (with its WAL) and the free space where it lives."""
+    size = sum(p.stat().st_size for p in (db_path, db_path.with_name(db_path.name + "-wal"))
+               if p.exists())
+    usage = shutil.disk_usage(db_path.parent if db_path.parent.exists() else Path.cwd())
+    return {"db_bytes": size, "disk_free_bytes": usage.free,
+            "disk_free_pct": round(usage.free / usage.total * 100, 3) if usage.total else 0.0}
+
+
+def storage_app(service: StorageService, tokens: TokenBook,
+                db_path: Path | None = None) -> FastAPI:
+    """The storage REST app over a running storage service; reads need `read`. `db_path`,
+    when it is a file, adds its size and the disk's free space to health."""
     app = create_app("storage", tokens, lambda: {
-        "writes": service.writes, "replays": service.replays, "watchers": service.watchers})
+        "writes": service.writes, "replays": service.replays, "watchers": service.watchers,
+        **service.figures(), **(disk_figures(db_path) if db_path else {})})
 
     @app.get("/v1/query", summary="Merged rows for a range, grouped and/or bucketed",
              dependencies=needs("read"))
