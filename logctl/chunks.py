@@ -1,10 +1,14 @@
 """Reading a stream in chunks cut at line boundaries: memory stays flat whatever the file
 size, and every chunk knows the byte range it came from (for batch ids and checkpoints)."""
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import zstandard
+
+from logctl.errors import InputError
 from logctl.metrics.points import MAX_LINE
 
 CHUNK_SIZE = 4 * 1024 * 1024
@@ -37,6 +41,31 @@ def skip_to(stream: BinaryIO, offset: int) -> None:
         left -= len(block)
 
 
+PIECE = 256 * 1024
+
+
+def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """Blocks of about `size` bytes, read in pieces so that a compressed stream cut short
+    or corrupt gives up everything before the damage, then an InputError (never a
+    traceback)."""
+    read = 0
+    while True:
+        pieces: list[bytes] = []
+        try:
+            while sum(map(len, pieces)) < size and (piece := stream.read(min(PIECE, size))):
+                pieces.append(piece)
+        except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
+            if pieces:
+                yield b"".join(pieces)
+            raise InputError(f"unreadable after {read + sum(map(len, pieces)):,} bytes "
+                             f"(truncated or corrupt compressed data?): {exc}") from None
+        if not pieces:
+            return
+        block = b"".join(pieces)
+        read += len(block)
+        yield block
+
+
 def read_chunks(
     stream: BinaryIO, start: int = 0, chunk_size: int = CHUNK_SIZE, final: bool = True
 ) -> Iterator[Chunk]:
@@ -45,7 +74,7 @@ def read_chunks(
     offset = start  # stream offset of the first byte not yet yielded
     carry = b""
     overlong: tuple[bytes, int] | None = None  # head and length of a line being skipped
-    while block := stream.read(chunk_size):
+    for block in _blocks(stream, chunk_size):
         if overlong is not None:
             head, length = overlong
             cut = block.find(b"\n")

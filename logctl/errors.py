@@ -54,3 +54,9 @@ class Overloaded(PeerError):
 
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message, retryable=True, retry_after=retry_after)
+
+
+class Forbidden(LogctlError):
+    """The caller may not touch this (a path outside the allowed roots); over HTTP, 403."""
+
+    exit_code = 1

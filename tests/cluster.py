@@ -76,13 +76,20 @@ def wait_until(check, timeout: float = 60.0, interval: float = 0.2, what: str = 
 
 @contextmanager
 def running_cluster(home: Path, instances: int = 1, watch: Path | None = None,
-                    extra: str = "") -> Iterator[Cluster]:
-    """Start every service (and `instances` processing instances); stop them after."""
+                    extra: str = "", tls: tuple[Path, Path] | None = None
+                    ) -> Iterator[Cluster]:
+    """Start every service (and `instances` processing instances); stop them after.
+    With `tls` (certificate, key; the certificate is also the CA), everything is https
+    and gRPC over TLS."""
     home.mkdir(parents=True, exist_ok=True)
     ports = free_ports(6 + instances)
     names = ["ingest", "storage", "analytics", "monitor"]
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in zip(names, ports, strict=False)}
-    processing = [f"http://127.0.0.1:{port}" for port in ports[6:]]
+    scheme = "https" if tls else "http"
+    urls = {name: f"{scheme}://127.0.0.1:{port}"
+            for name, port in zip(names, ports, strict=False)}
+    processing = [f"{scheme}://127.0.0.1:{port}" for port in ports[6:]]
+    if tls:
+        extra += (f'\ntls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\ntls_ca = "{tls[0]}"')
     grpc_storage, grpc_analytics = f"127.0.0.1:{ports[4]}", f"127.0.0.1:{ports[5]}"
     config = home / "logctl.toml"
     config.write_text("\n".join([
@@ -122,7 +129,7 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def health(url: str) -> dict:
+def health(url: str, verify: str | bool = True) -> dict:
     """A service's full health (with its cluster's admin token)."""
     headers = {"authorization": f"Bearer {TOKENS[url]}"} if url in TOKENS else {}
-    return httpx.get(f"{url}/v1/health", timeout=5, headers=headers).json()
+    return httpx.get(f"{url}/v1/health", timeout=5, headers=headers, verify=verify).json()

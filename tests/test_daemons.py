@@ -28,8 +28,9 @@ from tests.cluster import Cluster, health, running_cluster, wait_until
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home = tmp_path_factory.mktemp("daemons")
+    roots = f'allowed_roots = ["{tmp_path_factory.getbasetemp()}"]'
     with running_cluster(home, instances=2,
-                         extra="chunk_size = 65536\nmax_body = 1048576") as running:
+                         extra=f"chunk_size = 65536\nmax_body = 1048576\n{roots}") as running:
         yield running
 
 
@@ -176,7 +177,7 @@ def test_bad_chunks_get_a_json_4xx(cluster: Cluster, path: str, params: dict, he
 @pytest.mark.parametrize(("body", "status"), [
     (b"{not json", 422),
     (json.dumps({"path": "/tmp", "unknown": 1}).encode(), 422),
-    (json.dumps({"path": "/no/such/dir"}).encode(), 400),
+    (json.dumps({"path": "/no/such/dir"}).encode(), 403),
 ])
 def test_bad_sources_get_a_json_4xx(cluster: Cluster, body: bytes, status: int) -> None:
     response = httpx.post(cluster.urls["ingest"] + "/v1/sources", content=body,

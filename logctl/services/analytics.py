@@ -127,18 +127,35 @@ class MetricsResult:
 
 
 class AnalyticsService:
-    """Turns queries into the JSON contract."""
+    """Turns queries into the JSON contract. `max_cells` bounds what one query may cost
+    (time buckets times groups): the daemon sets it, the embedded mode needs none."""
 
-    def __init__(self, store: QueryClient) -> None:
+    def __init__(self, store: QueryClient, max_cells: int | None = None) -> None:
         self.store = store
+        self.max_cells = max_cells
 
     def answer(self, request: MetricsRequest, now: float) -> MetricsResult:
         """The JSON contract for a request as users phrase it."""
-        return self.metrics(request.to_query(now), request.top)
+        query = request.to_query(now)
+        self._check_buckets(query, now)
+        return self.metrics(query, request.top)
+
+    def _check_buckets(self, query: Query, now: float) -> None:
+        """Refuse a time series with more buckets than the limit before reading a row."""
+        if self.max_cells is None or not query.step_minutes or query.start is None:
+            return
+        buckets = math.ceil(((query.end or now) - query.start) / (query.step_minutes * 60))
+        if buckets > self.max_cells:
+            raise UsageError(f"{buckets:,} time buckets is over the limit of "
+                             f"{self.max_cells:,}: use a larger step or a shorter range")
 
     def metrics(self, query: Query, top: int | None = None) -> MetricsResult:
         """Summary, groups or series, as the query asks."""
         rows = self.store.query(query)
+        if self.max_cells is not None and len(rows) > self.max_cells:
+            raise UsageError(f"the answer has {len(rows):,} groups and buckets, over the limit "
+                             f"of {self.max_cells:,}: narrow the range, coarsen the step or "
+                             "filter")
         empty = not any(row.point.count or row.malformed for row in rows)
         if query.step_minutes:
             body = {"series": self._series(rows, query, top)}

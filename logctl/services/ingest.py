@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from logctl.checkpoint import Checkpoint, CheckpointBook, new_checkpoint
 from logctl.chunks import CHUNK_SIZE, Chunk, read_chunks, skip_to
-from logctl.errors import ParseError
+from logctl.errors import InputError, ParseError
 from logctl.formats import FormatOptions, make_format
 from logctl.formats.detect import detect_format
 from logctl.services.contracts import ChunkRequest, FormatSpec, ProcessingClient, StorageClient
@@ -92,9 +92,9 @@ class IngestService:
                 break
             try:
                 report.files.append(self._ingest_one(source, progress or (lambda b, n: None)))
-            except ParseError as exc:
+            except (ParseError, InputError) as exc:
                 if len(sources) == 1:
-                    raise
+                    raise type(exc)(f"{source.label}: {exc}") from None
                 report.warnings.append(f"skipped {source.label}: {exc}")
         report.seconds = time.monotonic() - started
         return report

@@ -23,7 +23,7 @@ from typing import Any
 import watchfiles
 
 from logctl.checkpoint import Checkpoint, CheckpointBook
-from logctl.errors import InputError, LogctlError, PeerError
+from logctl.errors import Forbidden, InputError, LogctlError, PeerError
 from logctl.services.ingest import IngestReport, IngestService
 from logctl.sources import SourceFile, is_binary, source_name
 
@@ -40,7 +40,8 @@ class Root:
     globs: tuple[str, ...] = DEFAULT_GLOBS
 
     def takes(self, path: Path) -> bool:
-        """True for a visible file under this root whose name matches a glob."""
+        """True for a visible file under this root whose name matches a glob, and which
+        really lives under it (a symlink pointing out of the root is not followed)."""
         if self.path.is_file() or not self.path.exists():
             return path == self.path
         try:
@@ -48,7 +49,7 @@ class Root:
         except ValueError:
             return False
         return not any(p.startswith(".") for p in parts) and any(
-            fnmatch.fnmatch(path.name, g) for g in self.globs)
+            fnmatch.fnmatch(path.name, g) for g in self.globs) and inside(path, self.path)
 
     def files(self) -> list[Path]:
         """The files this root holds now."""
@@ -104,8 +105,13 @@ class Intake:
     def queue_depth(self) -> int:
         return self._jobs.qsize()
 
-    def add_root(self, path: Path, globs: Iterable[str] = DEFAULT_GLOBS) -> Root:
-        """Watch a directory or file from now on; what it holds now is ingested at once."""
+    def add_root(self, path: Path, globs: Iterable[str] = DEFAULT_GLOBS,
+                 allowed: Iterable[Path] | None = None) -> Root:
+        """Watch a directory or file from now on; what it holds now is ingested at once.
+        With `allowed` (a request from the network), the path, symlinks resolved, must
+        lie in one of those roots: nothing outside them is looked at, let alone read."""
+        if allowed is not None:
+            path = confine(path, list(allowed))
         path = path.expanduser().resolve()
         if not path.exists():
             raise InputError(f"no such file or directory: {path}")
@@ -278,6 +284,27 @@ async def _first(*events: asyncio.Event) -> None:
 async def _relay(halt: asyncio.Event, *events: asyncio.Event) -> None:
     await _first(*events)
     halt.set()
+
+
+def inside(path: Path, root: Path) -> bool:
+    """True when `path`, every symlink resolved, is `root` or below it."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
+def confine(path: Path, roots: list[Path]) -> Path:
+    """`path` if it is absolute and, symlinks resolved, inside an allowed root; else
+    Forbidden, with the same answer whether or not the path exists."""
+    if not roots:
+        raise Forbidden("adding sources over the network is off: no allowed_roots are "
+                        "configured")
+    if not path.is_absolute() or ".." in path.parts:
+        raise Forbidden(f"{path} is not an absolute path inside the allowed roots")
+    if not any(inside(path, root) for root in roots):
+        raise Forbidden(f"{path} is outside the allowed roots")
+    return path
 
 
 def _mtime(path: Path) -> float:

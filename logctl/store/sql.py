@@ -14,6 +14,9 @@ KEY_EXPR = {
     "host": "s.host", "source": "s.source", "status_class": "(s.status / 100) || 'xx'",
 }
 
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
+MAX_STEP_MINUTES = 525_600
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -99,6 +102,7 @@ def series_filters(query: Query, dialect: Dialect = SQLITE) -> tuple[list[str], 
 
 def time_filters(query: Query, column: str, dialect: Dialect = SQLITE) -> tuple[list[str], list]:
     """Minute-bucket conditions: a bucket is in range when any of its minute is."""
+    check_bounds(query)
     where, params = [], []
     if query.start is not None:
         where.append(f"{column} >= {dialect.param}")
@@ -107,6 +111,17 @@ def time_filters(query: Query, column: str, dialect: Dialect = SQLITE) -> tuple[
         where.append(f"{column} < {dialect.param}")
         params.append(query.end)
     return where, params
+
+
+def check_bounds(query: Query) -> None:
+    """Times and steps a database can hold: finite, from 1970 to the year 9999."""
+    for name in ("start", "end"):
+        value = getattr(query, name)
+        if value is not None and not 0 <= value <= MAX_EPOCH:
+            raise UsageError(f"{name} {value!r} is out of range: use a time from 1970 to 9999")
+    if query.step_minutes is not None and not 1 <= query.step_minutes <= MAX_STEP_MINUTES:
+        raise UsageError(f"step of {query.step_minutes!r} minutes is out of range: use 1 "
+                         f"to {MAX_STEP_MINUTES} (a year)")
 
 
 def bucket_expr(query: Query, column: str) -> str:

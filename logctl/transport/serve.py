@@ -42,6 +42,8 @@ from logctl.transport.grpc.auth import TokenInterceptor
 from logctl.transport.grpc.common import mark_serving, new_server
 from logctl.transport.resilience import Guard, RetryPolicy, guard_factory
 from logctl.transport.rest.analytics import analytics_app
+from logctl.transport.rest.client import trust
+from logctl.transport.rest.common import Limits
 from logctl.transport.rest.ingest import ingest_app
 from logctl.transport.rest.monitor import monitor_app
 from logctl.transport.rest.processing import RestProcessingClient, processing_app
@@ -137,6 +139,8 @@ async def serve_http(app: FastAPI, url: str, settings: Settings,
                      ready: Callable[[], None]) -> None:
     """Serve an app until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
     check_bind(url, settings)
+    app.state.limits = Limits(settings.max_client_requests, settings.request_timeout)
+    app.state.metrics_open = settings.metrics_open
     host, port = address(url)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                             timeout_graceful_shutdown=int(GRACE_S), access_log=False,
@@ -222,7 +226,8 @@ async def run_analytics(node: Node, instance: int, announce: Announce) -> None:
     history = RestStorageClient(settings.storage_url, settings.call_timeout,
                                 node.guards()("storage"), node.token, node.ca)
     window = parse_duration(settings.realtime_window)
-    service = AnalyticsService(TieredQueryClient(recent, history, window))
+    service = AnalyticsService(TieredQueryClient(recent, history, window),
+                               settings.max_query_cells)
     async with AsyncExitStack() as stack:
         stack.callback(recent.close)
         stack.callback(history.close)
@@ -261,7 +266,8 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
     stop = asyncio.Event()
     watching = asyncio.create_task(intake.watch(stop))
     try:
-        await serve_http(ingest_app(intake, uploads, node.tokens, settings.max_upload), url,
+        await serve_http(ingest_app(intake, uploads, node.tokens, settings.max_upload,
+                                    settings.allowed_roots), url,
                          settings, lambda: announce(
             f"ingest      REST {url}  watching {', '.join(settings.watch) or 'nothing yet'}"
             f"{f', resuming {resumed} uploads' if resumed else ''}"))
@@ -306,7 +312,7 @@ async def run_monitor(node: Node, instance: int, announce: Announce) -> None:
                       webhook.send if webhook else None)
     stop = asyncio.Event()
     auth = {"authorization": f"Bearer {node.token}"}
-    async with httpx.AsyncClient(headers=auth, verify=node.ca or True) as client, \
+    async with httpx.AsyncClient(headers=auth, verify=trust(node.ca)) as client, \
             httpx.AsyncClient() as outside:
         polling = asyncio.create_task(monitor.run(stop, client))
         sending = asyncio.create_task(webhook.run(outside)) if webhook else None

@@ -18,6 +18,7 @@ import httpx
 
 from logctl.config import Settings
 from logctl.errors import LogctlError
+from logctl.transport.rest.client import trust
 from logctl.transport.serve import SERVICES, address
 
 START_TIMEOUT_S = 60.0
@@ -119,7 +120,7 @@ class Supervisor:
                                   " while starting (see its message above)")
             try:
                 health = httpx.get(f"{child.url}/v1/health", timeout=1.0,
-                                   verify=self.settings.tls_ca or True)
+                                   verify=trust(self.settings.tls_ca))
                 if health.status_code == 200:
                     return
             except httpx.HTTPError:

@@ -1,6 +1,7 @@
 """The base of every REST client: one httpx connection pool per peer, timeouts on every
 call, and the peer's JSON error turned back into a library error."""
 
+import ssl
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,6 +16,11 @@ TIMEOUT_S = 60.0
 RETRYABLE_STATUS = {429, 502, 503, 504}
 
 
+def trust(ca: str | None) -> ssl.SSLContext | bool:
+    """What https peers are checked against: the given CA file, else the system's."""
+    return ssl.create_default_context(cafile=ca) if ca else True
+
+
 class RestClient:
     """Calls one REST peer through a Guard (retries, breaker); subclasses name the peer
     in `peer` for error messages."""
@@ -27,7 +33,7 @@ class RestClient:
         self.base_url = base_url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers,
-                                 verify=ca or True)
+                                 verify=trust(ca))
         self.guard = guard or Guard(self.peer)
 
     def request(self, method: str, path: str, retry: bool = True, **kwargs: Any) -> Any:

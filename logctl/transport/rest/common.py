@@ -1,12 +1,15 @@
 """What every REST service shares: JSON errors, body limits, request statistics, the
 `/v1/health` endpoint and `/metrics` (DESIGN.md §4)."""
 
+import asyncio
 import functools
 import hashlib
+import logging
 import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +24,7 @@ from starlette.exceptions import HTTPException
 from logctl import __version__
 from logctl.auth import TokenBook, allows
 from logctl.errors import (
+    Forbidden,
     InputError,
     LogctlError,
     Overloaded,
@@ -31,6 +35,7 @@ from logctl.errors import (
 )
 from logctl.transport.rest.prometheus import CONTENT_TYPE, exposition, registry_for
 
+log = logging.getLogger("logctl.rest")
 MAX_BODY = 64 * 1024 * 1024
 WINDOW_SECONDS = 60.0
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -56,6 +61,8 @@ def status_for(exc: LogctlError) -> int:
     """The HTTP status of a library error: the caller's fault (4xx) or a peer's (5xx)."""
     if isinstance(exc, Overloaded):
         return exc.http_status
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, UsageError | ParseError | InputError):
         return 400
     if isinstance(exc, PeerError | StoreError):
@@ -135,13 +142,23 @@ def needs(role: str) -> list:
     return [Depends(require(role))]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Per-request bounds every app keeps: requests one client may have open at once
+    (429 beyond), and how long a request may take (503 beyond; streamed uploads are
+    bounded by their size instead)."""
+
+    per_client: int = 32
+    timeout: float = 300.0
+
+
 def create_app(service: str, tokens: TokenBook,
-               health: Callable[[], dict[str, Any]] | None = None,
-               metrics_open: bool = False) -> FastAPI:
+               health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
     """A FastAPI app for one service, with JSON errors, request statistics and health.
     `health` adds the service's own figures (queue depth, store size...) and may set
     `status`, `reason` and `breakers`; without a valid token, health says only the service
-    and its state. `/metrics` needs a `read` token unless `metrics_open`."""
+    and its state. `/metrics` needs a `read` token unless `app.state.metrics_open`;
+    `app.state.limits` bounds each request (the daemon sets both from its settings)."""
     app = FastAPI(title=f"logctl {service}", version=__version__,
                   description=f"The logctl {service} service (REST, /v1). Every endpoint "
                               "but /v1/health needs a bearer token (`logctl token create`).",
@@ -151,11 +168,28 @@ def create_app(service: str, tokens: TokenBook,
     app.state.tokens = tokens
     _install_error_handlers(app)
 
+    app.state.limits = Limits()
+    app.state.metrics_open = False
+    open_requests: dict[str, int] = {}
+
     @app.middleware("http")
     async def count_requests(request: Request,
                              call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        bounds: Limits = request.app.state.limits
+        client = request.client.host if request.client else "-"
+        if open_requests.get(client, 0) >= bounds.per_client:
+            response = error_response(429, f"more than {bounds.per_client} requests at once "
+                                           "from one client")
+            response.headers["Retry-After"] = "1"
+            return response
+        open_requests[client] = open_requests.get(client, 0) + 1
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await _within(bounds.timeout, request, call_next)
+        finally:
+            open_requests[client] -= 1
+            if not open_requests[client]:
+                del open_requests[client]
         stats.record(response.status_code >= 500, (time.perf_counter() - started) * 1000)
         return response
 
@@ -177,9 +211,13 @@ def create_app(service: str, tokens: TokenBook,
             return {"service": service, "status": body["status"]}
         return body
 
+    read = require("read")
+
     @app.get("/metrics", summary="The health figures in Prometheus text format",
-             dependencies=[] if metrics_open else needs("read"))
-    def get_metrics() -> Response:
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def get_metrics(request: Request, credentials: Credentials) -> Response:
+        if not request.app.state.metrics_open:
+            read(request, credentials)
         return Response(exposition(registry), media_type=CONTENT_TYPE)
 
     return app
@@ -215,6 +253,17 @@ def judge(status: str, reason: str, breakers: dict[str, str]) -> tuple[str, str]
     return status, reason or ("" if status == "ok" else status)
 
 
+async def _within(timeout: float, request: Request,
+                  call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """The response, or 503 once `timeout` passes (uploads stream, so they are exempt)."""
+    if request.url.path == "/v1/uploads" and request.method == "POST":
+        return await call_next(request)
+    try:
+        return await asyncio.wait_for(call_next(request), timeout)
+    except TimeoutError:
+        return error_response(503, f"the request took longer than {timeout:g}s")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -233,6 +282,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        """A bug, not the caller's fault: logged with its traceback, answered in JSON."""
+        log.exception("%s %s failed", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); the daemon's "
+                                   "log has the details")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

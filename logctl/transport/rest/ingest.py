@@ -57,7 +57,7 @@ def upload_json(upload: Upload) -> dict[str, Any]:
 
 
 def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
-               max_upload: int = MAX_UPLOAD) -> FastAPI:
+               max_upload: int = MAX_UPLOAD, allowed_roots: tuple[str, ...] = ()) -> FastAPI:
     """The ingest REST app over an intake (roots, uploads, the ingest thread). Sending
     logs needs `ingest`; choosing what the daemon reads from its disk needs `admin`."""
     app = create_app("ingest", tokens, lambda: {
@@ -106,7 +106,8 @@ def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
     @app.post("/v1/sources", status_code=201, summary="Watch a directory or file",
               dependencies=needs("admin"))
     def post_source(source: SourceIn) -> dict[str, Any]:
-        root = intake.add_root(Path(source.path), source.globs)
+        root = intake.add_root(Path(source.path), source.globs,
+                               [Path(r).expanduser() for r in allowed_roots])
         return {"path": str(root.path), "globs": list(root.globs)}
 
     @app.get("/v1/sources", summary="Watched sources and each file's progress",
