@@ -296,6 +296,9 @@ def serve(
     instances: Annotated[int, typer.Option(
         help="Processing instances (ports count up from the first processing URL).", min=1)
     ] = 1,
+    storage_instances: Annotated[int, typer.Option(
+        help="Storage instances sharing one store (ports count up from the first storage "
+             "URL and gRPC address); use with a PostgreSQL --store.", min=1)] = 1,
     watch: Annotated[list[str] | None, typer.Option(
         help="Ingest: watch this directory or file (repeatable).", show_default=False)] = None,
     glob: Annotated[list[str] | None, typer.Option(
@@ -315,7 +318,7 @@ def serve(
         help="Allow a non-loopback address without TLS (tokens cross the network in clear)."
     )] = False,
     instance: Annotated[int, typer.Option(hidden=True)] = 0,
-    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
     """Run services as daemons on their configured addresses (DESIGN.md §3 ports).
 
@@ -325,24 +328,25 @@ def serve(
         raise UsageError("name one service, or give --all")
     if service is not None and service not in SERVICES:
         raise UsageError(f"unknown service {service!r}: use one of {', '.join(SERVICES)}")
-    settings = settings_from(home, db, config, workers=workers,
+    settings = settings_from(home, db, config, workers=workers, store=store,
                              watch=tuple(watch) if watch else None,
                              globs=tuple(glob) if glob else None, tls_cert=tls_cert,
                              tls_key=tls_key, tls_ca=tls_ca, insecure=insecure or None)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise UsageError("TLS needs both --tls-cert and --tls-key")
     say = functools.partial(err.print, highlight=False)
-    if instance == 0 and (all_services or instances > 1 or service):
+    if instance == 0 and (all_services or instances > 1 or storage_instances > 1 or service):
         _, created = ensure_token(settings.home, ADMIN_FILE, "admin", "local admin")
         if created:
             say(f"created an admin token in {settings.home / ADMIN_FILE} (mode 0600); "
                 "`logctl token create --role read` makes one to share")
-    if all_services or instances > 1:
+    if all_services or instances > 1 or storage_instances > 1:
         env = {"LOGCTL_WATCH": ",".join(settings.watch), "LOGCTL_GLOBS": ",".join(settings.globs)}
-        flags = serve_flags(home, config, db, workers) + tls_flags(tls_cert, tls_key, tls_ca,
+        flags = serve_flags(home, config, db, workers, store) + tls_flags(tls_cert, tls_key, tls_ca,
                                                                  insecure)
         supervisor = Supervisor(settings, flags, env, say)
-        code = supervisor.run(list(SERVICES) if all_services else [service or ""], instances)
+        code = supervisor.run(list(SERVICES) if all_services else [service or ""], instances,
+                              storage_instances)
         raise typer.Exit(code)
     serve_one(service or "", settings, instance, lambda line: say(f"ready: {line}"))
 

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -47,6 +47,7 @@ class Cluster:
     log: Path
     process: subprocess.Popen
     token: str = ""
+    storage_urls: list[str] = field(default_factory=list)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -76,24 +77,28 @@ def wait_until(check, timeout: float = 60.0, interval: float = 0.2, what: str = 
 
 @contextmanager
 def running_cluster(home: Path, instances: int = 1, watch: Path | None = None,
-                    extra: str = "", tls: tuple[Path, Path] | None = None
-                    ) -> Iterator[Cluster]:
+                    extra: str = "", tls: tuple[Path, Path] | None = None,
+                    storages: int = 1) -> Iterator[Cluster]:
     """Start every service (and `instances` processing instances); stop them after.
     With `tls` (certificate, key; the certificate is also the CA), everything is https
     and gRPC over TLS."""
     home.mkdir(parents=True, exist_ok=True)
-    ports = free_ports(6 + instances)
+    ports = free_ports(6 + instances + 2 * (storages - 1))
+    more = ports[6 + instances:]
     names = ["ingest", "storage", "analytics", "monitor"]
     scheme = "https" if tls else "http"
     urls = {name: f"{scheme}://127.0.0.1:{port}"
             for name, port in zip(names, ports, strict=False)}
-    processing = [f"{scheme}://127.0.0.1:{port}" for port in ports[6:]]
+    processing = [f"{scheme}://127.0.0.1:{port}" for port in ports[6:6 + instances]]
+    storage_rest = [urls["storage"], *(f"{scheme}://127.0.0.1:{p}" for p in more[::2])]
     if tls:
         extra += (f'\ntls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\ntls_ca = "{tls[0]}"')
-    grpc_storage, grpc_analytics = f"127.0.0.1:{ports[4]}", f"127.0.0.1:{ports[5]}"
+    grpc_storage = ",".join([f"127.0.0.1:{ports[4]}", *(f"127.0.0.1:{p}" for p in more[1::2])])
+    grpc_analytics = f"127.0.0.1:{ports[5]}"
     config = home / "logctl.toml"
     config.write_text("\n".join([
-        *(f'{name}_url = "{url}"' for name, url in urls.items()),
+        *(f'{name}_url = "{url}"' for name, url in urls.items() if name != "storage"),
+        f'storage_url = "{",".join(storage_rest)}"',
         f"processing_urls = {processing!r}".replace("'", '"'),
         f'storage_grpc = "{grpc_storage}"', f'analytics_grpc = "{grpc_analytics}"',
         "poll_interval = 0.5", extra, ""]))
@@ -105,13 +110,14 @@ def running_cluster(home: Path, instances: int = 1, watch: Path | None = None,
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGCTL_")}
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    cluster = Cluster(home, urls, processing, grpc_storage, grpc_analytics, log, process)
+    cluster = Cluster(home, urls, processing, grpc_storage, grpc_analytics, log, process,
+                      storage_urls=storage_rest)
     try:
         wait_until(lambda: process.poll() is not None or "all up" in cluster.output(),
                    START_TIMEOUT_S, what="the cluster to start")
         assert process.poll() is None, cluster.output()
         cluster.token = (home / "admin.token").read_text().strip()
-        for url in [*urls.values(), *processing]:
+        for url in [*urls.values(), *processing, *storage_rest]:
             TOKENS[url] = cluster.token
         yield cluster
     finally:

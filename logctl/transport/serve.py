@@ -124,14 +124,24 @@ def check_free(url: str) -> None:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def instance_list(value: str) -> list[str]:
+    """Several instances' addresses in one setting: `a:1,b:2` (storage takes a list)."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def nth(addresses: list[str] | tuple[str, ...], instance: int, what: str) -> str:
+    if instance >= len(addresses):
+        raise UsageError(f"no address for {what} instance {instance}: the setting lists "
+                         f"{len(addresses)}")
+    return addresses[instance]
+
+
 def rest_url(settings: Settings, service: str, instance: int = 0) -> str:
     """The REST address a service (instance) listens on."""
     if service == "processing":
-        urls = settings.processing_urls
-        if instance >= len(urls):
-            raise UsageError(f"no address for processing instance {instance}: "
-                             f"processing_urls lists {len(urls)}")
-        return urls[instance]
+        return nth(settings.processing_urls, instance, "processing")
+    if service == "storage":
+        return nth(instance_list(settings.storage_url), instance, "storage")
     return getattr(settings, f"{service}_url")
 
 
@@ -179,19 +189,21 @@ async def serve_grpc(servicer: Any, add: Callable[[Any, Any], None], name: str, 
 
 
 async def run_storage(node: Node, instance: int, announce: Announce) -> None:
+    """Storage instance `instance`: several may share one PostgreSQL (or one SQLite
+    file); writers reach them all through one load-balanced gRPC channel."""
     settings = node.settings
-    url = rest_url(settings, "storage")
+    url = rest_url(settings, "storage", instance)
+    target = nth(instance_list(settings.storage_grpc), instance, "storage gRPC")
     check_free(url)
     service = StorageService(lambda: open_store(settings.store_target, settings.route_cap))
     async with AsyncExitStack() as stack:
         stack.callback(service.close)
         await serve_grpc(grpc_storage.StorageServicer(service),
                          storage_pb2_grpc.add_StorageServicer_to_server,
-                         grpc_storage.SERVICE_NAME, settings.storage_grpc, node,
-                         grpc_storage.ROLES, stack)
+                         grpc_storage.SERVICE_NAME, target, node, grpc_storage.ROLES, stack)
         await serve_http(storage_app(service, node.tokens, sqlite_path(settings.store_target)),
                          url, settings, lambda: announce(
-            f"storage     REST {url}  gRPC {settings.storage_grpc}  "
+            f"storage     REST {url}  gRPC {target}  "
             f"store {redact(settings.store_target)}"))
 
 
@@ -223,7 +235,7 @@ async def run_analytics(node: Node, instance: int, announce: Announce) -> None:
     url = rest_url(settings, "analytics")
     check_free(url)
     recent = node.storage_client()
-    history = RestStorageClient(settings.storage_url, settings.call_timeout,
+    history = RestStorageClient(instance_list(settings.storage_url)[0], settings.call_timeout,
                                 node.guards()("storage"), node.token, node.ca)
     window = parse_duration(settings.realtime_window)
     service = AnalyticsService(TieredQueryClient(recent, history, window),
@@ -282,8 +294,10 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
 
 def monitor_targets(settings: Settings) -> dict[str, str]:
     """Every service the monitor polls, by name (itself included: five rows)."""
-    targets = {"ingest": settings.ingest_url, "storage": settings.storage_url,
-               "analytics": settings.analytics_url}
+    targets = {"ingest": settings.ingest_url, "analytics": settings.analytics_url}
+    storages = instance_list(settings.storage_url)
+    for i, url in enumerate(storages):
+        targets[f"storage.{i}" if len(storages) > 1 else "storage"] = url
     many = len(settings.processing_urls) > 1
     for i, url in enumerate(settings.processing_urls):
         targets[f"processing.{i}" if many else "processing"] = url

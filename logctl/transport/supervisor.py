@@ -19,7 +19,7 @@ import httpx
 from logctl.config import Settings
 from logctl.errors import LogctlError
 from logctl.transport.rest.client import trust
-from logctl.transport.serve import SERVICES, address
+from logctl.transport.serve import SERVICES, address, instance_list
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -40,18 +40,26 @@ class Child:
 
     @property
     def label(self) -> str:
-        return f"{self.name}.{self.instance}" if self.name == "processing" else self.name
+        return f"{self.name}.{self.instance}" if self.name in ("processing", "storage") \
+            and (self.instance or self.name == "processing") else self.name
+
+
+def spread(urls: tuple[str, ...] | list[str], instances: int) -> tuple[str, ...]:
+    """Addresses for `instances` (at least as many as configured): the configured ones,
+    then ports counting up from the first."""
+    if instances <= len(urls):
+        return tuple(urls)
+    host, port = address(urls[0])
+    if "//" not in urls[0]:
+        return tuple(f"{host}:{port + i}" for i in range(instances))
+    parts = urlsplit(urls[0])
+    return tuple(urlunsplit(parts._replace(netloc=f"{host}:{port + i}"))
+                 for i in range(instances))
 
 
 def processing_urls(settings: Settings, instances: int) -> tuple[str, ...]:
     """N processing addresses: the configured ones, or ports counting up from the first."""
-    urls = settings.processing_urls
-    if instances <= len(urls):
-        return urls[:instances]
-    parts = urlsplit(urls[0])
-    host, port = address(urls[0])
-    return tuple(urlunsplit(parts._replace(netloc=f"{host}:{port + i}"))
-                 for i in range(instances))
+    return spread(settings.processing_urls, instances)
 
 
 class Supervisor:
@@ -67,19 +75,25 @@ class Supervisor:
         self.child_env: dict[str, str] = {}
         self.stopping = False
 
-    def run(self, services: list[str], instances: int) -> int:
+    def run(self, services: list[str], instances: int, storage_instances: int = 1) -> int:
         """Start the services, wait for a signal or a child's death, stop all."""
-        urls = processing_urls(self.settings, instances)
-        self.child_env = {**os.environ, **self.env, "LOGCTL_PROCESSING_URLS": ",".join(urls)}
+        settings = self.settings
+        storage_rest = spread(instance_list(settings.storage_url), storage_instances)
+        storage_grpc = spread(instance_list(settings.storage_grpc), storage_instances)
+        self.urls = {"processing": processing_urls(settings, instances),
+                     "storage": storage_rest}
+        self.child_env = {**os.environ, **self.env,
+                          "LOGCTL_PROCESSING_URLS": ",".join(self.urls["processing"]),
+                          "LOGCTL_STORAGE_URL": ",".join(storage_rest),
+                          "LOGCTL_STORAGE_GRPC": ",".join(storage_grpc)}
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         try:
             for name in (s for s in SERVICES if s in services):
-                count = len(urls) if name == "processing" else 1
-                for instance in range(count):
+                for instance in range(len(self.urls.get(name, (None,)))):
                     if self.stopping:
                         return 0
-                    self._start(name, instance, urls)
+                    self._start(name, instance)
             self.say(f"all up: {len(self.children)} processes (Ctrl-C or SIGTERM stops all)")
             return self._wait()
         finally:
@@ -88,11 +102,12 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stopping = True
 
-    def _start(self, name: str, instance: int, urls: tuple[str, ...]) -> None:
+    def _start(self, name: str, instance: int) -> None:
         command = [sys.executable, "-m", "logctl", "serve", name, "--instance", str(instance),
                    *self.flags]
         process = subprocess.Popen(command, env=self.child_env, start_new_session=True)
-        url = urls[instance] if name == "processing" else getattr(self.settings, f"{name}_url")
+        url = self.urls[name][instance] if name in self.urls else \
+            getattr(self.settings, f"{name}_url")
         child = Child(name, instance, url, command, process)
         self.children.append(child)
         self._await_health(child)
@@ -162,11 +177,11 @@ class Supervisor:
 
 
 def serve_flags(home: Path | None, config: Path | None, db: Path | None,
-                workers: int | None) -> list[str]:
+                workers: int | None, store: str | None = None) -> list[str]:
     """The options every child gets, so they all read the same settings."""
     flags: list[str] = []
     for name, value in (("--home", home), ("--config", config), ("--db", db),
-                        ("--workers", workers)):
+                        ("--workers", workers), ("--store", store)):
         if value is not None:
             flags += [name, str(value)]
     return flags

@@ -2,8 +2,6 @@
 from LOGCTL_TEST_PG_DSN; an unreachable server fails the tests (CI must exercise it), and
 each test gets its own schema, dropped afterwards, so parallel runs never collide."""
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,28 +12,6 @@ import pytest
 
 from logctl.store.postgres import PostgresStore
 from logctl.store.sqlite import SQLiteStore
-
-PG_DSN = os.environ.get("LOGCTL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture(scope="session")
-def pg_dsn() -> str:
-    """The test server's DSN, checked once: fail (never skip) when it cannot be reached."""
-    try:
-        psycopg.connect(PG_DSN, connect_timeout=5).close()
-    except psycopg.Error as exc:
-        pytest.fail(f"PostgreSQL is unreachable at LOGCTL_TEST_PG_DSN={PG_DSN!r}: {exc}. "
-                    "Start it or point LOGCTL_TEST_PG_DSN at a server.", pytrace=False)
-    return PG_DSN
-
-
-@pytest.fixture
-def pg_schema(pg_dsn: str) -> Iterator[str]:
-    """A unique schema name, dropped (with everything in it) after the test."""
-    name = f"logctl_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 @dataclass

@@ -24,17 +24,26 @@ OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE),
 DEADLINE_S = 30.0
 
 
+def balanced(target: str) -> tuple[str, list[tuple[str, Any]]]:
+    """A target naming several instances (`127.0.0.1:7413,127.0.0.1:7423`) becomes one
+    round-robin channel over all of them: calls go to the instances that are up."""
+    if "," not in target:
+        return target, OPTIONS
+    return f"ipv4:{target}", [*OPTIONS, ("grpc.lb_policy_name", "round_robin")]
+
+
 def channel(target: str, ca: str | None) -> grpc.Channel:
     """A blocking channel: TLS when a CA file is given, else plain (loopback)."""
+    address, options = balanced(target)
     if ca:
         with open(ca, "rb") as handle:
             credentials = grpc.ssl_channel_credentials(root_certificates=handle.read())
-        return grpc.secure_channel(target, credentials, options=OPTIONS)
-    return grpc.insecure_channel(target, options=OPTIONS)
+        return grpc.secure_channel(address, credentials, options=options)
+    return grpc.insecure_channel(address, options=options)
 
 
 def aio_channel(target: str, ca: str | None) -> grpc.aio.Channel:
-    """The asyncio twin of `channel`."""
+    """The asyncio twin of `channel` (one instance: a watch stream lives on one)."""
     if ca:
         with open(ca, "rb") as handle:
             credentials = grpc.ssl_channel_credentials(root_certificates=handle.read())

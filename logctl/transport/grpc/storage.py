@@ -149,7 +149,36 @@ class GrpcStorageClient:
 
 async def watch_minutes(target: str, query: Query, token: str | None = None,
                         ca: str | None = None) -> AsyncIterator[list[int]]:
-    """The minutes storage reports as changed, for as long as the caller listens."""
+    """The minutes storage reports as changed, for as long as the caller listens. With
+    several storage instances each reports its own writes, so all are watched at once."""
+    targets = [t.strip() for t in target.split(",") if t.strip()]
+    if len(targets) == 1:
+        async for minutes in _watch_one(targets[0], query, token, ca):
+            yield minutes
+        return
+    merged: asyncio.Queue[list[int] | BaseException] = asyncio.Queue()
+
+    async def pump(one: str) -> None:
+        try:
+            async for minutes in _watch_one(one, query, token, ca):
+                await merged.put(minutes)
+        except BaseException as exc:
+            await merged.put(exc)
+
+    pumps = [asyncio.create_task(pump(one)) for one in targets]
+    try:
+        while True:
+            item = await merged.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        for task in pumps:
+            task.cancel()
+
+
+async def _watch_one(target: str, query: Query, token: str | None,
+                     ca: str | None) -> AsyncIterator[list[int]]:
     async with aio_channel(target, ca) as open_channel:
         stub = spb_grpc.StorageStub(open_channel)
         try:
