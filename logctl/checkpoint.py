@@ -3,13 +3,12 @@
 and a rotated (renamed) file is not read twice."""
 
 import hashlib
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from logctl.errors import StoreError
+from logctl.localdb import open_local
 
 FINGERPRINT_BYTES = 1024
 
@@ -58,20 +57,13 @@ class CheckpointBook:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=60,
-                                        check_same_thread=False)
-            self.conn.execute("PRAGMA busy_timeout = 60000")
-            self.conn.execute(
-                "CREATE TABLE IF NOT EXISTS checkpoints (path TEXT, source_id TEXT PRIMARY KEY,"
-                " dev INTEGER, inode INTEGER, fp_len INTEGER, fp_hash TEXT, offset INTEGER,"
-                " updated_at REAL)")
-            self.conn.execute("CREATE INDEX IF NOT EXISTS checkpoints_path ON checkpoints (path)")
-            self.conn.execute(
-                "CREATE INDEX IF NOT EXISTS checkpoints_inode ON checkpoints (dev, inode)")
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open checkpoints in {path}: {exc}") from None
+        self.conn = open_local(
+            path, "checkpoints in",
+            "CREATE TABLE IF NOT EXISTS checkpoints (path TEXT, source_id TEXT PRIMARY KEY,"
+            " dev INTEGER, inode INTEGER, fp_len INTEGER, fp_hash TEXT, offset INTEGER,"
+            " updated_at REAL)",
+            "CREATE INDEX IF NOT EXISTS checkpoints_path ON checkpoints (path)",
+            "CREATE INDEX IF NOT EXISTS checkpoints_inode ON checkpoints (dev, inode)")
 
     def find(self, path: Path) -> Checkpoint | None:
         """The checkpoint of this file: by path, else by device + inode (it was renamed),

@@ -6,12 +6,12 @@ nothing. The spool is bounded: when full, writes are refused (Overloaded, HTTP 5
 with Retry-After) and ingest waits, its checkpoint unmoved."""
 
 import logging
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
-from logctl.errors import Overloaded, PeerError, StoreError
+from logctl.errors import Overloaded, PeerError
+from logctl.localdb import open_local
 from logctl.pb import storage_pb2 as spb
 from logctl.store.base import Batch, Coverage, Query, Row
 from logctl.transport import wire
@@ -36,16 +36,10 @@ class Spool:
         self.path = path
         self.max_bytes = max_bytes
         self.lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=60,
-                                        check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = FULL")
-            self.conn.execute("CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY "
-                              "AUTOINCREMENT, batch_id TEXT, size INTEGER, body BLOB)")
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the spool {path}: {exc}") from None
+        self.conn = open_local(
+            path, "the spool", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
+            "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " batch_id TEXT, size INTEGER, body BLOB)")
         self.depth, self.bytes = self.conn.execute(
             "SELECT count(*), coalesce(sum(size), 0) FROM spool").fetchone()
 

@@ -1,0 +1,21 @@
+"""Small SQLite files a process keeps for itself (checkpoints, the spool): opened once,
+shared by its threads (callers take turns on their own lock), waiting out another
+process's lock instead of failing, and reported as a StoreError when they cannot open."""
+
+import sqlite3
+from pathlib import Path
+
+from logctl.errors import StoreError
+
+
+def open_local(path: Path, what: str, *statements: str) -> sqlite3.Connection:
+    """Open (creating) `path` in autocommit mode and run `statements` (pragmas, schema)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        for statement in statements:
+            conn.execute(statement)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open {what} {path}: {exc}") from None
+    return conn
