@@ -58,10 +58,12 @@ def daemons(log: Path, requests: int, instances: int, port_base: int) -> float:
                     break
             remote = f"http://127.0.0.1:{ports[0]}"
             analytics = f"http://127.0.0.1:{ports[2]}/v1/metrics/summary"
+            token = (Path(home) / "admin.token").read_text().strip()
+            auth = {"authorization": f"Bearer {token}"}
             started = time.perf_counter()
-            subprocess.run([*LOGCTL, "ingest", str(log), "--remote", remote, "--json"],
-                           check=True, stdout=subprocess.DEVNULL)
-            while httpx.get(analytics, timeout=30).json()["requests"] < requests:
+            subprocess.run([*LOGCTL, "ingest", str(log), "--remote", remote, "--json",
+                            "--token", token], check=True, stdout=subprocess.DEVNULL)
+            while httpx.get(analytics, timeout=30, headers=auth).json()["requests"] < requests:
                 time.sleep(0.05)
             return time.perf_counter() - started
         finally:
