@@ -127,8 +127,8 @@ class SpoolingStorage:
             self.replayed += 1
 
     def health(self) -> dict[str, Any]:
-        return {"spool": {"batches": self.spool.depth, "bytes": self.spool.bytes,
-                          "replayed": self.replayed},
+        return {"spool": self.spool.depth, "spool_bytes": self.spool.bytes,
+                "spool_replayed": self.replayed,
                 "breakers": {"storage": self.inner.guard.breaker.state},
                 "breaker_opens": {"storage": self.inner.guard.breaker.opens}}
 
