@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start a realistic local topology, one daemon per service instance:
-#   1 storage, 2 processing, 1 analytics, 1 ingest (watching examples/), 1 monitor.
+#   1 storage, 2 processing, 1 analytics, 1 ingest (watching examples/logs/), 1 monitor.
 # Addresses come from examples/cluster.toml; data goes to ${LOGCTL_HOME:-.cluster}.
 # Ctrl-C stops them all (storage last, so the others drain into it).
 set -euo pipefail
@@ -35,7 +35,7 @@ start storage http://127.0.0.1:7403
 start processing http://127.0.0.1:7402 --instance 0
 start processing http://127.0.0.1:7412 --instance 1
 start analytics http://127.0.0.1:7404
-start ingest http://127.0.0.1:7401 --watch "$here" --glob '*.log' --glob '*.jsonl' \
+start ingest http://127.0.0.1:7401 --watch "$here/logs" --glob '*.log' --glob '*.jsonl' \
   --glob '*.logfmt'
 start monitor http://127.0.0.1:7405
 echo "cluster up; try: $logctl metrics --remote http://127.0.0.1 --by source"

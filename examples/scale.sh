@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A scaled-out topology on one machine: 2 storage daemons sharing one PostgreSQL,
-# 4 processing instances, 1 ingest (watching examples/), 1 analytics, 1 monitor.
+# 4 processing instances, 1 ingest (watching examples/logs/), 1 analytics, 1 monitor.
 #   LOGCTL_STORE=postgresql://postgres@127.0.0.1:5432/test examples/scale.sh
 # Data other than metrics (tokens, checkpoints, spools) goes to ${LOGCTL_HOME:-.scale}.
 # Ctrl-C stops everything.
@@ -8,5 +8,5 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 store="${LOGCTL_STORE:-postgresql://postgres@127.0.0.1:5432/test}"
 exec "${LOGCTL:-logctl}" serve --all --instances 4 --storage-instances 2 --store "$store" \
-  --home "${LOGCTL_HOME:-.scale}" --watch "$here" --glob '*.log' --glob '*.jsonl' \
+  --home "${LOGCTL_HOME:-.scale}" --watch "$here/logs" --glob '*.log' --glob '*.jsonl' \
   --glob '*.logfmt' --workers 1
