@@ -121,8 +121,7 @@ class SQLiteStore:
                 mine.merge(point)
         return [
             (series, minute, p.count, p.errors, p.client_errors, p.bytes, p.latency_count,
-             p.latency_sum, p.latency_max, sketch.encode(p.hist) if p.hist else None, p.first,
-             p.last)
+             p.latency_sum, p.latency_max, p.encoded_hist(), p.first, p.last)
             for (series, minute), p in merged.items()
         ]
 
@@ -175,7 +174,7 @@ class SQLiteStore:
                 p = row.point
                 (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
                  p.latency_max, p.first, p.last) = counters
-                p.hist = sketch.decode(hist)
+                p.set_encoded_hist(hist)
             malformed = malformed_sql(query, UNKNOWN_MINUTE)
             if malformed is not None:
                 for key, bucket, count in self.conn.execute(*malformed):
