@@ -43,6 +43,7 @@ RAW_KEY = ["stamp", "tz", "method", "route_pre", "status"]
 # folds every other one of adjacent such segments (matches share the '/'); fold_route
 # folds what is left.
 _DIGITS = r"/[0-9]+(/|$)"
+Minutes = dict[tuple[str, str], int | None]  # (stamp, zone) -> minute, None if invalid
 
 
 def aggregate_clf(data: bytes, rt_unit: str, fallback: LineParser) -> ChunkAggregate:
@@ -98,13 +99,13 @@ def _extract(lines: pl.Series) -> pl.DataFrame:
     ).unnest("g")
 
 
-def _minutes(frame: pl.DataFrame) -> dict[tuple[str, str], int | None]:
+def _minutes(frame: pl.DataFrame) -> Minutes:
     """The minute of each distinct (stamp, zone) pair, as the line parser reads it."""
     stamps = frame.select("stamp", "tz").drop_nulls().unique()
     return {(s, t): clf_minute(f"{s}|{t}") for s, t in stamps.iter_rows()}
 
 
-def _accepted(frame: pl.DataFrame, minutes: dict[tuple[str, str], int | None]) -> pl.Expr:
+def _accepted(frame: pl.DataFrame, minutes: Minutes) -> pl.Expr:
     """Lines the columnar path counts: matched, a valid second and date, a size that fits
     64 bits, not overlong."""
     ok = (pl.col("stamp").is_not_null() & (pl.col("sec").cast(pl.Int64) <= 60)
@@ -134,7 +135,7 @@ def _latency(rt_unit: str) -> pl.Expr:
             .then(value * 1000.0).otherwise(value * 0.001))
 
 
-def _points(good: pl.DataFrame, rt_unit: str, minutes: dict[tuple[str, str], int | None],
+def _points(good: pl.DataFrame, rt_unit: str, minutes: Minutes,
             result: ChunkAggregate) -> None:
     """Group the accepted lines by raw key in Rust, then turn each group into a point."""
     good = good.with_columns(_prefolded(pl.col("path")).alias("route_pre"),
@@ -201,9 +202,6 @@ def _point(counters: list, minute: int, blob: bytes | None) -> Point:
     point.first, point.last = minute + first, minute + last
     point.set_encoded_hist(blob)
     return point
-
-
-Minutes = dict[tuple[str, str], int | None]
 
 
 def _fallback(lines: pl.Series | list[bytes], frame: pl.DataFrame, minutes: Minutes,
