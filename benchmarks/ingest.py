@@ -4,8 +4,8 @@ against a plain-Python `re` loop baseline, measured alternately in one run.
     python benchmarks/ingest.py                 # 1M lines, 3 rounds
     python benchmarks/ingest.py --lines 1000000 --lines 10000000 --rounds 3 --write
 
-Reports medians of lines/s and peak RSS (largest process of the run, from wait4 and
-/proc sampling, so fork-server workers count too), and with --write replaces the "Ingest"
+Reports medians of lines/s and peak RSS (largest process of the run, sampled from /proc,
+so fork-server workers count too), and with --write replaces the "Ingest"
 section of benchmarks/RESULTS.md.
 """
 

@@ -16,8 +16,9 @@ SAMPLE_EVERY = 0.1
 
 @dataclass
 class Run:
-    """One timed command: wall seconds, peak RSS in MB of its largest process (wait4) and
-    of the sum over its process tree (sampled), and what it printed."""
+    """One timed command: wall seconds, peak RSS in MB of its largest process and of the
+    sum over its process tree (sampled: 0 for a command that ended before the first
+    sample), and what it printed."""
 
     seconds: float
     rss_mb: int
@@ -25,28 +26,41 @@ class Run:
     stdout: str
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Run:
-    """Run a command to the end; raise SystemExit with its stderr when it fails."""
+class TimedOut(Exception):
+    """The command ran longer than its time limit and was killed."""
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
+          timeout: float | None = None) -> Run:
+    """Run a command to the end (killed after `timeout` s: TimedOut); raise SystemExit with
+    its stderr when it fails."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
         sampler = TreeSampler(proc.pid)
         sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        limit = threading.Timer(timeout, proc.kill) if timeout else None
+        if limit:
+            limit.start()
+        _, status, _ = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         sampler.stop()
+        if limit:
+            limit.cancel()
+            if seconds >= timeout:
+                raise TimedOut(f"{cmd[0]} killed after {timeout:.0f} s")
         out.seek(0)
         err.seek(0)
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{cmd} failed: {err.read().decode()[-2000:]}")
-        largest = max(usage.ru_maxrss, sampler.largest)
-        return Run(seconds, largest // 1024, sampler.peak // 1024, out.read().decode())
+        return Run(seconds, sampler.largest // 1024, sampler.peak // 1024, out.read().decode())
 
 
 class TreeSampler(threading.Thread):
     """Samples the RSS of a process and all its descendants from /proc: the peak of the
-    sum (what the machine had to hold) and the largest single process. wait4 alone misses
-    grandchildren their parent never waited for (a fork server's workers)."""
+    sum (what the machine had to hold) and the largest single process. wait4's ru_maxrss
+    misses grandchildren their parent never waited for (a fork server's workers), and
+    includes the benchmark's own memory, which the forked child held before exec."""
 
     def __init__(self, root: int) -> None:
         super().__init__(daemon=True)
@@ -56,10 +70,14 @@ class TreeSampler(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
+        self._sample()
         while not self._done.wait(SAMPLE_EVERY):
-            sizes = [rss_kb(pid) for pid in descendants(self.root)]
-            self.peak = max(self.peak, sum(sizes))
-            self.largest = max(self.largest, *sizes, 0)
+            self._sample()
+
+    def _sample(self) -> None:
+        sizes = [rss_kb(pid) for pid in descendants(self.root)]
+        self.peak = max(self.peak, sum(sizes))
+        self.largest = max(self.largest, *sizes, 0)
 
     def stop(self) -> None:
         self._done.set()
