@@ -57,8 +57,10 @@ class HistMergeAggregate:
         return sketch.encode(self.hist)
 
 
-def hist_merge(a: bytes | None, b: bytes | None) -> bytes:
+def hist_merge(a: bytes | None, b: bytes | None) -> bytes | None:
     """SQL scalar `hist_merge(a, b)` used when a point is merged into a stored one."""
+    if not a or not b:
+        return a or b
     return sketch.encode(sketch.merge_into(sketch.decode(a), sketch.decode(b)))
 
 
