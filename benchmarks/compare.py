@@ -35,7 +35,7 @@ from logctl.synthetic import START, write_log
 
 OUT = Path(__file__).parent / "out"
 LARGE = 5_000_000
-TIMEOUT = 600.0  # seconds: a tool slower than this is reported as not finishing
+TIMEOUT = 300.0  # seconds: a tool slower than this is reported as not finishing
 PY = sys.executable
 GOACCESS_FORMAT = '%h %^[%d:%t %^] "%r" %s %b "%R" "%u" %T'
 LNAV_PER_MINUTE = (";SELECT strftime('%Y-%m-%dT%H:%M', log_time) AS minute, count(*) AS n"
