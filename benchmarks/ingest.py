@@ -4,24 +4,25 @@ against a plain-Python `re` loop baseline, measured alternately in one run.
     python benchmarks/ingest.py                 # 1M lines, 3 rounds
     python benchmarks/ingest.py --lines 1000000 --lines 10000000 --rounds 3 --write
 
-Reports medians of lines/s and peak RSS (largest process of the run, from wait4), and with
---write replaces the "Ingest" table in benchmarks/RESULTS.md.
+Reports medians of lines/s and peak RSS (largest process of the run, sampled from /proc,
+so fork-server workers count too), and with --write replaces the "Ingest"
+section of benchmarks/RESULTS.md.
 """
 
 import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from measure import timed, write_section
+
 from logctl.synthetic import write_log
 
 OUT = Path(__file__).parent / "out"
-RESULTS = Path(__file__).parent / "RESULTS.md"
 BASELINE = r'''
 import re, sys
 LINE = re.compile(rb'^(\S+) \S+ \S+ \[([^\]:]+:\d+:\d+):\d+ ([^\]]+)\] '
@@ -44,29 +45,17 @@ print(sum(c[0] for c in counts.values()))
 '''
 
 
-def timed(cmd: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in MB (largest process), and stdout of a command."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return seconds, usage.ru_maxrss // 1024, out
-
-
 def run_logctl(log: Path) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as home:
-        seconds, rss, out = timed([sys.executable, "-m", "logctl", "ingest", str(log),
-                                   "--home", home, "--json"])
-    assert '"malformed": 0' in out, out
-    return seconds, rss
+        run = timed([sys.executable, "-m", "logctl", "ingest", str(log), "--home", home,
+                     "--json"])
+    assert '"malformed": 0' in run.stdout, run.stdout
+    return run.seconds, run.rss_mb
 
 
 def run_baseline(log: Path) -> tuple[float, int]:
-    seconds, rss, _ = timed([sys.executable, "-c", BASELINE, str(log)])
-    return seconds, rss
+    run = timed([sys.executable, "-c", BASELINE, str(log)])
+    return run.seconds, run.rss_mb
 
 
 def main() -> None:
@@ -95,7 +84,8 @@ def main() -> None:
             print(rows[-1], flush=True)
     table = "\n".join([
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; {args.rounds} alternating rounds, medians; "
+        f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; {args.rounds} alternating "
+        "rounds, medians; "
         "file: generated combined log with response times (logctl.synthetic).",
         "",
         "| lines | what | lines/s | seconds | vs re loop | peak RSS MB |",
@@ -104,8 +94,7 @@ def main() -> None:
     ])
     print(table)
     if args.write:
-        RESULTS.write_text("# Benchmark results\n\n## Ingest (benchmarks/ingest.py)\n\n"
-                           + table + "\n")
+        write_section("Ingest (benchmarks/ingest.py)", table)
 
 
 if __name__ == "__main__":

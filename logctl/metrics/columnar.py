@@ -1,12 +1,17 @@
 """The columnar engine for the CLF family: the same aggregate as `aggregate_lines` with a
 CombinedParser, computed with polars over a whole chunk (regex in Rust, group-by in
-Rust), with Python touching only unique values and the few lines polars leaves.
+Rust), with Python touching only unique values, the groups, and the few lines polars
+leaves.
 
 Exactness: the pattern here accepts a strict subset of what CombinedParser accepts and
-extracts the same fields; every line it does not take goes through CombinedParser. Minute
-stamps, routes and histogram bins are computed by the same Python functions, once per
-unique value, so the points are identical (latency sums up to float rounding).
+extracts the same fields; every line it does not take goes through CombinedParser. Lines
+are first grouped by their raw stamp, time zone, method, pre-folded path and status; the
+minute, the route and the histogram bins are then computed by the same Python functions as
+the line engine, once per unique value, so the points are identical (latency sums up to
+float rounding).
 """
+
+from array import array
 
 import polars as pl
 
@@ -25,51 +30,57 @@ from logctl.metrics.points import (
 from logctl.metrics.route import fold_route
 
 _NS = r"[^ \t\n\r\f\v]"
-# Captures, without an end anchor: an anchored pattern with captures is several times
-# slower in Rust's regex engines, so whole-line validity is checked by FULL (no captures,
-# run by a DFA). Both start alike, so on a line FULL accepts they capture the same.
-PATTERN = (
+# Anchored at both ends: only whole lines of the strict shape match; others are null.
+FULL = (
     rf'^[^ \t\n\r\f\v"\[]+ {_NS}+ {_NS}+ '
     r"\[([0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}):([0-9]{2}) ([+-][0-9]{4})\] "
     r'"([A-Z]+) ([^ "\\]+) HTTP/[0-9.]+" ([0-9]{3}) ([0-9]+|-)'
-    r'(?: "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*"(?: ([0-9]+(?:\.[0-9]+)?))?)?'
+    r'(?: "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*"(?: ([0-9]+(?:\.[0-9]+)?))?)?\r?$'
 )
-FULL = PATTERN + r"\r?$"
 GROUPS = ["stamp", "sec", "tz", "method", "path", "status", "size", "rt"]
-KEY = ["minute", "method", "route", "status"]
+RAW_KEY = ["stamp", "tz", "method", "route_pre", "status"]
+# An all-digit path segment: what fold_route folds most often, done here in Rust. One pass
+# folds every other one of adjacent such segments (matches share the '/'); fold_route
+# folds what is left.
+_DIGITS = r"/[0-9]+(/|$)"
+Minutes = dict[tuple[str, str], int | None]  # (stamp, zone) -> minute, None if invalid
 
 
 def aggregate_clf(data: bytes, rt_unit: str, fallback: LineParser) -> ChunkAggregate:
     """Aggregate a chunk of CLF lines; `fallback` parses the lines the pattern leaves."""
-    raw = data.split(b"\n")
-    if raw and not raw[-1]:
-        raw.pop()
-    if not raw:
+    lines, raw = _lines(data)
+    if lines.is_empty():
         return ChunkAggregate()
-    frame = _extract(raw if _decodes(data) else _blank_invalid(raw))
-    frame = _join_unique(frame, rt_unit)
-    good = frame.filter(pl.col("minute").is_not_null())
+    frame = _extract(lines)
+    minutes = _minutes(frame)
+    frame = frame.with_columns(_accepted(frame, minutes).alias("ok"))
+    good = frame.filter("ok")
     result = ChunkAggregate(lines=good.height)
-    _points(good, result)
-    _fallback(raw, frame, good.height, fallback, result)
+    if good.height:
+        _points(good, rt_unit, minutes, result)
+    if good.height < frame.height:
+        _fallback(raw or lines, frame, minutes, fallback, result)
     return result
 
 
-def _extract(raw: list[bytes]) -> pl.DataFrame:
-    """One row per line with the pattern's groups (null where it did not match)."""
-    lines = pl.Series("line", raw, dtype=pl.Binary).cast(pl.Utf8)
-    frame = pl.DataFrame({"line": lines}).with_row_index("i")
-    return frame.select(
-        "i",
-        pl.col("line").str.len_bytes().alias("length"),
-        pl.col("line").str.contains(FULL).alias("whole"),
-        pl.col("line").str.extract_groups(PATTERN).struct.rename_fields(GROUPS).alias("g"),
-    ).unnest("g")
-
-
-def _blank_invalid(raw: list[bytes]) -> list[bytes]:
-    """The lines, with those that are not UTF-8 blanked so the line parser takes them."""
-    return [line if _decodes(line) else b"" for line in raw]
+def _lines(data: bytes) -> tuple[pl.Series, list[bytes] | None]:
+    """The chunk's lines as a string Series, split in Rust. When the chunk is not UTF-8,
+    the lines that are not are blanked (so the line parser takes them) and the raw lines
+    come too, for that parser."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raw = data.split(b"\n")
+        if raw and not raw[-1]:
+            raw.pop()
+        lines = pl.Series("line", [line if _decodes(line) else b"" for line in raw],
+                          dtype=pl.Binary).cast(pl.Utf8)
+        return lines, raw
+    if text.endswith("\n"):
+        text = text[:-1]
+    elif not text:
+        return pl.Series("line", [], dtype=pl.Utf8), None
+    return pl.Series("line", [text]).str.split("\n").explode(), None
 
 
 def _decodes(line: bytes) -> bool:
@@ -80,90 +91,143 @@ def _decodes(line: bytes) -> bool:
         return False
 
 
-def _join_unique(frame: pl.DataFrame, rt_unit: str) -> pl.DataFrame:
-    """Minutes, routes and latency bins, computed in Python once per unique value."""
+def _extract(lines: pl.Series) -> pl.DataFrame:
+    """One row per line with the pattern's groups (null where it did not match)."""
+    return pl.DataFrame({"line": lines}).select(
+        pl.col("line").str.len_bytes().alias("length"),
+        pl.col("line").str.extract_groups(FULL).struct.rename_fields(GROUPS).alias("g"),
+    ).unnest("g")
+
+
+def _minutes(frame: pl.DataFrame) -> Minutes:
+    """The minute of each distinct (stamp, zone) pair, as the line parser reads it."""
     stamps = frame.select("stamp", "tz").drop_nulls().unique()
-    minutes = pl.DataFrame(
-        {"stamp": stamps["stamp"], "tz": stamps["tz"],
-         "minute": [clf_minute(f"{s}|{t}") for s, t in stamps.iter_rows()]},
-        schema={"stamp": pl.Utf8, "tz": pl.Utf8, "minute": pl.Int64})
-    paths = frame["path"].drop_nulls().unique()
-    routes = pl.DataFrame({"path": paths, "route": [fold_route(p) for p in paths]},
-                          schema={"path": pl.Utf8, "route": pl.Utf8})
-    rts = frame["rt"].drop_nulls().unique()
-    values = [_rt_ms(raw, rt_unit) for raw in rts]
-    bins = pl.DataFrame({"rt": rts, "rt_ms": values, "bin": [sketch.bin_index(v) for v in values]},
-                        schema={"rt": pl.Utf8, "rt_ms": pl.Float64, "bin": pl.Int64})
-    ok = pl.col("whole") & (pl.col("sec").cast(pl.Int64) <= 60) & (pl.col("length") <= MAX_LINE)
-    return (
-        frame.join(minutes, on=["stamp", "tz"], how="left")
-        .join(routes, on="path", how="left")
-        .join(bins, on="rt", how="left")
-        .with_columns(pl.when(ok).then(pl.col("minute")).alias("minute"))
-        .sort("i")
-    )
+    return {(s, t): clf_minute(f"{s}|{t}") for s, t in stamps.iter_rows()}
 
 
-def _rt_ms(raw: str, rt_unit: str) -> float:
-    """A response-time field in ms, as CombinedParser.response_time reads it."""
+def _accepted(frame: pl.DataFrame, minutes: Minutes) -> pl.Expr:
+    """Lines the columnar path counts: matched, a valid second and date, a size that fits
+    64 bits, not overlong."""
+    ok = (pl.col("stamp").is_not_null() & (pl.col("sec").cast(pl.Int64) <= 60)
+          & (pl.col("size").str.len_bytes() <= 18) & (pl.col("length") <= MAX_LINE))
+    invalid = [f"{s}|{t}" for (s, t), minute in minutes.items() if minute is None]
+    if invalid:
+        ok = ok & ~pl.concat_str("stamp", pl.lit("|"), "tz").is_in(invalid)
+    return ok.fill_null(False)
+
+
+def _prefolded(path: pl.Expr) -> pl.Expr:
+    """The path without query and fragment, all-digit segments folded to `:id`: what
+    fold_route would make of those parts, so fold_route(prefolded) == fold_route(path)
+    and it runs once per distinct prefolded path instead of once per path."""
+    bare = path.str.replace(r"[?#].*", "")
+    folded = bare.str.replace_all(_DIGITS, "/:id$1")
+    return pl.when(bare.str.starts_with("/")).then(folded).otherwise(bare)
+
+
+def _latency(rt_unit: str) -> pl.Expr:
+    """The response time in ms, as CombinedParser.response_time reads it."""
+    value = pl.col("rt").cast(pl.Float64)
     scale = RT_UNITS[rt_unit]
-    if scale is None:
-        scale = 1000.0 if "." in raw else 0.001
-    return float(raw) * scale
+    if scale is not None:
+        return value * scale
+    return (pl.when(pl.col("rt").str.contains(".", literal=True))
+            .then(value * 1000.0).otherwise(value * 0.001))
 
 
-def _points(good: pl.DataFrame, result: ChunkAggregate) -> None:
-    """Group the matched lines into points and their histograms."""
+def _points(good: pl.DataFrame, rt_unit: str, minutes: Minutes,
+            result: ChunkAggregate) -> None:
+    """Group the accepted lines by raw key in Rust, then turn each group into a point."""
+    good = good.with_columns(_prefolded(pl.col("path")).alias("route_pre"),
+                             _latency(rt_unit).alias("rt_ms"))
+    good = good.with_columns(_bins(good["rt_ms"]).alias("bin")).sort("bin", nulls_last=True)
     status = pl.col("status").cast(pl.Int64)
-    good = good.with_columns(
-        status.alias("status"),
-        (pl.col("minute") + pl.col("sec").cast(pl.Int64)).alias("ts"),
-        pl.when(pl.col("size") == "-").then(0).otherwise(pl.col("size").cast(pl.Int64))
-        .alias("size"),
-    )
-    counters = good.group_by(KEY).agg(
+    sec = pl.col("sec").cast(pl.Int64)
+    size = pl.col("size").cast(pl.Int64, strict=False).fill_null(0)  # "-" is 0 bytes
+    groups = good.group_by(RAW_KEY).agg(
         pl.len().alias("count"),
-        (pl.col("status") >= 500).sum().alias("errors"),
-        ((pl.col("status") >= 400) & (pl.col("status") < 500)).sum().alias("client_errors"),
-        pl.col("size").sum().alias("bytes"),
+        (status >= 500).sum().alias("errors"),
+        ((status >= 400) & (status < 500)).sum().alias("client_errors"),
+        size.sum().alias("bytes"),
         pl.col("rt_ms").count().alias("latency_count"),
         pl.col("rt_ms").sum().alias("latency_sum"),
         pl.col("rt_ms").max().fill_null(0.0).alias("latency_max"),
-        pl.col("ts").min().alias("first"),
-        pl.col("ts").max().alias("last"),
+        sec.min().alias("first"),
+        sec.max().alias("last"),
+        pl.col("bin").drop_nulls().unique(maintain_order=True).alias("bins"),
+        pl.col("bin").drop_nulls().unique_counts().alias("counts"),
     )
+    blobs = _encoded_hists(groups)
     points = result.points
-    for minute, method, route, code, *values in counters.iter_rows():
-        point = points[(minute, "", method, route, code)] = Point()
-        (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-         point.latency_sum, point.latency_max, point.first, point.last) = values
-    hist = (good.filter(pl.col("bin").is_not_null()).group_by([*KEY, "bin"]).len()
-            .group_by(KEY).agg("bin", "len"))
-    for minute, method, route, code, bins, counts in hist.iter_rows():
-        points[(minute, "", method, route, code)].hist = dict(zip(bins, counts, strict=True))
+    rows = groups.drop("bins", "counts").iter_rows()
+    for (stamp, tz, method, route_pre, code, *counters), blob in zip(rows, blobs, strict=True):
+        minute = minutes[(stamp, tz)]
+        assert minute is not None  # rows with an invalid date were not accepted
+        key = (minute, "", method, fold_route(route_pre), int(code))
+        point = _point(counters, minute, blob)
+        mine = points.get(key)
+        if mine is None:
+            points[key] = point
+        else:
+            mine.merge(point)
 
 
-def _fallback(raw: list[bytes], frame: pl.DataFrame, matched: int, parse: LineParser,
-              result: ChunkAggregate) -> None:
+def _bins(rt_ms: pl.Series) -> pl.Series:
+    """The histogram bin of each latency, computed in Python once per distinct value."""
+    values = rt_ms.drop_nulls().unique()
+    return rt_ms.replace_strict(values, [sketch.bin_index(v) for v in values],
+                                default=None, return_dtype=pl.Int32)
+
+
+def _encoded_hists(groups: pl.DataFrame) -> list[bytes | None]:
+    """Each group's (bin, count) pairs packed as `sketch.encode` packs them. Bins are
+    ascending because the lines were sorted by bin before grouping."""
+    lengths = groups["bins"].list.len().to_list()
+    pairs = groups.select(pl.concat_list(pl.col("bins").explode(), pl.col("counts").explode()
+                                         .cast(pl.Int32)).explode())
+    packed = array("i", pairs.to_series().to_list()).tobytes()
+    blobs: list[bytes | None] = []
+    offset = 0
+    for length in lengths:
+        end = offset + 8 * length
+        blobs.append(packed[offset:end] or None)
+        offset = end
+    return blobs
+
+
+def _point(counters: list, minute: int, blob: bytes | None) -> Point:
+    point = Point()
+    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
+     point.latency_sum, point.latency_max, first, last) = counters
+    point.first, point.last = minute + first, minute + last
+    point.set_encoded_hist(blob)
+    return point
+
+
+def _fallback(lines: pl.Series | list[bytes], frame: pl.DataFrame, minutes: Minutes,
+              parse: LineParser, result: ChunkAggregate) -> None:
     """Parse the lines the pattern left with the line parser, and place malformed lines
     at the minute of the nearest good line before them (after them at the chunk start)."""
-    if matched == frame.height:
-        return
-    left = frame.filter(pl.col("minute").is_null())["i"].to_list()
-    minutes = frame["minute"].to_list()
+    stamped = frame.select(
+        pl.when("ok").then(pl.concat_str("stamp", pl.lit("|"), "tz")).alias("key"),
+        pl.col("ok").not_().alias("left"),
+    )
+    keys = stamped["key"].to_list()
+    placed: list[int | None] = [None if k is None else minutes[tuple(k.split("|"))]
+                                for k in keys]
     bad: list[tuple[int, bytes]] = []
-    for i in left:
-        line = strip_eol(raw[i])
+    for i in stamped.with_row_index("i").filter("left")["i"].to_list():
+        text = lines[i]
+        line = strip_eol(text if isinstance(text, bytes) else text.encode("utf-8"))
         if not line.strip():
-            minutes[i] = None
             continue
         result.lines += 1
         record = parse_bounded(parse, line)
         if record is None:
             bad.append((i, line))
         else:
-            minutes[i] = add_record(result.points, record)
+            placed[i] = add_record(result.points, record)
     if bad:
-        placed = pl.Series(minutes, dtype=pl.Int64).forward_fill().backward_fill().to_list()
+        filled = pl.Series(placed, dtype=pl.Int64).forward_fill().backward_fill().to_list()
         for i, line in bad:
-            result.note_malformed(placed[i], line)
+            result.note_malformed(filled[i], line)

@@ -17,10 +17,14 @@ MAX_LINE = 64 * 1024
 
 
 class Point:
-    """Counters of one minute of one series. Mutable, for the hot loop."""
+    """Counters of one minute of one series. Mutable, for the hot loop.
 
-    __slots__ = ("bytes", "client_errors", "count", "errors", "first", "hist", "last",
-                 "latency_count", "latency_max", "latency_sum")
+    The histogram may arrive encoded (from the columnar engine or a worker process) and is
+    decoded only when read, so a point that goes straight to storage is never unpacked.
+    """
+
+    __slots__ = ("_blob", "_hist", "bytes", "client_errors", "count", "errors", "first",
+                 "last", "latency_count", "latency_max", "latency_sum")
 
     def __init__(self) -> None:
         self.count = 0
@@ -30,9 +34,33 @@ class Point:
         self.latency_count = 0
         self.latency_sum = 0.0
         self.latency_max = 0.0
-        self.hist: sketch.Histogram = {}
+        self._hist: sketch.Histogram | None = {}
+        self._blob: bytes | None = None
         self.first = float("inf")
         self.last = float("-inf")
+
+    @property
+    def hist(self) -> sketch.Histogram:
+        """The latency histogram as a {bin: count} dict (decoded on first use)."""
+        if self._hist is None:
+            self._hist = sketch.decode(self._blob)
+            self._blob = None
+        return self._hist
+
+    @hist.setter
+    def hist(self, value: sketch.Histogram) -> None:
+        self._hist, self._blob = value, None
+
+    def set_encoded_hist(self, blob: bytes | None) -> None:
+        """Take a histogram as `sketch.encode` packs it, without decoding it."""
+        self._hist, self._blob = None, blob
+
+    def encoded_hist(self) -> bytes | None:
+        """The histogram packed for storage (None when empty), without a decode/encode
+        round trip when it arrived packed."""
+        if self._hist is None:
+            return self._blob or None
+        return sketch.encode(self._hist) if self._hist else None
 
     def merge(self, other: "Point") -> None:
         """Add another point of the same minute and series."""
@@ -47,20 +75,28 @@ class Point:
         self.last = max(self.last, other.last)
         sketch.merge_into(self.hist, other.hist)
 
-    def as_tuple(self) -> tuple:
-        """All fields, for comparisons in tests and for pickling compactly."""
+    def counters(self) -> tuple:
+        """The counters without the histogram, in `as_tuple` order."""
         return (self.count, self.errors, self.client_errors, self.bytes, self.latency_count,
-                self.latency_sum, self.latency_max, dict(sorted(self.hist.items())), self.first,
-                self.last)
+                self.latency_sum, self.latency_max, self.first, self.last)
+
+    def as_tuple(self) -> tuple:
+        """All fields, for comparisons in tests."""
+        (count, errors, client_errors, size, latency_count, latency_sum, latency_max, first,
+         last) = self.counters()
+        return (count, errors, client_errors, size, latency_count, latency_sum, latency_max,
+                dict(sorted(self.hist.items())), first, last)
 
     def __reduce__(self) -> tuple:
-        return (_point_from_tuple, (self.as_tuple(),))
+        """Pickle the histogram packed: far smaller and faster than a dict of ints."""
+        return (_point_from_state, (self.counters(), self.encoded_hist()))
 
 
-def _point_from_tuple(values: tuple) -> Point:
+def _point_from_state(counters: tuple, blob: bytes | None) -> Point:
     point = Point()
     (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-     point.latency_sum, point.latency_max, point.hist, point.first, point.last) = values
+     point.latency_sum, point.latency_max, point.first, point.last) = counters
+    point.set_encoded_hist(blob)
     return point
 
 

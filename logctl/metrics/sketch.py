@@ -10,6 +10,7 @@ counts per bin: merge(a, b) == histogram(a + b), exactly. A histogram is a plain
 import math
 from array import array
 from collections.abc import Iterable
+from itertools import chain
 
 ALPHA = 0.008
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -70,11 +71,7 @@ def quantile(hist: Histogram, q: float, maximum: float | None = None) -> float |
 
 def encode(hist: Histogram) -> bytes:
     """Pack as int32 (bin, count) pairs, bins ascending, for storage."""
-    flat = array("i")
-    for index in sorted(hist):
-        flat.append(index)
-        flat.append(hist[index])
-    return flat.tobytes()
+    return array("i", chain.from_iterable(sorted(hist.items()))).tobytes()
 
 
 def decode(blob: bytes | None) -> Histogram:

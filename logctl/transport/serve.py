@@ -294,10 +294,11 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
 
 def monitor_targets(settings: Settings) -> dict[str, str]:
     """Every service the monitor polls, by name (itself included: five rows)."""
-    targets = {"ingest": settings.ingest_url, "analytics": settings.analytics_url}
+    targets = {"ingest": settings.ingest_url}
     storages = instance_list(settings.storage_url)
     for i, url in enumerate(storages):
         targets[f"storage.{i}" if len(storages) > 1 else "storage"] = url
+    targets["analytics"] = settings.analytics_url
     many = len(settings.processing_urls) > 1
     for i, url in enumerate(settings.processing_urls):
         targets[f"processing.{i}" if many else "processing"] = url

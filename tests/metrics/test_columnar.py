@@ -63,3 +63,19 @@ def test_edge_lines() -> None:
 @given(st.lists(st.one_of(st.sampled_from(EDGE), st.binary(max_size=60)), max_size=30))
 def test_any_mix_of_lines(lines: list[bytes]) -> None:
     same(b"\n".join(line.replace(b"\n", b" ") for line in lines))
+
+
+PATHS = ["/a/1/2/3/b", "/1", "/1/", "//2//", "/a/12?x=/3", "/b/4#f/5", "/c?", "/d#",
+         "/e/0042.json", "/f/123abc", "/g/550e8400-e29b-41d4-a716-446655440000",
+         "/h/deadbeef12", "http://host/7/x", "*", "/" + "9/" * 150, "/i/\u0661\u0662"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_routes_fold_like_the_line_engine(path: str) -> None:
+    same(f'1.1.1.1 - - [10/Oct/2000:13:55:36 +0000] "GET {path} HTTP/1.1" 200 1 "-" "ua" 0.5\n'
+         .encode())
+
+
+def test_sizes_beyond_64_bits_take_the_line_parser() -> None:
+    same(b'1.1.1.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 '
+         b'123456789012345678901 "-" "ua"\n')

@@ -1,5 +1,7 @@
 """Aggregation of lines into points: exact counters, malformed placement, merges."""
 
+import pickle
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,3 +61,13 @@ def test_merge_equals_aggregating_the_union(a: list, b: list) -> None:
     merged = aggregate_lines(to_bytes(a), parse)
     merged.merge(aggregate_lines(to_bytes(b), parse))
     assert canonical(merged) == canonical(aggregate_lines(to_bytes(a + b), parse))
+
+
+def test_a_point_pickles_its_histogram_packed_and_reads_it_back() -> None:
+    data = b"\n".join([line(1, 200, 10, "0.010"), line(1, 200, 5, "0.030")]) + b"\n"
+    point = next(iter(aggregate_lines(data, parse).points.values()))
+    copy = pickle.loads(pickle.dumps(point))
+    assert copy.as_tuple() == point.as_tuple()
+    assert copy.encoded_hist() == point.encoded_hist()
+    copy.merge(point)
+    assert sum(copy.hist.values()) == 4
