@@ -2,6 +2,7 @@
 
 import functools
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -117,6 +118,7 @@ def ingest(
     """Read logs into the metrics database. Only what is new since the last run is read.
 
     With --remote (or LOGCTL_REMOTE), files are uploaded to an ingest daemon instead."""
+    signal.signal(signal.SIGTERM, _terminated)
     overrides = parse_overrides(field) if field else None
     settings = settings_from(home, db, config, format=fmt, rt_unit=rt_unit, fields=overrides,
                              workers=workers, remote=remote, store=store, token=token)
@@ -495,6 +497,12 @@ def main_options(
                                           is_eager=True, help="Show the version.")] = False,
 ) -> None:
     """Turn raw log files into metrics you can query and watch."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends a command like Ctrl-C: workers are shut down and what is stored is
+    kept, instead of leaving worker processes behind."""
+    raise KeyboardInterrupt
 
 
 def main() -> None:

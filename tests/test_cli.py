@@ -4,6 +4,10 @@ double-count, the JSON contract, and clear errors for bad input."""
 import gzip
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ import zstandard
 from typer.testing import CliRunner
 
 from logctl.cli import app
+from logctl.synthetic import write_log
 
 APACHE = {"requests": 9999, "errors": 3, "client_errors": 217, "bytes": 2747282505,
           "malformed": 1, "first": "2015-05-17T10:05:00Z", "last": "2015-05-20T21:05:59Z"}
@@ -193,3 +198,26 @@ def test_db_flag_and_home_env(runner: CliRunner, home: Path, tmp_path: Path,
     assert db.exists() and not (home / "logctl.db").exists()
     assert summary(runner, "--db", str(db))["requests"] == 9999
     assert os.environ["LOGCTL_HOME"] == str(home)
+
+
+def test_sigterm_stops_ingest_and_its_workers(tmp_path: Path) -> None:
+    """SIGTERM ends a large ingest like Ctrl-C: exit 130, no worker process left behind."""
+    log = tmp_path / "big.log"
+    write_log(str(log), 400_000)  # over the size that starts worker processes
+    process = subprocess.Popen([sys.executable, "-m", "logctl", "ingest", str(log),
+                                "--home", str(tmp_path / "home")],
+                               stderr=subprocess.PIPE, text=True)
+    children: set[str] = set()
+    deadline = time.monotonic() + 30
+    while len(children) < 2 and time.monotonic() < deadline and process.poll() is None:
+        children |= set(subprocess.run(["pgrep", "-P", str(process.pid)],
+                                       capture_output=True, text=True).stdout.split())
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 130
+    assert "interrupted: what was stored so far is kept" in process.stderr.read()
+    assert children
+    deadline = time.monotonic() + 15  # helpers notice their parent is gone and exit
+    while [pid for pid in children if Path(f"/proc/{pid}").exists()]:
+        assert time.monotonic() < deadline, f"left behind: {children}"
+        time.sleep(0.1)
