@@ -38,5 +38,5 @@ start analytics http://127.0.0.1:7404
 start ingest http://127.0.0.1:7401 --watch "$here/logs" --glob '*.log' --glob '*.jsonl' \
   --glob '*.logfmt'
 start monitor http://127.0.0.1:7405
-echo "cluster up; try: $logctl metrics --remote http://127.0.0.1 --by source"
+echo "cluster up; try: $logctl metrics --remote http://127.0.0.1 --by source --home $home"
 wait

@@ -7,6 +7,6 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 store="${LOGCTL_STORE:-postgresql://postgres@127.0.0.1:5432/test}"
-exec "${LOGCTL:-logctl}" serve --all --instances 4 --storage-instances 2 --store "$store" \
+exec "${LOGCTL:-logctl}" serve --all --config "$here/scale.toml" --store "$store" \
   --home "${LOGCTL_HOME:-.scale}" --watch "$here/logs" --glob '*.log' --glob '*.jsonl' \
   --glob '*.logfmt' --workers 1

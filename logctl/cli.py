@@ -296,11 +296,12 @@ def serve(
     all_services: Annotated[bool, typer.Option("--all", help="Start all five services.")
                             ] = False,
     instances: Annotated[int, typer.Option(
-        help="Processing instances (ports count up from the first processing URL).", min=1)
+        help="Processing instances (beyond those configured, ports go up by 100 from the "
+             "first processing URL: 7402, 7502...).", min=1)
     ] = 1,
     storage_instances: Annotated[int, typer.Option(
-        help="Storage instances sharing one store (ports count up from the first storage "
-             "URL and gRPC address); use with a PostgreSQL --store.", min=1)] = 1,
+        help="Storage instances sharing one store (ports go up by 100 from the first "
+             "storage URL and gRPC address); use with a PostgreSQL --store.", min=1)] = 1,
     watch: Annotated[list[str] | None, typer.Option(
         help="Ingest: watch this directory or file (repeatable).", show_default=False)] = None,
     glob: Annotated[list[str] | None, typer.Option(

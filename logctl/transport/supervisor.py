@@ -44,21 +44,24 @@ class Child:
             and (self.instance or self.name == "processing") else self.name
 
 
+PORT_STEP = 100  # 7402, 7502, 7602...: clear of every other default port (74xx)
+
+
 def spread(urls: tuple[str, ...] | list[str], instances: int) -> tuple[str, ...]:
     """Addresses for `instances` (at least as many as configured): the configured ones,
-    then ports counting up from the first."""
+    then the first one's port plus 100 for each further instance."""
     if instances <= len(urls):
         return tuple(urls)
     host, port = address(urls[0])
+    ports = [port + PORT_STEP * i for i in range(instances)]
     if "//" not in urls[0]:
-        return tuple(f"{host}:{port + i}" for i in range(instances))
+        return tuple(f"{host}:{p}" for p in ports)
     parts = urlsplit(urls[0])
-    return tuple(urlunsplit(parts._replace(netloc=f"{host}:{port + i}"))
-                 for i in range(instances))
+    return tuple(urlunsplit(parts._replace(netloc=f"{host}:{p}")) for p in ports)
 
 
 def processing_urls(settings: Settings, instances: int) -> tuple[str, ...]:
-    """N processing addresses: the configured ones, or ports counting up from the first."""
+    """N processing addresses: the configured ones, then ports 100 apart."""
     return spread(settings.processing_urls, instances)
 
 
