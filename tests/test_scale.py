@@ -47,7 +47,7 @@ def test_two_storage_daemons_on_postgres_survive_kill_9(tmp_path: Path, pg_dsn: 
                    == want, 120, what=f"exact totals {want}:\n{cluster.output()[-3000:]}")
         analytics.close()
         assert health(second)["writes"] > 0  # the other daemon took writes too
-        assert "storage exited with code -9; restarting it" in cluster.output()
+        assert "storage.0 exited with code -9; restarting it" in cluster.output()
 
 
 def _totals(body: dict) -> tuple:

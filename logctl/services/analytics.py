@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from logctl.errors import UsageError
+from logctl.errors import PeerError, UsageError
 from logctl.metrics import sketch
 from logctl.metrics.points import Point
 from logctl.metrics.window import iso, parse_moment, parse_step
@@ -82,6 +82,32 @@ class TieredQueryClient:
 
     def coverage(self, query: Query) -> Coverage:
         return self.recent.coverage(query)
+
+
+class FirstAnswering:
+    """A QueryClient over several storage instances holding the same data: each query
+    goes to the first that answers, so one instance down does not stop analytics."""
+
+    def __init__(self, clients: list[QueryClient]) -> None:
+        self.clients = clients
+
+    def _ask(self, method: str, query: Query) -> Any:
+        last: PeerError | None = None
+        for client in self.clients:
+            try:
+                return getattr(client, method)(query)
+            except PeerError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+        assert last is not None
+        raise last
+
+    def query(self, query: Query) -> list[Row]:
+        return self._ask("query", query)
+
+    def coverage(self, query: Query) -> Coverage:
+        return self._ask("coverage", query)
 
 
 def merge_keyed(rows: list[Row]) -> list[Row]:

@@ -29,7 +29,7 @@ from logctl.formats.fields import FieldMap
 from logctl.metrics.window import parse_duration
 from logctl.pb import analytics_pb2_grpc, storage_pb2_grpc
 from logctl.services.alerts import Webhook, rules_from
-from logctl.services.analytics import AnalyticsService, TieredQueryClient
+from logctl.services.analytics import AnalyticsService, FirstAnswering, TieredQueryClient
 from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.intake import Intake
 from logctl.services.monitor import Monitor, MonitorSettings
@@ -235,14 +235,17 @@ async def run_analytics(node: Node, instance: int, announce: Announce) -> None:
     url = rest_url(settings, "analytics")
     check_free(url)
     recent = node.storage_client()
-    history = RestStorageClient(instance_list(settings.storage_url)[0], settings.call_timeout,
-                                node.guards()("storage"), node.token, node.ca)
+    histories = [RestStorageClient(storage, settings.call_timeout,
+                                   node.guards()(f"storage.{i}"), node.token, node.ca)
+                 for i, storage in enumerate(instance_list(settings.storage_url))]
+    history = FirstAnswering(histories)  # type: ignore[arg-type]
     window = parse_duration(settings.realtime_window)
     service = AnalyticsService(TieredQueryClient(recent, history, window),
                                settings.max_query_cells)
     async with AsyncExitStack() as stack:
         stack.callback(recent.close)
-        stack.callback(history.close)
+        for client in histories:
+            stack.callback(client.close)
         await serve_grpc(grpc_analytics.AnalyticsServicer(service, settings.storage_grpc,
                                                           node.token, node.ca),
                          analytics_pb2_grpc.add_AnalyticsServicer_to_server,

@@ -36,12 +36,12 @@ class Child:
     url: str
     command: list[str]
     process: subprocess.Popen
+    many: bool = False  # one of several instances of its service: named with its index
     restarts: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return f"{self.name}.{self.instance}" if self.name in ("processing", "storage") \
-            and (self.instance or self.name == "processing") else self.name
+        return f"{self.name}.{self.instance}" if self.many else self.name
 
 
 PORT_STEP = 100  # 7402, 7502, 7602...: clear of every other default port (74xx)
@@ -111,7 +111,8 @@ class Supervisor:
         process = subprocess.Popen(command, env=self.child_env, start_new_session=True)
         url = self.urls[name][instance] if name in self.urls else \
             getattr(self.settings, f"{name}_url")
-        child = Child(name, instance, url, command, process)
+        child = Child(name, instance, url, command, process,
+                      many=len(self.urls.get(name, ())) > 1)
         self.children.append(child)
         self._await_health(child)
 
