@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
@@ -30,13 +30,24 @@ def _figure(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def services_table(services: list[dict[str, Any]]) -> Table:
+class ServicesTable:
+    """The services table, laid out for the width it is drawn at: on a narrow terminal
+    the poll sparklines get shorter so every column still fits."""
+
+    def __init__(self, services: list[dict[str, Any]]) -> None:
+        self.services = services
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield services_table(self.services, 16 if options.max_width >= 100 else 6)
+
+
+def services_table(services: list[dict[str, Any]], spark: int = 16) -> Table:
     """One row per service instance."""
     table = Table(title="Services", title_justify="left", expand=True)
     widest = max((len(s["name"]) for s in services), default=7)
     table.add_column("service", no_wrap=True, min_width=widest)
-    table.add_column("state", no_wrap=True, min_width=4, max_width=24)
-    for name in ("poll ms", "req/s", "errors", "CPU %", "memory"):
+    table.add_column("state", min_width=8, max_width=24)  # the reason wraps when narrow
+    for name in ("ms", "req/s", "5xx %", "CPU %", "RSS"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("polls", no_wrap=True)
     for s in services:
@@ -48,7 +59,7 @@ def services_table(services: list[dict[str, Any]]) -> Table:
                       "-" if s["error_rate"] is None else f"{s['error_rate']:.1%}",
                       _figure(s["cpu_percent"], ".1f"),
                       "-" if s["rss_bytes"] is None else human_bytes(s["rss_bytes"]),
-                      sparkline(s["history"], 16))
+                      sparkline(s["history"], spark))
     return table
 
 
@@ -114,7 +125,7 @@ def frame(status: dict[str, Any]) -> RenderableType:
                            (status["message"], "dim"))
     if status["mode"] == "embedded":
         return Group(header, embedded_panel(status["embedded"]))
-    return Group(header, services_table(status["services"]),
+    return Group(header, ServicesTable(status["services"]),
                  pipeline_panel(status["pipeline"]), traffic_panel(status["traffic"]),
                  alerts_panel(status["alerts"]))
 
