@@ -1,10 +1,10 @@
 """Domain values to and from their wire forms: protobuf messages for gRPC, and the JSON
-shapes the REST endpoints use. One place, so every transport says the same thing."""
+shapes the REST endpoints use. One place, so every transport says the same thing.
+Histograms cross packed, as the workers and the stores keep them: never unpacked here."""
 
 import base64
 from typing import Any
 
-from logctl.metrics import sketch
 from logctl.metrics.points import ChunkAggregate, Point
 from logctl.pb import analytics_pb2 as apb
 from logctl.pb import storage_pb2 as spb
@@ -18,7 +18,7 @@ def point_to_pb(point: Point) -> spb.Point:
     return spb.Point(count=point.count, errors=point.errors, client_errors=point.client_errors,
                      bytes=point.bytes, latency_count=point.latency_count,
                      latency_sum=point.latency_sum, latency_max=point.latency_max,
-                     hist=sketch.encode(point.hist), first=point.first, last=point.last)
+                     hist=point.encoded_hist() or b"", first=point.first, last=point.last)
 
 
 def point_from_pb(msg: spb.Point) -> Point:
@@ -26,7 +26,7 @@ def point_from_pb(msg: spb.Point) -> Point:
     point.count, point.errors, point.client_errors = msg.count, msg.errors, msg.client_errors
     point.bytes, point.latency_count = msg.bytes, msg.latency_count
     point.latency_sum, point.latency_max = msg.latency_sum, msg.latency_max
-    point.hist = sketch.decode(msg.hist)
+    point.set_encoded_hist(msg.hist)
     point.first, point.last = msg.first, msg.last
     return point
 
@@ -110,7 +110,7 @@ def row_to_json(row: Row) -> dict[str, Any]:
             "point": {"count": p.count, "errors": p.errors, "client_errors": p.client_errors,
                       "bytes": p.bytes, "latency_count": p.latency_count,
                       "latency_sum": p.latency_sum, "latency_max": p.latency_max,
-                      "hist": base64.b64encode(sketch.encode(p.hist)).decode(),
+                      "hist": base64.b64encode(p.encoded_hist() or b"").decode(),
                       "first": _finite(p.first), "last": _finite(p.last)}}
 
 
@@ -120,7 +120,7 @@ def row_from_json(data: dict[str, Any]) -> Row:
     for name in ("count", "errors", "client_errors", "bytes", "latency_count", "latency_sum",
                  "latency_max"):
         setattr(point, name, p[name])
-    point.hist = sketch.decode(base64.b64decode(p["hist"]))
+    point.set_encoded_hist(base64.b64decode(p["hist"]))
     point.first = float("inf") if p["first"] is None else p["first"]
     point.last = float("-inf") if p["last"] is None else p["last"]
     return Row(data["key"], data["bucket"], point, data["malformed"])

@@ -15,10 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from logctl.auth import TokenBook
 from logctl.errors import Overloaded, PeerError
-from logctl.formats import FormatOptions, make_format
-from logctl.formats.fields import FieldMap, parse_overrides
+from logctl.formats.fields import parse_overrides
 from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec
-from logctl.services.processing import ProcessingService
+from logctl.services.processing import ProcessingService, format_for
 from logctl.store.base import Position
 from logctl.transport.resilience import Guard, RetryPolicy
 from logctl.transport.rest.client import TIMEOUT_S, RestClient
@@ -102,12 +101,13 @@ def processing_app(service: ProcessingService, tokens: TokenBook, max_body: int 
 
 def _format_spec(name: str, rt_unit: str, engine: str, now: float,
                  fields: list[str]) -> FormatSpec:
-    """The chunk's format, checked before any work: unknown names and bad options are 400."""
+    """The chunk's format, checked before any work: unknown names and bad options are 400.
+    The parser is built once per spec (`format_for` caches it), not once per chunk."""
     if engine not in ("auto", "python"):
         raise ApiError(400, f"unknown engine {engine!r}: use auto or python")
-    overrides = parse_overrides(fields)
-    make_format(name, FormatOptions(rt_unit, FieldMap(overrides), now))
-    return FormatSpec(name, rt_unit, tuple(overrides.items()), now, engine)
+    spec = FormatSpec(name, rt_unit, tuple(parse_overrides(fields).items()), now, engine)
+    format_for(spec)
+    return spec
 
 
 class RestProcessingClient:
@@ -161,10 +161,6 @@ class RestProcessingClient:
                 raise last
             rounds += 1
             time.sleep(pause)
-
-    @property
-    def guards(self) -> list[Guard]:
-        return [client.guard for client in self.clients]
 
     def close(self) -> None:
         for client in self.clients:
