@@ -26,40 +26,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars
-from measure import Run, TimedOut, timed, write_section
+from measure import OUT, RE_LOOP, Run, TimedOut, timed, write_section
 
 from logctl.services.analytics import AnalyticsService
 from logctl.store.base import Query
 from logctl.store.sqlite import SQLiteStore
 from logctl.synthetic import START, write_log
 
-OUT = Path(__file__).parent / "out"
 LARGE = 5_000_000
 TIMEOUT = 300.0  # seconds: a tool slower than this is reported as not finishing
 PY = sys.executable
 GOACCESS_FORMAT = '%h %^[%d:%t %^] "%r" %s %b "%R" "%u" %T'
 LNAV_PER_MINUTE = (";SELECT strftime('%Y-%m-%dT%H:%M', log_time) AS minute, count(*) AS n"
                    " FROM access_log GROUP BY minute")
-RE_LOOP = r'''
-import re, sys
-LINE = re.compile(rb'^(\S+) \S+ \S+ \[([^\]:]+:\d+:\d+):\d+ ([^\]]+)\] '
-                  rb'"(\S+) (\S+)[^"]*" (\d{3}) (\d+|-)(?: "[^"]*" "[^"]*"(?: ([\d.]+))?)?')
-counts = {}
-with open(sys.argv[1], "rb") as f:
-    for line in f:
-        m = LINE.match(line)
-        if m is None:
-            continue
-        key = (m[2], m[4], m[5].split(b"?")[0], m[6])
-        c = counts.get(key)
-        if c is None:
-            c = counts[key] = [0, 0, 0.0]
-        c[0] += 1
-        c[1] += 0 if m[7] == b"-" else int(m[7])
-        if m[8]:
-            c[2] += float(m[8])
-print(sum(c[0] for c in counts.values()))
-'''
 JSON_LOOP = r'''
 import json, sys
 counts = {}

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 
 import httpx
+from measure import OUT, write_section
 
 from logctl.synthetic import write_log
 
-OUT = Path(__file__).parent / "out"
-RESULTS = Path(__file__).parent / "RESULTS.md"
 LOGCTL = [sys.executable, "-m", "logctl"]
 
 
@@ -93,15 +92,13 @@ def main() -> None:
     table = render(args, log, times)
     print(table)
     if args.write:
-        write_section(table)
+        write_section("Daemon path", table)
 
 
 def render(args: argparse.Namespace, log: Path, times: dict[str, list[float]]) -> str:
     median = {k: statistics.median(v) for k, v in times.items()}
     rate = {k: args.lines / v for k, v in median.items()}
     return "\n".join([
-        "## Daemon path",
-        "",
         f"`python benchmarks/daemon.py --lines {args.lines} --rounds {args.rounds}"
         f" --instances {args.instances}`, {os.cpu_count()} cores; file "
         f"{log.stat().st_size / 1e6:.0f} MB. Medians of {args.rounds} alternating rounds; "
@@ -115,17 +112,6 @@ def render(args: argparse.Namespace, log: Path, times: dict[str, list[float]]) -
         f"{rate['daemons']:,.0f} | {rate['daemons'] / rate['embedded']:.2f} |",
         "",
     ])
-
-
-def write_section(table: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Results\n"
-    start = text.find("## Daemon path")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + table + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + table
-    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

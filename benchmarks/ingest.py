@@ -18,31 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import timed, write_section
+from measure import OUT, RE_LOOP, timed, write_section
 
 from logctl.synthetic import write_log
-
-OUT = Path(__file__).parent / "out"
-BASELINE = r'''
-import re, sys
-LINE = re.compile(rb'^(\S+) \S+ \S+ \[([^\]:]+:\d+:\d+):\d+ ([^\]]+)\] '
-                  rb'"(\S+) (\S+)[^"]*" (\d{3}) (\d+|-)(?: "[^"]*" "[^"]*"(?: ([\d.]+))?)?')
-counts = {}
-with open(sys.argv[1], "rb") as f:
-    for line in f:
-        m = LINE.match(line)
-        if m is None:
-            continue
-        key = (m[2], m[4], m[5].split(b"?")[0], m[6])
-        c = counts.get(key)
-        if c is None:
-            c = counts[key] = [0, 0, 0.0]
-        c[0] += 1
-        c[1] += 0 if m[7] == b"-" else int(m[7])
-        if m[8]:
-            c[2] += float(m[8])
-print(sum(c[0] for c in counts.values()))
-'''
 
 
 def run_logctl(log: Path) -> tuple[float, int]:
@@ -54,7 +32,7 @@ def run_logctl(log: Path) -> tuple[float, int]:
 
 
 def run_baseline(log: Path) -> tuple[float, int]:
-    run = timed([sys.executable, "-c", BASELINE, str(log)])
+    run = timed([sys.executable, "-c", RE_LOOP, str(log)])
     return run.seconds, run.rss_mb
 
 

@@ -11,6 +11,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
+OUT = Path(__file__).parent / "out"  # generated logs and databases (ignored by git)
+# The baseline every ingest figure is compared with: a plain-Python regex loop that parses
+# a combined log and counts per (minute, method, path, status), with no storage.
+RE_LOOP = r'''
+import re, sys
+LINE = re.compile(rb'^(\S+) \S+ \S+ \[([^\]:]+:\d+:\d+):\d+ ([^\]]+)\] '
+                  rb'"(\S+) (\S+)[^"]*" (\d{3}) (\d+|-)(?: "[^"]*" "[^"]*"(?: ([\d.]+))?)?')
+counts = {}
+with open(sys.argv[1], "rb") as f:
+    for line in f:
+        m = LINE.match(line)
+        if m is None:
+            continue
+        key = (m[2], m[4], m[5].split(b"?")[0], m[6])
+        c = counts.get(key)
+        if c is None:
+            c = counts[key] = [0, 0, 0.0]
+        c[0] += 1
+        c[1] += 0 if m[7] == b"-" else int(m[7])
+        if m[8]:
+            c[2] += float(m[8])
+print(sum(c[0] for c in counts.values()))
+'''
 SAMPLE_EVERY = 0.1
 
 
