@@ -43,7 +43,7 @@ from logctl.transport.rest.analytics import RestAnalyticsClient
 from logctl.transport.rest.client import remote_url
 from logctl.transport.rest.ingest import RestIngestClient, upload_all
 from logctl.transport.serve import SERVICES, serve_one
-from logctl.transport.supervisor import Supervisor, serve_flags, tls_flags
+from logctl.transport.supervisor import Supervisor, serve_flags
 
 app = typer.Typer(
     help="Turn raw log files into metrics you can query and watch.\n\n"
@@ -138,7 +138,7 @@ def ingest(
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if as_json:
-        out.print_json(json.dumps(_report_json(report, settings)))
+        out.print_json(json.dumps({"db": redact(settings.store_target), **report.as_json()}))
         return
     for file in report.files:
         err.print(f"{file.label}: format {file.format}", highlight=False)
@@ -198,17 +198,6 @@ def _run_ingest(service: Any, sources: list, total: int, quiet: bool) -> IngestR
                        lines=bar.tasks[0].fields["lines"] + lines)
 
         return service.ingest(sources, advance)
-
-
-def _report_json(report: IngestReport, settings: Settings) -> dict[str, Any]:
-    return {
-        "db": redact(settings.store_target), "seconds": round(report.seconds, 3),
-        "lines": report.lines, "requests": report.requests, "malformed": report.malformed,
-        "bytes": report.bytes,
-        "files": [{"path": f.label, "format": f.format, "start": f.start, "end": f.end,
-                   "lines": f.lines, "requests": f.requests, "malformed": f.malformed,
-                   "skipped_batches": f.skipped_batches} for f in report.files],
-    }
 
 
 @app.command()
@@ -345,8 +334,9 @@ def serve(
                 "`logctl token create --role read` makes one to share")
     if all_services or instances > 1 or storage_instances > 1:
         env = {"LOGCTL_WATCH": ",".join(settings.watch), "LOGCTL_GLOBS": ",".join(settings.globs)}
-        flags = serve_flags(home, config, db, workers, store) + tls_flags(tls_cert, tls_key, tls_ca,
-                                                                 insecure)
+        flags = serve_flags({"--home": home, "--config": config, "--db": db,
+                             "--workers": workers, "--store": store, "--tls-cert": tls_cert,
+                             "--tls-key": tls_key, "--tls-ca": tls_ca}, insecure)
         supervisor = Supervisor(settings, flags, env, say)
         code = supervisor.run(list(SERVICES) if all_services else [service or ""], instances,
                               storage_instances)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from logctl.checkpoint import Checkpoint, CheckpointBook, new_checkpoint
 from logctl.chunks import CHUNK_SIZE, Chunk, read_chunks, skip_to
@@ -59,6 +59,16 @@ class IngestReport:
     @property
     def bytes(self) -> int:
         return sum(f.end - f.start for f in self.files)
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as `logctl ingest --json` and upload reports show it."""
+        return {
+            "seconds": round(self.seconds, 3), "lines": self.lines,
+            "requests": self.requests, "malformed": self.malformed, "bytes": self.bytes,
+            "files": [{"path": f.label, "format": f.format, "start": f.start, "end": f.end,
+                       "lines": f.lines, "requests": f.requests, "malformed": f.malformed,
+                       "skipped_batches": f.skipped_batches} for f in self.files],
+        }
 
 
 @dataclass(frozen=True)

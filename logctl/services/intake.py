@@ -326,15 +326,8 @@ def lag_seconds(lag_bytes: int, mtime: float, checkpoint: Checkpoint | None,
 
 
 def report_json(report: IngestReport) -> dict[str, Any]:
-    """An ingest report as JSON (the same shape as `logctl ingest --json`)."""
-    return {
-        "seconds": round(report.seconds, 3), "lines": report.lines,
-        "requests": report.requests, "malformed": report.malformed, "bytes": report.bytes,
-        "files": [{"path": f.label, "format": f.format, "start": f.start, "end": f.end,
-                   "lines": f.lines, "requests": f.requests, "malformed": f.malformed,
-                   "skipped_batches": f.skipped_batches} for f in report.files],
-        "warnings": report.warnings,
-    }
+    """An upload's report: `logctl ingest --json`'s shape, with the warnings."""
+    return {**report.as_json(), "warnings": report.warnings}
 
 
 def manifest_path(upload: Upload) -> Path:

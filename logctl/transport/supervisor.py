@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -60,11 +59,6 @@ def spread(urls: tuple[str, ...] | list[str], instances: int) -> tuple[str, ...]
     return tuple(urlunsplit(parts._replace(netloc=f"{host}:{p}")) for p in ports)
 
 
-def processing_urls(settings: Settings, instances: int) -> tuple[str, ...]:
-    """N processing addresses: the configured ones, then ports 100 apart."""
-    return spread(settings.processing_urls, instances)
-
-
 class Supervisor:
     """Starts, watches and stops the children of one `logctl serve`."""
 
@@ -83,7 +77,7 @@ class Supervisor:
         settings = self.settings
         storage_rest = spread(instance_list(settings.storage_url), storage_instances)
         storage_grpc = spread(instance_list(settings.storage_grpc), storage_instances)
-        self.urls = {"processing": processing_urls(settings, instances),
+        self.urls = {"processing": spread(settings.processing_urls, instances),
                      "storage": storage_rest}
         self.child_env = {**os.environ, **self.env,
                           "LOGCTL_PROCESSING_URLS": ",".join(self.urls["processing"]),
@@ -180,21 +174,11 @@ class Supervisor:
             self.say("stopped")
 
 
-def serve_flags(home: Path | None, config: Path | None, db: Path | None,
-                workers: int | None, store: str | None = None) -> list[str]:
-    """The options every child gets, so they all read the same settings."""
+def serve_flags(options: dict[str, object], insecure: bool = False) -> list[str]:
+    """The options of `serve` the user gave (flag -> value, None when not given), passed
+    on to every child so they all read the same settings."""
     flags: list[str] = []
-    for name, value in (("--home", home), ("--config", config), ("--db", db),
-                        ("--workers", workers), ("--store", store)):
+    for name, value in options.items():
         if value is not None:
             flags += [name, str(value)]
-    return flags
-
-
-def tls_flags(cert: str | None, key: str | None, ca: str | None, insecure: bool) -> list[str]:
-    """The TLS options of `serve`, passed on to every child."""
-    flags: list[str] = []
-    for name, value in (("--tls-cert", cert), ("--tls-key", key), ("--tls-ca", ca)):
-        if value is not None:
-            flags += [name, value]
     return flags + (["--insecure"] if insecure else [])
