@@ -169,17 +169,14 @@ class Intake:
         try:
             report = self.ingest_for(upload.format).ingest(
                 [SourceFile(upload.path, source_name(Path(upload.name)))])
-        except PeerError as exc:
-            if not exc.retryable:
-                raise
-            upload.status, upload.error = "queued", str(exc)  # a peer is down: try again
-            self._failed(exc)
-            self._later(lambda: self.submit_upload(upload))
-            return
         except LogctlError as exc:
+            self._failed(exc)
+            if isinstance(exc, PeerError) and exc.retryable:
+                upload.status, upload.error = "queued", str(exc)  # a peer is down: try again
+                self._later(lambda: self.submit_upload(upload))
+                return
             upload.status, upload.error = "failed", str(exc)
             upload.error_kind = type(exc).__name__
-            self._failed(exc)
             write_manifest(upload)
             return
         self._count(report)
@@ -217,8 +214,13 @@ class Intake:
         timer.start()
 
     def _work(self) -> None:
+        """Run jobs in order; a job that fails unexpectedly is logged, and the next runs
+        (one bad file or upload must not stop the daemon ingesting)."""
         while (job := self._jobs.get()) is not None and not self.stop.is_set():
-            job()
+            try:
+                job()
+            except Exception:
+                log.exception("ingest job failed")
 
     def sources(self) -> list[dict[str, Any]]:
         """Every root with the progress of each of its files."""
