@@ -2,7 +2,6 @@
 in the query string), and the client ingest uses to spread chunks over instances."""
 
 import itertools
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -47,26 +46,14 @@ def ack_json(ack: ChunkAck) -> dict[str, Any]:
             "requests": ack.requests, "malformed": ack.malformed, "end": ack.end}
 
 
-class Counter:
-    """Chunks being processed now: the queue depth shown in health."""
-
-    def __init__(self) -> None:
-        self.value = 0
-        self.lock = threading.Lock()
-
-    def add(self, delta: int) -> None:
-        with self.lock:
-            self.value += delta
-
-
 def processing_app(service: ProcessingService, tokens: TokenBook, max_body: int = MAX_BODY,
                    max_in_flight: int = 8,
                    health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
     """The processing REST app over a processing service (workers + storage client).
     At most `max_in_flight` chunks are worked on at once; more are refused with 429 and
     Retry-After, so a fast ingest slows down instead of queueing without bound."""
-    in_flight = Counter()
-    app = create_app("processing", tokens, lambda: {"queue_depth": in_flight.value,
+    in_flight = 0  # touched only on the event loop's thread, so a plain count will do
+    app = create_app("processing", tokens, lambda: {"queue_depth": in_flight,
                                             **(health() if health else {})})
 
     @app.post("/v1/chunks", summary="Parse, aggregate and store one chunk of log lines",
@@ -79,6 +66,7 @@ def processing_app(service: ProcessingService, tokens: TokenBook, max_body: int 
         rt_unit: str = "auto", engine: str = "auto", now: float = 0.0,
         field: Annotated[list[str] | None, Param()] = None,
     ) -> dict[str, Any]:
+        nonlocal in_flight
         require_content_type(request, *CHUNK_TYPES)
         data = await read_body(request, max_body)
         if len(data) > end - start:  # shorter is fine: an overlong line is cut
@@ -86,14 +74,14 @@ def processing_app(service: ProcessingService, tokens: TokenBook, max_body: int 
                                 f"holds {end - start}")
         spec = _format_spec(format, rt_unit, engine, now, field or [])
         chunk = ChunkRequest(source, Position(source_id, start, end), spec, data)
-        if in_flight.value >= max_in_flight:
-            raise Overloaded(f"{in_flight.value} chunks in progress, the most this instance "
+        if in_flight >= max_in_flight:
+            raise Overloaded(f"{in_flight} chunks in progress, the most this instance "
                              "takes at once", retry_after=1.0)
-        in_flight.add(1)
+        in_flight += 1
         try:
             ack = await run_in_threadpool(lambda: next(iter(service.process([chunk]))))
         finally:
-            in_flight.add(-1)
+            in_flight -= 1
         return ack_json(ack)
 
     return app
