@@ -32,22 +32,24 @@ def balanced(target: str) -> tuple[str, list[tuple[str, Any]]]:
     return f"ipv4:{target}", [*OPTIONS, ("grpc.lb_policy_name", "round_robin")]
 
 
+def trusting(ca: str) -> grpc.ChannelCredentials:
+    """TLS credentials that trust the CA in this PEM file."""
+    with open(ca, "rb") as handle:
+        return grpc.ssl_channel_credentials(root_certificates=handle.read())
+
+
 def channel(target: str, ca: str | None) -> grpc.Channel:
     """A blocking channel: TLS when a CA file is given, else plain (loopback)."""
     address, options = balanced(target)
     if ca:
-        with open(ca, "rb") as handle:
-            credentials = grpc.ssl_channel_credentials(root_certificates=handle.read())
-        return grpc.secure_channel(address, credentials, options=options)
+        return grpc.secure_channel(address, trusting(ca), options=options)
     return grpc.insecure_channel(address, options=options)
 
 
 def aio_channel(target: str, ca: str | None) -> grpc.aio.Channel:
     """The asyncio twin of `channel` (one instance: a watch stream lives on one)."""
     if ca:
-        with open(ca, "rb") as handle:
-            credentials = grpc.ssl_channel_credentials(root_certificates=handle.read())
-        return grpc.aio.secure_channel(target, credentials, options=OPTIONS)
+        return grpc.aio.secure_channel(target, trusting(ca), options=OPTIONS)
     return grpc.aio.insecure_channel(target, options=OPTIONS)
 
 
