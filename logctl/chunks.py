@@ -51,19 +51,20 @@ def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
     read = 0
     while True:
         pieces: list[bytes] = []
+        got = 0
         try:
-            while sum(map(len, pieces)) < size and (piece := stream.read(min(PIECE, size))):
+            while got < size and (piece := stream.read(min(PIECE, size))):
                 pieces.append(piece)
+                got += len(piece)
         except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
             if pieces:
                 yield b"".join(pieces)
-            raise InputError(f"unreadable after {read + sum(map(len, pieces)):,} bytes "
+            raise InputError(f"unreadable after {read + got:,} bytes "
                              f"(truncated or corrupt compressed data?): {exc}") from None
         if not pieces:
             return
-        block = b"".join(pieces)
-        read += len(block)
-        yield block
+        read += got
+        yield b"".join(pieces)
 
 
 def read_chunks(
