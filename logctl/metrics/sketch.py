@@ -4,13 +4,15 @@ A value v > 0 ms falls in bin i = ceil(log(v) / log(gamma)); the bin's represent
 value 2 * gamma**i / (gamma + 1) is within ALPHA relative error of every value in it, so
 any quantile read from merged bins is within ALPHA of the exact one. Merging is adding
 counts per bin: merge(a, b) == histogram(a + b), exactly. A histogram is a plain
-{bin: count} dict; stored as packed int32 pairs.
+{bin: count} dict; stored as packed int32 (bin, count) pairs (int64 pairs, WIDE, where
+merged counts may outgrow int32; rollups pack dense, see dense.py).
 """
 
 import math
 from array import array
-from collections.abc import Iterable
-from itertools import chain
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from itertools import accumulate, chain
 
 ALPHA = 0.008
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -18,6 +20,8 @@ LN_GAMMA = math.log(GAMMA)
 MIN_MS = 0.001
 ZERO_BIN = -(2**31)
 MIN_BIN = math.ceil(math.log(MIN_MS) / LN_GAMMA)
+NARROW = "i"  # array typecodes of the packings: int32 pairs (points), int64 pairs
+WIDE = "q"
 
 Histogram = dict[int, int]
 
@@ -56,37 +60,52 @@ def quantile(hist: Histogram, q: float, maximum: float | None = None) -> float |
 
     Clamped to the exact maximum when known, which never moves it further than ALPHA.
     """
-    total = sum(hist.values())
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(q * total))
-    seen = 0
-    for index in sorted(hist):
-        seen += hist[index]
-        if seen >= rank:
-            value = bin_value(index)
-            return min(value, maximum) if maximum is not None else value
-    raise AssertionError("unreachable: rank within total")
+    return quantiles(hist, [q], maximum)[0]
 
 
-def encode(hist: Histogram) -> bytes:
-    """Pack as int32 (bin, count) pairs, bins ascending, for storage."""
-    return array("i", chain.from_iterable(sorted(hist.items()))).tobytes()
+def quantiles(hist: Histogram, qs: Sequence[float],
+              maximum: float | None = None) -> list[float | None]:
+    """`quantile` for several q at once, from one running total over the sorted bins (a
+    time series asks for four per bucket, so this stays in C: accumulate and bisect)."""
+    bins = sorted(hist)
+    running = list(accumulate(map(hist.__getitem__, bins)))
+    if not running or running[-1] == 0:
+        return [None] * len(qs)
+    found: list[float | None] = []
+    for q in qs:
+        value = bin_value(bins[bisect_left(running, max(1, math.ceil(q * running[-1])))])
+        found.append(min(value, maximum) if maximum is not None else value)
+    return found
 
 
-def decode(blob: bytes | None) -> Histogram:
+def encode(hist: Histogram, typecode: str = NARROW) -> bytes:
+    """Pack as (bin, count) pairs of `typecode` (int32 or WIDE), bins ascending."""
+    return array(typecode, chain.from_iterable(sorted(hist.items()))).tobytes()
+
+
+def decode(blob: bytes | None, typecode: str = NARROW) -> Histogram:
     """Unpack what `encode` wrote."""
     if not blob:
         return {}
-    flat = array("i")
+    flat = array(typecode)
     flat.frombytes(blob)
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+def merge_packed(packed: bytes) -> Histogram:
+    """Merge histograms packed back to back (each as `encode` writes it, concatenated) into
+    one. Queries and rollups merge thousands of stored histograms per group: one join and
+    one call per group instead of a decode and a dict merge per histogram. This loop is the
+    query path's hot spot, kept to this signature so a native version can replace it."""
+    flat = array(NARROW)
+    flat.frombytes(packed)
+    hist: Histogram = {}
+    get = hist.get
+    for index, count in zip(flat[::2], flat[1::2], strict=True):
+        hist[index] = get(index, 0) + count
+    return hist
+
+
 def merge_blobs(blobs: Iterable[bytes | None]) -> Histogram:
-    """Merge many stored histograms into one."""
-    result: Histogram = {}
-    for blob in blobs:
-        if blob:
-            merge_into(result, decode(blob))
-    return result
+    """Merge many stored histograms (None or empty for none) into one."""
+    return merge_packed(b"".join(blob for blob in blobs if blob))

@@ -127,8 +127,9 @@ def summarize(point: Point, malformed: int) -> dict[str, Any]:
     """The contract's fields for one merged point."""
     latency = None
     if point.latency_count:
-        latency = {name: round(sketch.quantile(point.hist, q, point.latency_max) or 0.0, 3)
-                   for name, q in QUANTILES.items()}
+        values = sketch.quantiles(point.hist, list(QUANTILES.values()), point.latency_max)
+        latency = {name: round(value or 0.0, 3) for name, value in zip(QUANTILES, values,
+                                                                      strict=True)}
         latency["max"] = round(point.latency_max, 3)
         latency["mean"] = round(point.latency_sum / point.latency_count, 3)
     return {
@@ -217,7 +218,9 @@ class AnalyticsService:
 
 
 def merge_rows(rows: list[Row]) -> Row:
-    """All rows merged into one."""
+    """All rows merged into one (a lone row as it is: nothing to merge)."""
+    if len(rows) == 1:
+        return rows[0]
     total = Row(None, None)
     for row in rows:
         total.point.merge(row.point)

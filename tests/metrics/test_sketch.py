@@ -59,3 +59,29 @@ def test_encode_decode_roundtrip(values: list[float]) -> None:
 def test_empty() -> None:
     assert sketch.quantile({}, 0.5) is None
     assert sketch.decode(None) == {}
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(latencies, max_size=6))
+def test_merge_packed_equals_merging_each(parts: list[list[float]]) -> None:
+    blobs = [sketch.encode(build(values)) for values in parts]
+    union = build([value for values in parts for value in values])
+    assert sketch.merge_packed(b"".join(blobs)) == union
+    assert sketch.merge_blobs([None, *blobs, b""]) == union
+
+
+def test_wide_packing_holds_counts_past_int32() -> None:
+    hist = {sketch.ZERO_BIN: 2**40, 12: 3}
+    blob = sketch.encode(hist, sketch.WIDE)
+    assert len(blob) == 32
+    assert sketch.decode(blob, sketch.WIDE) == hist
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=latencies.filter(bool))
+def test_quantiles_at_once_equal_each_alone(values: list[float]) -> None:
+    hist = build(values)
+    qs = [0.99, 0.5, 0.9, 0.95, 1.0, 0.0]
+    assert sketch.quantiles(hist, qs, max(values)) == [
+        sketch.quantile(hist, q, max(values)) for q in qs]
+    assert sketch.quantiles({}, qs) == [None] * 6
