@@ -130,6 +130,12 @@ class Store(Protocol):
         """The range of data under the query's filters, ignoring its time range."""
         ...
 
+    def refresh_rollups(self, settled_before: float | None = None,
+                        limit: int | None = None) -> int:
+        """Rebuild the rollups of dirty hours (store/rollup.py): those last written before
+        `settled_before` when given, at most `limit`; returns the hours rebuilt."""
+        ...
+
     def drop_before(self, epoch: float) -> int:
         """Retention: remove whole days of points before `epoch`; returns points removed."""
         ...

@@ -3,7 +3,8 @@ database. Each batch is one READ COMMITTED transaction that first claims its id 
 ledger (a concurrent replay waits on that row and then skips), then upserts points with
 INSERT ... ON CONFLICT DO UPDATE: counters add and histograms merge (SQL `hist_merge`) under
 the row lock, so two writers touching one point never lose an update. Deadlocks and
-serialization failures roll back and retry the whole transaction."""
+serialization failures roll back and retry the whole transaction. Queries read rollups where
+they are clean (store/rollup.py, store/postgres_rollup.py)."""
 
 import random
 import threading
@@ -20,6 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from logctl.errors import StoreError
 from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
+from logctl.store import postgres_rollup as rollup
 from logctl.store import postgres_schema as schema
 from logctl.store import redact
 from logctl.store.base import (
@@ -33,6 +35,7 @@ from logctl.store.base import (
     StoredPoint,
     claim_ledger,
 )
+from logctl.store.rollup import Part, batch_hours, hours_of, plan
 from logctl.store.sql import (
     POSTGRES,
     bucket_expr,
@@ -155,6 +158,7 @@ class PostgresStore:
             rows = self._point_rows(conn, batch)
             with conn.cursor() as cur:
                 cur.executemany(UPSERT_POINT, rows)
+            rollup.mark_dirty(conn, batch_hours(batch))
             self._write_malformed(conn, batch)
         return True
 
@@ -248,17 +252,41 @@ class PostgresStore:
         rows: dict[tuple, Row] = {}
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            for key, bucket, *counters in conn.execute(*points_sql(query, POSTGRES)):
-                p = rows.setdefault((key, bucket), Row(key, bucket)).point
-                (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
-                 p.latency_max, p.first, p.last) = counters
-            for key, bucket, index, count in conn.execute(*hist_sql(query)):
-                rows[(key, bucket)].point.hist[index] = count
+            dirty = [hour for hour, _ in rollup.dirty_hours(conn)]
+            for part in plan(query, dirty):
+                for key, point in self._read_part(conn, query, part).items():
+                    if key in rows:
+                        rows[key].point.merge(point)
+                    else:
+                        rows[key] = Row(*key, point)
             malformed = malformed_sql(query, UNKNOWN_MINUTE, POSTGRES)
             if malformed is not None:
                 for key, bucket, count in conn.execute(*malformed):
                     rows.setdefault((key, bucket), Row(key, bucket)).malformed = count
         return rows
+
+    def _read_part(self, conn: psycopg.Connection, query: Query,
+                   part: Part) -> dict[tuple, Point]:
+        """One part of a query plan: merged points per (key, bucket)."""
+        points: dict[tuple, Point] = {}
+        for key, bucket, *counters in conn.execute(
+                *points_sql(query, POSTGRES, part.table, part.spans)):
+            p = points[(key, bucket)] = Point()
+            (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
+             p.latency_max, p.first, p.last) = counters
+        for key, bucket, index, count in conn.execute(*hist_sql(query, part)):
+            points[(key, bucket)].hist[index] = count
+        return points
+
+    def refresh_rollups(self, settled_before: float | None = None,
+                        limit: int | None = None) -> int:
+        """Rebuild the rollups of dirty hours (only those last written before
+        `settled_before`, when given; at most `limit`), one transaction per hour. Returns
+        the hours rebuilt."""
+        hours = [hour for hour, marked in self._run("read dirty hours", rollup.dirty_hours)
+                 if settled_before is None or marked < settled_before][:limit]
+        return sum(self._run("rebuild rollups", lambda conn, hour=hour: rollup.rebuild_hour(
+            conn, hour, settled_before)) for hour in hours)
 
     def coverage(self, query: Query) -> Coverage:
         """First/last request time under the query's filters, and store totals."""
@@ -317,6 +345,7 @@ class PostgresStore:
                 with conn.cursor() as cur:
                     cur.executemany(UPSERT_POINT, sorted(
                         point_row(ids[key], minute, point) for key, minute, point in chunk))
+                rollup.mark_dirty(conn, hours_of(minute for _, minute, _ in chunk))
                 progress(len(chunk))
             with conn.cursor() as cur:
                 cur.executemany(UPSERT_MALFORMED, sorted(dump.malformed))
@@ -368,10 +397,11 @@ def stored_point(row: tuple) -> StoredPoint:
     return (row[0], row[1], row[2], row[3], row[4]), row[5], point
 
 
-def hist_sql(query: Query) -> tuple[str, list]:
-    """SELECT the merged histogram bins of each group and bucket of a query."""
+def hist_sql(query: Query, part: Part) -> tuple[str, list]:
+    """SELECT the merged histogram bins of each group and bucket of a query's part."""
     bins = "CROSS JOIN LATERAL unnest(p.hist_bins, p.hist_counts) AS h (bin, n)"
-    body, params = points_from(query, POSTGRES, bins)
-    sql = (f"SELECT {key_expr(query)} AS key, {bucket_expr(query, 'p.minute')} AS bucket,"
-           f" h.bin, sum(h.n)::bigint{body} GROUP BY key, bucket, h.bin")
+    body, params = points_from(query, POSTGRES, bins, part.table, part.spans)
+    sql = (f"SELECT {key_expr(query, part.table.dims)} AS key,"
+           f" {bucket_expr(query, part.table.time)} AS bucket, h.bin, sum(h.n)::bigint{body}"
+           " GROUP BY key, bucket, h.bin")
     return sql, params

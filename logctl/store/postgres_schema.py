@@ -63,14 +63,50 @@ $$;
 """
 
 
+ROLLUP_COUNTERS = """
+  count bigint NOT NULL, errors bigint NOT NULL, client_errors bigint NOT NULL,
+  bytes bigint NOT NULL, latency_count bigint NOT NULL,
+  latency_sum double precision NOT NULL, latency_max double precision NOT NULL,
+  hist_bins integer[] NOT NULL DEFAULT '{}', hist_counts bigint[] NOT NULL DEFAULT '{}',
+  first_ts double precision NOT NULL, last_ts double precision NOT NULL"""
+SCHEMA_V2 = f"""
+CREATE TABLE hour_points (
+  hour bigint NOT NULL, series_id bigint NOT NULL REFERENCES series (id),{ROLLUP_COUNTERS},
+  PRIMARY KEY (hour, series_id)
+);
+CREATE TABLE source_points (
+  minute bigint NOT NULL, source text NOT NULL,{ROLLUP_COUNTERS},
+  PRIMARY KEY (minute, source)
+);
+CREATE TABLE dirty_hours (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  hour bigint NOT NULL, marked_at double precision NOT NULL
+);
+CREATE INDEX dirty_hours_hour ON dirty_hours (hour);
+INSERT INTO dirty_hours (hour, marked_at)
+SELECT DISTINCT minute - (minute % 3600 + 3600) % 3600, 0 FROM points;
+"""
+ROLLUP_TABLES = (("hour_points", "hour"), ("source_points", "minute"), ("dirty_hours", "hour"))
+
+
 def _create_tables(conn: psycopg.Connection) -> None:
     """Migration 1: the same tables as SQLite, points partitioned by day."""
     conn.execute(SCHEMA_V1)
 
 
+def _create_rollups(conn: psycopg.Connection) -> None:
+    """Migration 2: the rollup tables and the dirty-hour marks (store/rollup.py), every
+    hour already holding points marked dirty. Marks are rows a batch only inserts, never
+    updates, so concurrent writers do not queue on them; a rebuild deletes the marks its
+    snapshot saw, and a later batch's mark survives it."""
+    conn.execute(SCHEMA_V2)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "series, day-partitioned points, malformed, samples, batch ledger, hist_merge",
               _create_tables),
+    Migration(2, "rollups per series and hour and per source and minute, dirty hours",
+              _create_rollups),
 ]
 
 
@@ -140,7 +176,8 @@ def create_partitions(conn: psycopg.Connection, days: Iterable[int]) -> None:
 
 
 def drop_partitions(conn: psycopg.Connection, before: int) -> int:
-    """Drop the partitions of days that end at or before `before`; returns points removed."""
+    """Drop the partitions of days that end at or before `before` (a day boundary), and
+    the rollups of those days in the same transaction; returns points removed."""
     removed = 0
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_setting('search_path')"
@@ -152,4 +189,7 @@ def drop_partitions(conn: psycopg.Connection, before: int) -> int:
             count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
             removed += count.fetchone()[0]
             conn.execute(sql.SQL("DROP TABLE {}").format(table))
+        for name, column in ROLLUP_TABLES:
+            conn.execute(sql.SQL("DELETE FROM {} WHERE {} < %s").format(
+                sql.Identifier(name), sql.Identifier(column)), (before,))
     return removed

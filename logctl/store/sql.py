@@ -1,8 +1,11 @@
 """SQL for metric queries, shared by the stores: filters, grouping and bucketing of points
 (joined to their series) and of malformed-line counts. The few spellings that differ between
-SQLite and PostgreSQL live in a `Dialect`, so both stores answer from the same SQL."""
+SQLite and PostgreSQL live in a `Dialect`, so both stores answer from the same SQL. A query
+reads stored minutes (`points`) or their rollups (store/rollup.py), each a `Table`."""
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from logctl.errors import UsageError
@@ -10,9 +13,10 @@ from logctl.store.base import DIMENSIONS, Query
 
 _STATUS = re.compile(r"^([1-5])xx$|^(\d{3})$")
 KEY_EXPR = {
-    "route": "s.route", "status": "CAST(s.status AS TEXT)", "method": "s.method",
-    "host": "s.host", "source": "s.source", "status_class": "(s.status / 100) || 'xx'",
+    "route": "{s}.route", "status": "CAST({s}.status AS TEXT)", "method": "{s}.method",
+    "host": "{s}.host", "source": "{s}.source", "status_class": "({s}.status / 100) || 'xx'",
 }
+Span = tuple[float, float]  # [start, end) in epoch seconds; -inf and inf for open ends
 
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 MAX_STEP_MINUTES = 525_600
@@ -20,13 +24,14 @@ MAX_STEP_MINUTES = 525_600
 
 @dataclass(frozen=True)
 class Dialect:
-    """How one database spells parameters, route globs, sums and the histogram merge."""
+    """How one database spells parameters, route globs and sums, and whether it merges
+    histograms in the same SELECT as the counters (a SQLite aggregate function)."""
 
     param: str
     glob: str
     int_sum: str
     float_sum: str
-    hist_agg: str | None
+    hist_in_select: bool
 
     def params(self, count: int) -> str:
         """`count` comma-separated placeholders."""
@@ -37,8 +42,24 @@ class Dialect:
         return pattern if self.glob.startswith("GLOB") else glob_to_regex(pattern)
 
 
-SQLITE = Dialect("?", "GLOB ?", "sum({})", "total({})", "hist_merge_agg(p.hist)")
-POSTGRES = Dialect("%s", "~ %s", "sum({})::bigint", "coalesce(sum({}), 0)::float8", None)
+SQLITE = Dialect("?", "GLOB ?", "sum({})", "total({})", True)
+POSTGRES = Dialect("%s", "~ %s", "sum({})::bigint", "coalesce(sum({}), 0)::float8", False)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows shaped like points (counters, histogram, first/last) that a query can read:
+    the FROM clause, the alias its series dimensions are read under, its time column, and
+    the SQLite aggregate that merges its histograms."""
+
+    body: str
+    dims: str
+    time: str
+    hist_agg: str
+
+
+POINTS = Table("points p JOIN series s ON s.id = p.series_id", "s", "p.minute",
+               "hist_merge_agg(p.hist)")
 
 
 def glob_to_regex(pattern: str) -> str:
@@ -63,9 +84,9 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(out) + "$"
 
 
-def status_condition(values: list[str] | tuple[str, ...],
-                     dialect: Dialect = SQLITE) -> tuple[str, list[int]]:
-    """'5xx', '404', '4xx,500' to a SQL condition on s.status."""
+def status_condition(values: list[str] | tuple[str, ...], dialect: Dialect = SQLITE,
+                     dims: str = "s") -> tuple[str, list[int]]:
+    """'5xx', '404', '4xx,500' to a SQL condition on the status of `dims`."""
     parts, params = [], []
     p = dialect.param
     for value in (v.strip().lower() for raw in values for v in raw.split(",")):
@@ -73,28 +94,30 @@ def status_condition(values: list[str] | tuple[str, ...],
         if not match:
             raise UsageError(f"bad status filter {value!r}: use a code (404) or a class (5xx)")
         if match[1]:
-            parts.append(f"s.status BETWEEN {p} AND {p}")
+            parts.append(f"{dims}.status BETWEEN {p} AND {p}")
             params += [int(match[1]) * 100, int(match[1]) * 100 + 99]
         else:
-            parts.append(f"s.status = {p}")
+            parts.append(f"{dims}.status = {p}")
             params.append(int(match[2]))
     return "(" + " OR ".join(parts) + ")", params
 
 
-def series_filters(query: Query, dialect: Dialect = SQLITE) -> tuple[list[str], list]:
-    """WHERE conditions on the series table `s` for the query's filters."""
+def series_filters(query: Query, dialect: Dialect = SQLITE,
+                   dims: str = "s") -> tuple[list[str], list]:
+    """WHERE conditions on the series dimensions (under alias `dims`) for the query's
+    filters."""
     where: list[str] = []
     params: list = []
     for column, values in (("source", query.sources), ("host", query.hosts),
                            ("method", query.methods)):
         if values:
-            where.append(f"s.{column} IN ({dialect.params(len(values))})")
+            where.append(f"{dims}.{column} IN ({dialect.params(len(values))})")
             params += list(values)
     if query.route_glob:
-        where.append(f"s.route {dialect.glob}")
+        where.append(f"{dims}.route {dialect.glob}")
         params.append(dialect.glob_pattern(query.route_glob))
     if query.statuses:
-        condition, values = status_condition(query.statuses, dialect)
+        condition, values = status_condition(query.statuses, dialect, dims)
         where.append(condition)
         params += values
     return where, params
@@ -111,6 +134,28 @@ def time_filters(query: Query, column: str, dialect: Dialect = SQLITE) -> tuple[
         where.append(f"{column} < {dialect.param}")
         params.append(query.end)
     return where, params
+
+
+def span_filter(column: str, spans: Sequence[Span],
+                dialect: Dialect = SQLITE) -> tuple[list[str], list]:
+    """A condition that an integer `column` lies in one of the spans (open ends leave out a
+    bound). Bounds go in as integers (m >= x iff m >= ceil(x) for an integer m), so
+    PostgreSQL compares like types and can use indexes and prune partitions."""
+    if not spans:
+        return ["1 = 0"], []
+    terms, params = [], []
+    for low, high in spans:
+        bounds = []
+        if low != float("-inf"):
+            bounds.append(f"{column} >= {dialect.param}")
+            params.append(math.ceil(low))
+        if high != float("inf"):
+            bounds.append(f"{column} < {dialect.param}")
+            params.append(math.ceil(high))
+        terms.append(" AND ".join(bounds) or "1 = 1")
+    if len(terms) == 1:
+        return ([terms[0]] if params else []), params
+    return ["(" + " OR ".join(f"({term})" for term in terms) + ")"], params
 
 
 def check_bounds(query: Query) -> None:
@@ -132,22 +177,27 @@ def bucket_expr(query: Query, column: str) -> str:
     return f"({column} / {step}) * {step}"
 
 
-def key_expr(query: Query) -> str:
-    """The group key of a query's grouping, or NULL without one."""
+def key_expr(query: Query, dims: str = "s") -> str:
+    """The group key of a query's grouping (dimensions under alias `dims`), or NULL."""
     if query.group_by is None:
         return "NULL"
     if query.group_by not in DIMENSIONS:
         raise UsageError(f"cannot group by {query.group_by!r}: use one of {', '.join(DIMENSIONS)}")
-    return KEY_EXPR[query.group_by]
+    return KEY_EXPR[query.group_by].format(s=dims)
 
 
-def points_from(query: Query, dialect: Dialect = SQLITE, join: str = "") -> tuple[str, list]:
-    """FROM points joined to series (and `join`), WHERE the query's filters and time range
-    hold."""
-    where, params = series_filters(query, dialect)
-    time_where, time_params = time_filters(query, "p.minute", dialect)
+def points_from(query: Query, dialect: Dialect = SQLITE, join: str = "", table: Table = POINTS,
+                spans: Sequence[Span] | None = None) -> tuple[str, list]:
+    """FROM a table of points (joined to `join`), WHERE the query's filters hold and the
+    time lies in `spans` (default: the query's range)."""
+    where, params = series_filters(query, dialect, table.dims)
+    if spans is None:
+        time_where, time_params = time_filters(query, table.time, dialect)
+    else:
+        check_bounds(query)
+        time_where, time_params = span_filter(table.time, spans, dialect)
     where += time_where
-    sql = " FROM points p JOIN series s ON s.id = p.series_id" + (f" {join}" if join else "")
+    sql = f" FROM {table.body}" + (f" {join}" if join else "")
     return sql + (" WHERE " + " AND ".join(where) if where else ""), params + time_params
 
 
@@ -158,16 +208,18 @@ def coverage_sql(query: Query, dialect: Dialect = SQLITE) -> tuple[str, list]:
     return sql + (" WHERE " + " AND ".join(where) if where else ""), params
 
 
-def points_sql(query: Query, dialect: Dialect = SQLITE) -> tuple[str, list]:
-    """SELECT merged points for a query: counters summed per group key and bucket, and the
-    merged histogram when the dialect can merge it in SQL."""
-    key = key_expr(query)
+def points_sql(query: Query, dialect: Dialect = SQLITE, table: Table = POINTS,
+               spans: Sequence[Span] | None = None) -> tuple[str, list]:
+    """SELECT merged points for a query from a table (within `spans`, default the query's
+    range): counters summed per group key and bucket, and the merged histogram when the
+    dialect merges it in the same SELECT."""
+    key = key_expr(query, table.dims)
     isum, fsum = dialect.int_sum.format, dialect.float_sum.format
     counters = ", ".join(isum(f"p.{c}") for c in ("count", "errors", "client_errors", "bytes",
                                                     "latency_count"))
-    hist = f", {dialect.hist_agg}" if dialect.hist_agg else ""
-    body, params = points_from(query, dialect)
-    sql = (f"SELECT {key} AS key, {bucket_expr(query, 'p.minute')} AS bucket, {counters},"
+    hist = f", {table.hist_agg}" if dialect.hist_in_select else ""
+    body, params = points_from(query, dialect, table=table, spans=spans)
+    sql = (f"SELECT {key} AS key, {bucket_expr(query, table.time)} AS bucket, {counters},"
            f" {fsum('p.latency_sum')}, max(p.latency_max), min(p.first_ts), max(p.last_ts)"
            f"{hist}{body} GROUP BY key, bucket")
     return sql, params

@@ -1,7 +1,8 @@
 """The SQLite store (the default): WAL, one writer connection, one transaction per batch,
 counters merged in SQL with INSERT ... ON CONFLICT DO UPDATE, histograms merged by a
 registered SQL function. Series live in their own table; points are keyed by
-(series, minute) and indexed by minute."""
+(series, minute) and indexed by minute. Queries read rollups where they are clean
+(store/rollup.py)."""
 
 import random
 import sqlite3
@@ -12,9 +13,10 @@ from pathlib import Path
 import sqlite_utils
 
 from logctl.errors import StoreError
-from logctl.metrics import sketch
+from logctl.metrics import dense, sketch
 from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
+from logctl.store import sqlite_rollup as rollup
 from logctl.store.base import (
     Batch,
     Coverage,
@@ -26,6 +28,7 @@ from logctl.store.base import (
     claim_ledger,
 )
 from logctl.store.migrations import Migration, pending
+from logctl.store.rollup import batch_hours, hours_of, plan
 from logctl.store.sql import coverage_sql, malformed_sql, points_sql
 
 BUSY_RETRIES = 5
@@ -65,17 +68,39 @@ ON CONFLICT (source, minute) DO UPDATE SET count = count + excluded.count
 
 
 class HistMergeAggregate:
-    """SQL aggregate `hist_merge_agg(hist)`: merges the histograms of a group."""
+    """SQL aggregate `hist_merge_agg(hist)`: the merged histogram of a group of points,
+    packed dense (dense.py), as rollups store it. Rows only hand over their blob; the merge
+    runs once per group (`sketch.merge_blobs`)."""
 
     def __init__(self) -> None:
-        self.hist: sketch.Histogram = {}
+        self.blobs: list[bytes] = []
 
     def step(self, blob: bytes | None) -> None:
         if blob:
-            sketch.merge_into(self.hist, sketch.decode(blob))
+            self.blobs.append(blob)
 
     def finalize(self) -> bytes:
-        return sketch.encode(self.hist)
+        return dense.encode(sketch.merge_blobs(self.blobs))
+
+
+class HistSumAggregate:
+    """SQL aggregate `hist_sum_agg(hist)`: the sum of a group of dense-packed rollup
+    histograms, packed dense: big-integer additions, no per-bin work."""
+
+    def __init__(self) -> None:
+        self.total = dense.DenseSum()
+        self.only: bytes | None = None
+        self.rows = 0
+
+    def step(self, blob: bytes) -> None:
+        self.total.add(blob)
+        self.only = blob
+        self.rows += 1
+
+    def finalize(self) -> bytes:
+        if self.rows == 1 and self.only is not None:
+            return self.only
+        return self.total.packed()
 
 
 def hist_merge(a: bytes | None, b: bytes | None) -> bytes | None:
@@ -122,6 +147,7 @@ class SQLiteStore:
                 conn.rollback()
                 return False
             conn.executemany(UPSERT_POINT, self._point_rows(batch))
+            rollup.mark_dirty(conn, batch_hours(batch))
             self._write_malformed(batch)
             conn.execute(
                 "INSERT INTO batches (batch_id, source, source_id, start_offset, end_offset,"
@@ -190,23 +216,50 @@ class SQLiteStore:
         return row[0]
 
     def query(self, query: Query) -> list[Row]:
-        """Merged rows: SUMs in SQL, histograms merged by the aggregate function."""
+        """Merged rows: SUMs in SQL, histograms merged by the aggregate functions, from the
+        rollups where they are clean and points elsewhere, all in one read snapshot."""
         try:
-            rows: dict[tuple, Row] = {}
-            sql, params = points_sql(query)
-            for key, bucket, *counters, hist in self.conn.execute(sql, params):
-                row = rows[(key, bucket)] = Row(key, bucket)
-                p = row.point
-                (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
-                 p.latency_max, p.first, p.last) = counters
-                p.set_encoded_hist(hist)
-            malformed = malformed_sql(query, UNKNOWN_MINUTE)
-            if malformed is not None:
-                for key, bucket, count in self.conn.execute(*malformed):
-                    rows.setdefault((key, bucket), Row(key, bucket)).malformed = count
+            self.conn.execute("BEGIN")
+            try:
+                return self._query(query)
+            finally:
+                self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from exc
+
+    def _query(self, query: Query) -> list[Row]:
+        rows: dict[tuple, Row] = {}
+        dirty = [hour for hour, _ in rollup.dirty_hours(self.conn)]
+        for part in plan(query, dirty):
+            for key, bucket, *counters, hist in self.conn.execute(
+                    *points_sql(query, table=part.table, spans=part.spans)):
+                point = Point()
+                (point.count, point.errors, point.client_errors, point.bytes,
+                 point.latency_count, point.latency_sum, point.latency_max, point.first,
+                 point.last) = counters
+                point.hist = dense.decode(hist)
+                mine = rows.get((key, bucket))
+                if mine is None:
+                    rows[(key, bucket)] = Row(key, bucket, point)
+                else:
+                    mine.point.merge(point)
+        malformed = malformed_sql(query, UNKNOWN_MINUTE)
+        if malformed is not None:
+            for key, bucket, count in self.conn.execute(*malformed):
+                rows.setdefault((key, bucket), Row(key, bucket)).malformed = count
         return sorted(rows.values(), key=lambda r: (r.bucket or 0, str(r.key)))
+
+    def refresh_rollups(self, settled_before: float | None = None,
+                        limit: int | None = None) -> int:
+        """Rebuild the rollups of dirty hours (only those last written before
+        `settled_before`, when given; at most `limit`), one transaction per hour, so a
+        writer waits for one hour's rebuild at most. Returns the hours rebuilt."""
+        try:
+            hours = [hour for hour, marked in rollup.dirty_hours(self.conn)
+                     if settled_before is None or marked < settled_before][:limit]
+            return sum(rollup.rebuild_hour(self.conn, hour, settled_before) for hour in hours)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot rebuild the rollups of {self.path}: {exc}") from exc
 
     def coverage(self, query: Query) -> Coverage:
         """First/last minute with data under the query's filters, and store totals."""
@@ -255,6 +308,7 @@ class SQLiteStore:
                 conn.executemany(UPSERT_POINT, [
                     (self._series_id(key), minute, *point_values(point))
                     for key, minute, point in chunk])
+                rollup.mark_dirty(conn, hours_of(minute for _, minute, _ in chunk))
                 progress(len(chunk))
             conn.executemany(UPSERT_MALFORMED, dump.malformed)
             self._import_samples(dump.samples)
@@ -282,6 +336,7 @@ class SQLiteStore:
             removed = self.conn.execute("DELETE FROM points WHERE minute < ?", (cutoff,)).rowcount
             self.conn.execute("DELETE FROM malformed WHERE minute < ? AND minute != ?",
                               (cutoff, UNKNOWN_MINUTE))
+            rollup.drop_before(self.conn, cutoff)
             self.conn.commit()
         except sqlite3.Error as exc:
             self.conn.rollback()
@@ -331,6 +386,7 @@ def connect(path: Path) -> sqlite3.Connection:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     conn.create_function("hist_merge", 2, hist_merge, deterministic=True)
     conn.create_aggregate("hist_merge_agg", 1, HistMergeAggregate)
+    conn.create_aggregate("hist_sum_agg", 1, HistSumAggregate)
     return conn
 
 
@@ -388,4 +444,6 @@ def _create_tables(db: sqlite_utils.Database) -> None:
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "series, points, malformed, samples, batch ledger", _create_tables),
+    Migration(2, "rollups per series and hour and per source and minute, dirty hours",
+              rollup.create_tables),
 ]

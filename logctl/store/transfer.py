@@ -1,6 +1,7 @@
 """Copying stored metrics between stores (`logctl migrate`): series, points with their
 histograms, malformed counts and samples, and the batch ledger, applied to the target in one
-transaction whose ledger rows make a re-run a no-op."""
+transaction whose ledger rows make a re-run a no-op. The target's rollups are rebuilt from
+the copied points, never copied."""
 
 import time
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ def copy_store(source: str | Path, target: str | Path,
         destination = open_store(target)
         try:
             copied = destination.import_dump(dump, count)
+            destination.refresh_rollups()
         finally:
             destination.close()
     finally:

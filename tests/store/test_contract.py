@@ -213,10 +213,10 @@ def schema_version(backend: Backend) -> int:
     return int(backend.raw("SELECT value FROM meta WHERE key = 'schema_version'")[0][0])
 
 
-def step_two(backend: Backend) -> Migration:
+def step_three(backend: Backend) -> Migration:
     def add_note(conn) -> None:
         conn.execute("ALTER TABLE series ADD COLUMN note TEXT")
-    return Migration(2, "series notes (test only)", add_note)
+    return Migration(3, "series notes (test only)", add_note)
 
 
 def test_old_schema_is_upgraded_on_open(backend: Backend,
@@ -224,11 +224,11 @@ def test_old_schema_is_upgraded_on_open(backend: Backend,
     old = backend.open()
     old.write_batch(batch(route_lines(2), 0, "web"))
     old.close()
-    assert schema_version(backend) == 1
-    module = sqlite if backend.name == "sqlite" else postgres_schema
-    monkeypatch.setattr(module, "MIGRATIONS", [*module.MIGRATIONS, step_two(backend)])
-    upgraded = backend.open()
     assert schema_version(backend) == 2
+    module = sqlite if backend.name == "sqlite" else postgres_schema
+    monkeypatch.setattr(module, "MIGRATIONS", [*module.MIGRATIONS, step_three(backend)])
+    upgraded = backend.open()
+    assert schema_version(backend) == 3
     assert backend.raw("SELECT count(note) FROM series") == [(0,)]
     assert total(upgraded) == 2
     upgraded.close()
@@ -238,7 +238,7 @@ def test_newer_schema_is_refused(backend: Backend) -> None:
     backend.open().close()
     backend.raw("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="schema version 99, newer than this logctl "
-                                         r"understands \(1\): upgrade logctl"):
+                                         r"understands \(2\): upgrade logctl"):
         backend.open()
 
 

@@ -1,0 +1,357 @@
+"""Rollups answer exactly as the stored minutes do: every query, whichever hours are clean
+or dirty, through later writes, rebuilds that fail, retention, copies and migrations, on
+SQLite and PostgreSQL alike."""
+
+import math
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from logctl.errors import StoreError
+from logctl.metrics import sketch
+from logctl.metrics.points import ChunkAggregate, Point
+from logctl.store import open_store, postgres_rollup, sqlite, sqlite_rollup, transfer
+from logctl.store.base import DIMENSIONS, Batch, Position, Query
+from logctl.store.postgres import PostgresStore
+from logctl.store.rollup import HOUR_POINTS, OPEN, SOURCE_POINTS, Part, plan, whole_hours
+from logctl.store.sql import POINTS
+from logctl.store.sqlite import SQLiteStore
+from tests.conftest import PG_DSN
+
+T0 = 1748736000  # 2025-06-01T00:00:00Z: a day boundary
+H = 3600
+BACKENDS = ["sqlite", "postgres"]
+
+
+@contextmanager
+def fresh_store(kind: str) -> Iterator[Any]:
+    """An empty store of a kind, removed afterwards (one per hypothesis example)."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            store = SQLiteStore(Path(folder) / "m.db")
+            yield store
+            store.close()
+        return
+    schema = f"logctl_test_{uuid.uuid4().hex[:12]}"
+    store = PostgresStore(PG_DSN, schema_name=schema)
+    try:
+        yield store
+    finally:
+        store.close()
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def answer(store: Any, query: Query) -> list[tuple]:
+    return [(r.key, r.bucket, r.point.as_tuple(), r.malformed) for r in store.query(query)]
+
+
+def make_point(minute: int, latencies: list[float], count: int, seconds: int) -> Point:
+    point = Point()
+    point.count = count
+    point.errors, point.client_errors, point.bytes = count // 3, count // 2, 1000 * count + 7
+    for ms in latencies:
+        sketch.add(point.hist, ms)
+    point.latency_count = len(latencies)
+    point.latency_sum = sum(latencies)
+    point.latency_max = max(latencies, default=0.0)
+    point.first, point.last = minute + seconds, minute + 59 - seconds // 2
+    return point
+
+
+# Latencies are whole or half milliseconds: their sums are exact in any order, so sums of
+# sums compare equal to the one sum (floats added in another order may differ in the last
+# bit, for points as for rollups).
+latency = st.one_of(st.integers(0, 4000).map(float), st.integers(0, 200).map(lambda n: n / 2))
+# Minutes and range bounds crowd the edges of hours, where off-by-one plans would show.
+edge_minutes = st.one_of(st.sampled_from([0, 1, 58, 59]), st.integers(0, 59))
+minutes = st.builds(lambda hour, minute: T0 + 3600 * hour + 60 * minute, st.integers(0, 25),
+                    edge_minutes)
+keys = st.tuples(minutes,
+                 st.sampled_from(["", "h"]), st.sampled_from(["GET", "POST"]),
+                 st.sampled_from(["/x", "/y", "/z"]), st.sampled_from([200, 404, 500, 503]))
+points = st.builds(lambda key, lat, count, sec: (key, make_point(key[0], lat, count, sec)),
+                   keys, st.lists(latency, max_size=4), st.integers(1, 9), st.integers(0, 59))
+aggregates = st.builds(
+    lambda pts, malformed: ChunkAggregate(dict(pts), malformed, [], 0),
+    st.lists(points, min_size=1, max_size=20),
+    st.dictionaries(st.one_of(st.none(), keys.map(lambda k: k[0])), st.integers(1, 3),
+                    max_size=2))
+# An operation: write a batch (of source a or b), rebuild dirty hours (all, or a few), or
+# apply retention before a day boundary.
+operations = st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(["a", "b"]), aggregates),
+    st.tuples(st.just("refresh"), st.sampled_from([None, 1, 3])),
+    st.tuples(st.just("drop"), st.sampled_from([T0, T0 + 86400])),
+)
+edge_seconds = st.one_of(st.sampled_from([-61, -60, -1, 0, 1, 59, 60, 3479, 3480, 3481, 3539,
+                                          3540, 3541]), st.integers(0, 3599))
+bounds = st.one_of(st.none(), st.builds(lambda hour, second: T0 + 3600 * hour + second,
+                                        st.integers(0, 26), edge_seconds))
+queries = st.builds(
+    Query, start=bounds, end=bounds,
+    sources=st.sampled_from([(), ("a",), ("b", "a")]), hosts=st.sampled_from([(), ("h",)]),
+    route_glob=st.sampled_from([None, "/x", "/[xy]"]),
+    statuses=st.sampled_from([(), ("5xx",), ("404", "503")]),
+    methods=st.sampled_from([(), ("POST",)]),
+    group_by=st.sampled_from([None, *DIMENSIONS]),
+    step_minutes=st.sampled_from([None, 1, 7, 60, 120, 1440]))
+
+
+def apply(store: Any, operation: tuple, number: int, rebuild: bool) -> None:
+    """One operation; a store that does not rebuild (the reference) only writes and drops."""
+    if operation[0] == "write":
+        _, source, aggregate = operation
+        store.write_batch(Batch(source, Position(source, number, number + 1), aggregate))
+    elif operation[0] == "refresh" and rebuild:
+        store.refresh_rollups(limit=operation[1])
+    elif operation[0] == "drop":
+        store.drop_before(operation[1])
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(operations, min_size=1, max_size=10), asked=st.lists(queries, min_size=1,
+                                                                        max_size=6))
+def test_rollups_answer_as_points_do(kind: str, ops: list[tuple], asked: list[Query]) -> None:
+    with fresh_store(kind) as rolled, fresh_store(kind) as reference:
+        for number, operation in enumerate(ops):
+            apply(rolled, operation, number, rebuild=True)
+            apply(reference, operation, number, rebuild=False)
+        for query in asked:
+            assert answer(rolled, query) == answer(reference, query)
+        rolled.refresh_rollups()
+        for query in asked:
+            assert answer(rolled, query) == answer(reference, query)
+
+
+def readers(parts: list[Part], minute: int) -> list[Part]:
+    """The parts of a plan that read a minute: at its own row, or at its hour's row."""
+    hour = minute // H * H
+    return [part for part in parts
+            if any(low <= (hour if part.table is HOUR_POINTS else minute) < high
+                   for low, high in part.spans)]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(query=queries, dirty=st.sets(st.integers(-2, 28).map(lambda h: T0 + H * h), max_size=8))
+def test_plan_reads_every_minute_of_the_range_once(query: Query, dirty: set[int]) -> None:
+    parts = plan(query, dirty)
+    start = -math.inf if query.start is None else query.start // 60 * 60
+    end = math.inf if query.end is None else query.end
+    for minute in range(T0 - 2 * H, T0 + 29 * H, 60):
+        hour = minute // H * H
+        read = readers(parts, minute)
+        assert len(read) == (1 if start <= minute < end else 0), minute
+        if read and read[0].table is not POINTS:
+            assert hour not in dirty
+        if read and read[0].table is HOUR_POINTS:
+            assert start <= hour and hour + H - 60 < end
+
+
+def plan_of(query: Query, dirty: set[int]) -> list[tuple]:
+    return [(part.table.time if part.table is not SOURCE_POINTS else "source", part.spans)
+            for part in plan(query, dirty)]
+
+
+def test_plan_splits_a_range_at_whole_clean_hours() -> None:
+    query = Query(T0 + 1234, T0 + 5 * H + 61, group_by="route")
+    assert whole_hours((T0 + 1200, T0 + 5 * H + 61)) == (T0 + H, T0 + 5 * H)
+    assert plan_of(query, set()) == [
+        ("p.hour", ((T0 + H, T0 + 5 * H),)),
+        ("p.minute", ((T0 + 1200, T0 + H), (T0 + 5 * H, T0 + 5 * H + 61)))]
+    assert plan_of(query, {T0 + 2 * H, T0 + 9 * H}) == [
+        ("p.hour", ((T0 + H, T0 + 2 * H), (T0 + 3 * H, T0 + 5 * H))),
+        ("p.minute", ((T0 + 1200, T0 + H), (T0 + 2 * H, T0 + 3 * H),
+                      (T0 + 5 * H, T0 + 5 * H + 61)))]
+    assert plan_of(Query(T0, T0 + 3540, group_by="route"), set()) == [
+        ("p.minute", ((T0, T0 + 3540),))]
+    assert plan_of(Query(step_minutes=5), {T0}) == [
+        ("source", ((0, T0), (T0 + H, math.inf))),
+        ("p.minute", ((-math.inf, 0), (T0, T0 + H)))]
+    assert plan_of(Query(group_by="route", step_minutes=5), set()) == [("p.minute", (OPEN,))]
+    assert plan_of(Query(hosts=["h"], step_minutes=120), set()) == [("p.hour", ((0, math.inf),)),
+                                                                    ("p.minute", ((-math.inf, 0),))]
+
+
+def hour_batch(source: str, start: int, hours: int, number: int) -> Batch:
+    """A batch with one point per 20 minutes over `hours` hours from T0, two series."""
+    aggregate = ChunkAggregate({}, {T0 + 60: 1}, [], 0)
+    for minute in range(T0, T0 + hours * H, 1200):
+        for route in ("/x", "/y"):
+            aggregate.points[(minute, "", "GET", route, 200)] = make_point(
+                minute, [float(number), 2.5], 2, 3)
+    return Batch(source, Position(source, start, start + 1), aggregate)
+
+
+EVERY = [Query(), Query(group_by="route"), Query(step_minutes=60, group_by="status"),
+         Query(T0 + 600, T0 + 3 * H, step_minutes=1), Query(T0 + H, T0 + 2 * H, hosts=[""])]
+
+
+@pytest.fixture(params=BACKENDS)
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
+    """A store that rebuilds its rollups and a reference that never does."""
+    with fresh_store(request.param) as rolled, fresh_store(request.param) as reference:
+        yield rolled, reference
+
+
+def write_both(pair: tuple[Any, Any], *batches: Batch) -> None:
+    for store in pair:
+        for each in batches:
+            store.write_batch(each)
+
+
+def assert_same(rolled: Any, reference: Any) -> None:
+    for query in EVERY:
+        assert answer(rolled, query) == answer(reference, query)
+
+
+def raw(store: Any, sql: str) -> list[tuple]:
+    """Run SQL on a store's own connection (SQLite) or pool (PostgreSQL)."""
+    if isinstance(store, SQLiteStore):
+        return store.conn.execute(sql).fetchall()
+    with store.pool.connection() as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+def test_clean_hours_are_read_from_rollups(pair: tuple[Any, Any]) -> None:
+    rolled, reference = pair
+    write_both(pair, hour_batch("a", 0, 3, 1))
+    assert rolled.refresh_rollups() == 3
+    assert rolled.refresh_rollups() == 0
+    assert_same(rolled, reference)
+    raw(rolled, f"DELETE FROM points WHERE minute >= {T0 + H} AND minute < {T0 + 2 * H}")
+    totals = [row.point.count for row in rolled.query(Query(T0 + H, T0 + 2 * H))]
+    assert totals == [12]  # the rollup, not the (emptied) points
+    assert rolled.query(Query(T0 + H + 60, T0 + 2 * H, hosts=[""])) == []  # partial: points
+
+
+def test_writes_after_a_rebuild_make_the_hour_dirty_again(pair: tuple[Any, Any]) -> None:
+    rolled, reference = pair
+    write_both(pair, hour_batch("a", 0, 2, 1))
+    rolled.refresh_rollups()
+    write_both(pair, hour_batch("a", 10, 1, 2), hour_batch("b", 0, 1, 3))
+    assert_same(rolled, reference)
+    assert [hour for hour, _ in dirty_marks(rolled)] == [T0]
+    assert rolled.refresh_rollups(settled_before=0) == 0  # marked since: not settled yet
+    assert rolled.refresh_rollups() == 1
+    assert_same(rolled, reference)
+
+
+def dirty_marks(store: Any) -> list[tuple]:
+    return raw(store, "SELECT hour, count(*) FROM dirty_hours GROUP BY hour ORDER BY hour")
+
+
+def test_a_failed_rebuild_leaves_the_hour_dirty(pair: tuple[Any, Any],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    rolled, reference = pair
+    write_both(pair, hour_batch("a", 0, 2, 1))
+    rolled.refresh_rollups()
+    write_both(pair, hour_batch("a", 10, 1, 2))
+    module = sqlite_rollup if isinstance(rolled, SQLiteStore) else postgres_rollup
+    monkeypatch.setattr(module, "REBUILD_SOURCE_POINTS", "SELECT no_such_column FROM points")
+    with pytest.raises(StoreError, match="no_such_column"):
+        rolled.refresh_rollups()
+    assert [hour for hour, _ in dirty_marks(rolled)] == [T0]
+    assert_same(rolled, reference)
+    monkeypatch.undo()
+    assert rolled.refresh_rollups() == 1
+    assert_same(rolled, reference)
+
+
+def test_retention_drops_rollups_with_their_points(pair: tuple[Any, Any]) -> None:
+    rolled, reference = pair
+    day_two = hour_batch("a", 5, 1, 4)
+    day_two.aggregate.points = {(minute + 86400, *rest): point for (minute, *rest), point
+                                in day_two.aggregate.points.items()}
+    write_both(pair, hour_batch("a", 0, 3, 1), day_two)
+    rolled.refresh_rollups()
+    for store in pair:
+        store.drop_before(T0 + 86400 + 60)
+    assert_same(rolled, reference)
+    assert raw(rolled, "SELECT count(*) FROM hour_points") == [(2,)]
+    assert [row.point.count for row in rolled.query(Query())] == [12]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_copy_rebuilds_its_rollups(kind: str, tmp_path: Path, pg_dsn: str,
+                                     pg_schema: str) -> None:
+    origin = tmp_path / "origin.db"
+    batches = (hour_batch("a", 0, 3, 1), hour_batch("b", 0, 2, 2))
+    with fresh_store("sqlite") as reference:
+        write_both((reference, SQLiteStore(origin)), *batches)
+        target = tmp_path / "copy.db" if kind == "sqlite" else \
+            f"{pg_dsn}?options=-csearch_path%3D{pg_schema}"
+        transfer.copy_store(origin, target)
+        copy = open_store(target)
+        assert dirty_marks(copy) == []
+        assert_same(copy, reference)
+        copy.close()
+
+
+def test_migrating_an_old_database_marks_its_hours_dirty(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "old.db"
+    with monkeypatch.context() as old:
+        old.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:1])
+        store = SQLiteStore(path)
+        store.conn.execute("CREATE TABLE dirty_hours (hour INTEGER PRIMARY KEY, marked_at REAL)")
+        store.write_batch(hour_batch("a", 0, 3, 1))
+        store.conn.execute("DROP TABLE dirty_hours")
+        store.close()
+    upgraded = SQLiteStore(path)
+    assert dirty_marks(upgraded) == [(T0, 1), (T0 + H, 1), (T0 + 2 * H, 1)]
+    before = answer(upgraded, Query(group_by="route"))
+    assert upgraded.refresh_rollups() == 3
+    assert answer(upgraded, Query(group_by="route")) == before
+    upgraded.close()
+
+
+def reopen(store: Any) -> Any:
+    """Another handle for another thread: a connection of its own on SQLite (as another
+    process would have); a PostgreSQL store is shared by threads as it is."""
+    return SQLiteStore(store.path) if isinstance(store, SQLiteStore) else store
+
+
+def test_concurrent_writers_and_rebuilds_stay_exact(pair: tuple[Any, Any]) -> None:
+    rolled, reference = pair
+    batches = [hour_batch(source, n, 2, n) for n in range(6) for source in ("a", "b")]
+    write_both((reference,), *batches)
+    done = threading.Event()
+
+    def writer(store: Any, share: list[Batch]) -> None:
+        for each in share:
+            store.write_batch(each)
+
+    def rebuilder(store: Any) -> None:
+        while not done.is_set():
+            store.refresh_rollups(limit=1)
+
+    handles = [reopen(rolled) for _ in range(3)]
+    threads = [threading.Thread(target=writer, args=(handles[i], batches[i::2]))
+               for i in range(2)]
+    rebuilding = threading.Thread(target=rebuilder, args=(handles[2],))
+    rebuilding.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    rebuilding.join()
+    for handle in handles:
+        if handle is not rolled:
+            handle.close()
+    assert_same(rolled, reference)
+    rolled.refresh_rollups()
+    assert dirty_marks(rolled) == []
+    assert_same(rolled, reference)
