@@ -135,6 +135,7 @@ def ingest(
     total = sum(s.path.stat().st_size for s in sources if s.path)
     with embedded(settings, now, total) as services:
         report = _run_ingest(services.ingest, sources, total, quiet=as_json)
+        services.store.refresh_rollups()
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if as_json:

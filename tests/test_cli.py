@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -43,6 +44,16 @@ def test_real_apache_log_exact_figures(runner: CliRunner, home: Path, apache_log
     assert body["errors"] + body["client_errors"] == 220
     assert body["error_rate"] == round(3 / 9999, 6)
     assert body["latency_ms"] is None
+
+
+def test_ingest_leaves_every_hour_rolled_up(runner: CliRunner, home: Path,
+                                             apache_log: Path) -> None:
+    run(runner, "ingest", str(apache_log))
+    with sqlite3.connect(home / "logctl.db") as conn:
+        assert conn.execute("SELECT count(*) FROM dirty_hours").fetchone() == (0,)
+        assert conn.execute("SELECT count(*), sum(count) FROM hour_points").fetchone() == (
+            5606, 9999)
+    assert pick(summary(runner)) == APACHE
 
 
 def test_ingesting_twice_counts_once(runner: CliRunner, home: Path, apache_log: Path) -> None:

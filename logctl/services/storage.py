@@ -1,10 +1,12 @@
-"""Storage as a service: a Store owned by one thread, and watchers told which minutes each
-new batch touched.
+"""Storage as a service: a Store owned by one thread, watchers told which minutes each
+new batch touched, and the upkeep of the store's rollups.
 
 SQLite allows one writer and its connection belongs to the thread that opened it, so every
 store call runs on one dedicated thread, whichever thread or event loop asks. Watchers
 (the gRPC Watch stream) register a callback and hear about every applied batch."""
 
+import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -12,15 +14,30 @@ from concurrent.futures import ThreadPoolExecutor
 from threading import Lock
 from typing import Any
 
+from logctl.errors import StoreError
 from logctl.store.base import Batch, Coverage, Query, Row, Store
 
 Watcher = Callable[[list[int]], None]
 WRITE_SAMPLES = 1000
+# A dirty hour is rebuilt once no batch has touched it for SETTLE_S, so the hour being
+# written is not rebuilt after every batch; queries read it from points meanwhile.
+SETTLE_S = 60.0
+ROLLUP_INTERVAL_S = 10.0
+logger = logging.getLogger("logctl.storage")
 
 
 def rank(values: list[float], q: float) -> float | None:
     """The q-quantile of sorted values by rank, rounded to microseconds."""
     return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
+
+
+async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for `stop`; whether it was set."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 class StorageService:
@@ -58,6 +75,32 @@ class StorageService:
 
     def coverage(self, query: Query) -> Coverage:
         return self._run(self._store.coverage, query)
+
+    def refresh_rollups(self, now: float) -> int:
+        """Rebuild the rollups of the hours settled at `now`; returns the hours rebuilt."""
+        rebuilt = 0
+        while self._refresh_one(now):
+            rebuilt += 1
+        return rebuilt
+
+    def _refresh_one(self, now: float) -> bool:
+        """One settled hour, in one store call: writes queued meanwhile wait for one hour's
+        rebuild at most."""
+        return bool(self._run(self._store.refresh_rollups, now - SETTLE_S, 1))
+
+    async def keep_rollups(self, stop: asyncio.Event,
+                           interval: float = ROLLUP_INTERVAL_S) -> None:
+        """Rebuild settled hours every `interval` seconds until `stop` is set (then at most
+        the hour in progress finishes). A failure is logged and tried again at the next
+        tick; queries stay exact meanwhile, reading points for dirty hours."""
+        while not await stopped_within(stop, interval):
+            try:
+                while not stop.is_set() and await asyncio.to_thread(self._refresh_one,
+                                                                    time.time()):
+                    pass
+            except StoreError as exc:
+                logger.warning("rebuilding rollups failed (tried again in %gs): %s",
+                               interval, exc)
 
     def figures(self) -> dict[str, Any]:
         """Rows and batches held, and the latency of recent writes (ms), for health."""

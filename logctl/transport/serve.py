@@ -196,8 +196,12 @@ async def run_storage(node: Node, instance: int, announce: Announce) -> None:
     target = nth(instance_list(settings.storage_grpc), instance, "storage gRPC")
     check_free(url)
     service = StorageService(lambda: open_store(settings.store_target, settings.route_cap))
+    stop = asyncio.Event()
     async with AsyncExitStack() as stack:
         stack.callback(service.close)
+        upkeep = asyncio.create_task(service.keep_rollups(stop))
+        stack.push_async_callback(lambda: upkeep)
+        stack.callback(stop.set)
         await serve_grpc(grpc_storage.StorageServicer(service),
                          storage_pb2_grpc.add_StorageServicer_to_server,
                          grpc_storage.SERVICE_NAME, target, node, grpc_storage.ROLES, stack)
