@@ -85,22 +85,24 @@ class HistMergeAggregate:
 
 class HistSumAggregate:
     """SQL aggregate `hist_sum_agg(hist)`: the sum of a group of dense-packed rollup
-    histograms, packed dense: big-integer additions, no per-bin work."""
+    histograms, packed dense: big-integer additions, no per-bin work (and none at all for
+    a group of one row, as a per-minute series mostly is)."""
 
     def __init__(self) -> None:
-        self.total = dense.DenseSum()
-        self.only: bytes | None = None
-        self.rows = 0
+        self.first: bytes | None = None
+        self.total: dense.DenseSum | None = None
 
     def step(self, blob: bytes) -> None:
+        if self.first is None:
+            self.first = blob
+            return
+        if self.total is None:
+            self.total = dense.DenseSum()
+            self.total.add(self.first)
         self.total.add(blob)
-        self.only = blob
-        self.rows += 1
 
-    def finalize(self) -> bytes:
-        if self.rows == 1 and self.only is not None:
-            return self.only
-        return self.total.packed()
+    def finalize(self) -> bytes | None:
+        return self.first if self.total is None else self.total.packed()
 
 
 def hist_merge(a: bytes | None, b: bytes | None) -> bytes | None:
