@@ -274,8 +274,8 @@ class PostgresStore:
             p = points[(key, bucket)] = Point()
             (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
              p.latency_max, p.first, p.last) = counters
-        for key, bucket, index, count in conn.execute(*hist_sql(query, part)):
-            points[(key, bucket)].hist[index] = count
+        for key, bucket, bins, counts in conn.execute(*hist_sql(query, part)):
+            points[(key, bucket)].hist = dict(zip(bins, counts, strict=True))
         return points
 
     def refresh_rollups(self, settled_before: float | None = None,
@@ -398,10 +398,12 @@ def stored_point(row: tuple) -> StoredPoint:
 
 
 def hist_sql(query: Query, part: Part) -> tuple[str, list]:
-    """SELECT the merged histogram bins of each group and bucket of a query's part."""
+    """SELECT the merged histogram of each group and bucket of a query's part, as arrays
+    of bins and counts (one row per group: a row per bin cost more to fetch than to sum)."""
     bins = "CROSS JOIN LATERAL unnest(p.hist_bins, p.hist_counts) AS h (bin, n)"
     body, params = points_from(query, POSTGRES, bins, part.table, part.spans)
-    sql = (f"SELECT {key_expr(query, part.table.dims)} AS key,"
-           f" {bucket_expr(query, part.table.time)} AS bucket, h.bin, sum(h.n)::bigint{body}"
-           " GROUP BY key, bucket, h.bin")
+    sql = (f"SELECT key, bucket, array_agg(bin ORDER BY bin), array_agg(n ORDER BY bin)"
+           f" FROM (SELECT {key_expr(query, part.table.dims)} AS key,"
+           f" {bucket_expr(query, part.table.time)} AS bucket, h.bin, sum(h.n)::bigint AS n"
+           f"{body} GROUP BY key, bucket, h.bin) AS merged GROUP BY key, bucket")
     return sql, params
