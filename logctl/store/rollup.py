@@ -17,11 +17,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from logctl.store.base import Batch, Query
-from logctl.store.sql import POINTS, Span, Table
+from logctl.store.sql import POINTS, Span, Table, check_bounds
 
 HOUR = 3600
 MINUTE = 60
-OPEN: Span = (-math.inf, math.inf)
 
 HOUR_POINTS = Table("hour_points p JOIN series s ON s.id = p.series_id", "s", "p.hour",
                     "hist_sum_agg(p.hist)")
@@ -73,6 +72,7 @@ def whole_hours(span: Span) -> Span:
 def plan(query: Query, dirty: Collection[int]) -> list[Part]:
     """The parts that answer a query: rollup rows where they cover it and are clean, points
     for the rest. Each minute of the range is read exactly once."""
+    check_bounds(query)
     wanted = minute_span(query)
     table = rollup_for(query)
     rolled = wanted if table is SOURCE_POINTS else whole_hours(wanted)

@@ -16,19 +16,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logctl.errors import StoreError
+from logctl.errors import StoreError, UsageError
 from logctl.metrics import sketch
 from logctl.metrics.points import ChunkAggregate, Point
 from logctl.store import open_store, postgres_rollup, sqlite, sqlite_rollup, transfer
 from logctl.store.base import DIMENSIONS, Batch, Position, Query
 from logctl.store.postgres import PostgresStore
-from logctl.store.rollup import HOUR_POINTS, OPEN, SOURCE_POINTS, Part, plan, whole_hours
+from logctl.store.rollup import HOUR_POINTS, SOURCE_POINTS, Part, plan, whole_hours
 from logctl.store.sql import POINTS
 from logctl.store.sqlite import SQLiteStore
 from tests.conftest import PG_DSN
 
 T0 = 1748736000  # 2025-06-01T00:00:00Z: a day boundary
 H = 3600
+OPEN = (-math.inf, math.inf)
 BACKENDS = ["sqlite", "postgres"]
 
 
@@ -179,6 +180,8 @@ def test_plan_splits_a_range_at_whole_clean_hours() -> None:
         ("source", ((0, T0), (T0 + H, math.inf))),
         ("p.minute", ((-math.inf, 0), (T0, T0 + H)))]
     assert plan_of(Query(group_by="route", step_minutes=5), set()) == [("p.minute", (OPEN,))]
+    with pytest.raises(UsageError, match="start nan is out of range"):
+        plan(Query(start=math.nan, group_by="route"), set())
     assert plan_of(Query(hosts=["h"], step_minutes=120), set()) == [("p.hour", ((0, math.inf),)),
                                                                     ("p.minute", ((-math.inf, 0),))]
 
