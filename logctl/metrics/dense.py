@@ -44,12 +44,13 @@ def decode(blob: bytes | None) -> sketch.Histogram:
 
 
 class DenseSum:
-    """A running sum of dense-packed histograms: the dense fields as one big integer from
-    bin `low`, the sparse outliers as a dict."""
+    """A running sum of dense-packed histograms. Dense parts are summed as big integers
+    per lowest bin (most rows of a query start at one of a few bins), and shifted into
+    place once at the end, so each addition is only as long as the histogram added.
+    Sparse outliers are summed as a dict."""
 
     def __init__(self) -> None:
-        self.low: int | None = None
-        self.total = 0
+        self.by_first: dict[int, int] = {}
         self.outliers: sketch.Histogram = {}
 
     def add(self, blob: bytes) -> None:
@@ -58,31 +59,27 @@ class DenseSum:
         end = HEADER + FIELD * fields
         if fields:
             value = int.from_bytes(memoryview(blob)[HEADER:end], sys.byteorder)
-            if self.low is None:
-                self.low = first
-            elif first < self.low:
-                self.total <<= 64 * (self.low - first)
-                self.low = first
-            self.total += value << (64 * (first - self.low))
+            self.by_first[first] = self.by_first.get(first, 0) + value
         if end < len(blob):
             sketch.merge_into(self.outliers, sketch.decode(blob[end:], sketch.WIDE))
 
-    def _fields(self) -> array:
+    def _fields(self) -> tuple[int, array]:
+        """The lowest bin and the summed fields from it."""
+        low = min(self.by_first, default=0)
+        total = sum(value << (64 * (first - low)) for first, value in self.by_first.items())
         fields = array("q")
-        fields.frombytes(self.total.to_bytes(-(-self.total.bit_length() // 64) * FIELD,
-                                             sys.byteorder))
-        return fields
+        fields.frombytes(total.to_bytes(-(-total.bit_length() // 64) * FIELD, sys.byteorder))
+        return low, fields
 
     def histogram(self) -> sketch.Histogram:
         """The sum as a {bin: count} dict (bins with no count left out)."""
-        fields = self._fields()
-        low = self.low or 0
+        low, fields = self._fields()
         hist = dict(zip(compress(range(low, low + len(fields)), fields),
                         compress(fields, fields), strict=True))
         return sketch.merge_into(hist, self.outliers)
 
     def packed(self) -> bytes:
         """The sum packed dense, without going through a dict."""
-        fields = self._fields()
-        return (array("q", [self.low or 0, len(fields)]).tobytes() + fields.tobytes()
+        low, fields = self._fields()
+        return (array("q", [low, len(fields)]).tobytes() + fields.tobytes()
                 + sketch.encode(self.outliers, sketch.WIDE))
