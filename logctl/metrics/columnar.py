@@ -107,8 +107,9 @@ def _minutes(frame: pl.DataFrame) -> Minutes:
 
 def _accepted(frame: pl.DataFrame, minutes: Minutes) -> pl.Expr:
     """Lines the columnar path counts: matched, a valid second and date, a size that fits
-    64 bits, not overlong."""
-    ok = (pl.col("stamp").is_not_null() & (pl.col("sec").cast(pl.Int64) <= 60)
+    64 bits, not overlong. A leap second (:60) belongs to the next minute: the line parser
+    takes it."""
+    ok = (pl.col("stamp").is_not_null() & (pl.col("sec").cast(pl.Int64) <= 59)
           & (pl.col("size").str.len_bytes() <= 18) & (pl.col("length") <= MAX_LINE))
     invalid = [f"{s}|{t}" for (s, t), minute in minutes.items() if minute is None]
     if invalid:
@@ -126,13 +127,16 @@ def _prefolded(path: pl.Expr) -> pl.Expr:
 
 
 def _latency(rt_unit: str) -> pl.Expr:
-    """The response time in ms, as CombinedParser.response_time reads it."""
+    """The response time in ms, as CombinedParser.response_time reads it (null where it
+    overflows, as add_record ignores it)."""
     value = pl.col("rt").cast(pl.Float64)
     scale = RT_UNITS[rt_unit]
     if scale is not None:
-        return value * scale
-    return (pl.when(pl.col("rt").str.contains(".", literal=True))
-            .then(value * 1000.0).otherwise(value * 0.001))
+        ms = value * scale
+    else:
+        ms = (pl.when(pl.col("rt").str.contains(".", literal=True))
+              .then(value * 1000.0).otherwise(value * 0.001))
+    return pl.when(ms.is_finite()).then(ms)
 
 
 def _points(good: pl.DataFrame, rt_unit: str, minutes: Minutes,

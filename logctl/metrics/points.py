@@ -1,6 +1,7 @@
 """Points: per minute and series, exact counters plus a latency histogram. A chunk of log
 lines becomes a `ChunkAggregate`; aggregates merge by adding, whatever their order."""
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -155,7 +156,7 @@ def add_record(points: dict[PointKey, Point], record: Record) -> int:
     if ts > point.last:
         point.last = ts
     rt = record.rt_ms
-    if rt is not None:
+    if rt is not None and math.isfinite(rt):  # '1e999' or a 400-digit field: no latency
         point.latency_count += 1
         point.latency_sum += rt
         if rt > point.latency_max:
