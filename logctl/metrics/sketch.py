@@ -4,13 +4,19 @@ A value v > 0 ms falls in bin i = ceil(log(v) / log(gamma)); the bin's represent
 value 2 * gamma**i / (gamma + 1) is within ALPHA relative error of every value in it, so
 any quantile read from merged bins is within ALPHA of the exact one. Merging is adding
 counts per bin: merge(a, b) == histogram(a + b), exactly. A histogram is a plain
-{bin: count} dict; stored as packed int32 pairs.
+{bin: count} dict; stored as packed int32 pairs, which the native `_sketch` module merges
+without unpacking (pure-Python fallbacks where it was not built).
 """
 
 import math
 from array import array
 from collections.abc import Iterable
 from itertools import chain
+
+try:
+    from logctl.metrics import _sketch
+except ImportError:  # built without a C compiler: the pure-Python merges below
+    _sketch = None
 
 ALPHA = 0.008
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -90,3 +96,19 @@ def merge_blobs(blobs: Iterable[bytes | None]) -> Histogram:
         if blob:
             merge_into(result, decode(blob))
     return result
+
+
+def merge_packed(a: bytes | None, b: bytes | None) -> bytes | None:
+    """Two packed histograms merged, packed (None when both are empty)."""
+    if _sketch is not None:
+        return _sketch.merge(a, b)
+    if not a or not b:
+        return a or b
+    return encode(merge_into(decode(a), decode(b)))
+
+
+def merge_all_packed(blobs: Iterable[bytes | None]) -> bytes:
+    """Packed histograms merged into one, packed."""
+    if _sketch is not None:
+        return _sketch.merge_all(blobs)
+    return encode(merge_blobs(blobs))

@@ -65,24 +65,18 @@ ON CONFLICT (source, minute) DO UPDATE SET count = count + excluded.count
 
 
 class HistMergeAggregate:
-    """SQL aggregate `hist_merge_agg(hist)`: merges the histograms of a group."""
+    """SQL aggregate `hist_merge_agg(hist)`: merges the histograms of a group (collected,
+    then merged packed in one call)."""
 
     def __init__(self) -> None:
-        self.hist: sketch.Histogram = {}
+        self.blobs: list[bytes] = []
 
     def step(self, blob: bytes | None) -> None:
         if blob:
-            sketch.merge_into(self.hist, sketch.decode(blob))
+            self.blobs.append(blob)
 
     def finalize(self) -> bytes:
-        return sketch.encode(self.hist)
-
-
-def hist_merge(a: bytes | None, b: bytes | None) -> bytes | None:
-    """SQL scalar `hist_merge(a, b)` used when a point is merged into a stored one."""
-    if not a or not b:
-        return a or b
-    return sketch.encode(sketch.merge_into(sketch.decode(a), sketch.decode(b)))
+        return sketch.merge_all_packed(self.blobs)
 
 
 class SQLiteStore:
@@ -329,7 +323,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA wal_autocheckpoint = 16384")
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
-    conn.create_function("hist_merge", 2, hist_merge, deterministic=True)
+    conn.create_function("hist_merge", 2, sketch.merge_packed, deterministic=True)
     conn.create_aggregate("hist_merge_agg", 1, HistMergeAggregate)
     return conn
 
