@@ -1,6 +1,7 @@
 """Reading a stream in chunks cut at line boundaries: memory stays flat whatever the file
 size, and every chunk knows the byte range it came from (for batch ids and checkpoints)."""
 
+import io
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,15 +46,16 @@ PIECE = 256 * 1024
 
 
 def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
-    """Blocks of about `size` bytes, read in pieces so that a compressed stream cut short
-    or corrupt gives up everything before the damage, then an InputError (never a
-    traceback)."""
+    """Blocks of about `size` bytes. A compressed stream is read in pieces, so that one cut
+    short or corrupt gives up everything before the damage, then an InputError (never a
+    traceback); a plain file is read a block at a time."""
     read = 0
+    piece_size = size if isinstance(stream, io.BufferedReader) else min(PIECE, size)
     while True:
         pieces: list[bytes] = []
         got = 0
         try:
-            while got < size and (piece := stream.read(min(PIECE, size))):
+            while got < size and (piece := stream.read(piece_size)):
                 pieces.append(piece)
                 got += len(piece)
         except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
@@ -64,7 +66,14 @@ def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
         if not pieces:
             return
         read += got
-        yield b"".join(pieces)
+        yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _joined(carry: bytes, block: bytes, end: int) -> bytes:
+    """carry + block[:end] with one copy at most (none for a block of whole lines)."""
+    if not carry:
+        return block if end == len(block) else block[:end]
+    return b"".join((carry, memoryview(block)[:end]))
 
 
 def read_chunks(
@@ -88,15 +97,15 @@ def read_chunks(
             overlong, block = None, block[cut + 1:]
             if not block:
                 continue
-        buffer = carry + block if carry else block
-        cut = buffer.rfind(b"\n")
+        cut = block.rfind(b"\n")
         if cut < 0:
+            buffer = carry + block
             if len(buffer) > max(MAX_LINE, chunk_size):
                 overlong, carry = (buffer[: MAX_LINE + 1], len(buffer)), b""
             else:
                 carry = buffer
             continue
-        data, carry = buffer[: cut + 1], buffer[cut + 1:]
+        data, carry = _joined(carry, block, cut + 1), block[cut + 1:]
         yield Chunk(offset, offset + len(data), data)
         offset += len(data)
     if final and overlong is not None:

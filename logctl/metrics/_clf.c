@@ -603,13 +603,14 @@ static PyObject *group_tuple(const Scan *scan, const Group *g, const BinCount *b
         hist = Py_NewRef(Py_None);
     }
     const char *key = scan->arena + g->key;
-    return Py_BuildValue("(LNNiLLLLLddLLN)", (long long)g->minute,
+    PyObject *counters = Py_BuildValue(
+        "(LLLLLddLL)", (long long)g->count, (long long)g->errors, (long long)g->client_errors,
+        (long long)g->bytes, (long long)g->lat_count, g->lat_sum, g->lat_max,
+        (long long)g->first, (long long)g->last);
+    return Py_BuildValue("(LNNiNN)", (long long)g->minute,
                          PyUnicode_DecodeASCII(key, g->method_len, "strict"),
                          PyUnicode_DecodeUTF8(key + g->method_len, g->path_len, "replace"),
-                         (int)g->status, (long long)g->count, (long long)g->errors,
-                         (long long)g->client_errors, (long long)g->bytes,
-                         (long long)g->lat_count, g->lat_sum, g->lat_max,
-                         (long long)g->first, (long long)g->last, hist);
+                         (int)g->status, counters, hist);
 }
 
 static PyObject *groups_list(Scan *scan) {
@@ -658,8 +659,8 @@ static void free_scan(Scan *scan) {
 PyDoc_STRVAR(scan_doc,
 "scan(data, scale, ln_gamma, min_bin) -> (groups, leftovers, counted, first_index, first_minute)\n\n"
 "Scan a chunk of CLF lines. `scale` is ms per response-time unit (0 for auto).\n"
-"groups: (minute, method, path, status, count, errors, client_errors, bytes,\n"
-"latency_count, latency_sum, latency_max, first, last, packed histogram or None);\n"
+"groups: (minute, method, path, status, (count, errors, client_errors, bytes,\n"
+"latency_count, latency_sum, latency_max, first, last), packed histogram or None);\n"
 "leftovers: (line index, line, index of the last counted line before it or -1, its minute)\n"
 "for the line parser; first_index/first_minute: the first counted line (-1 when none).");
 

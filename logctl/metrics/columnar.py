@@ -22,9 +22,9 @@ from logctl.metrics import sketch
 from logctl.metrics.points import (
     MAX_LINE,
     ChunkAggregate,
-    Point,
     add_record,
     parse_bounded,
+    point_from,
     strip_eol,
 )
 from logctl.metrics.route import fold_route
@@ -168,7 +168,8 @@ def _points(good: pl.DataFrame, rt_unit: str, minutes: Minutes,
         minute = minutes[(stamp, tz)]
         assert minute is not None  # rows with an invalid date were not accepted
         key = (minute, "", method, fold_route(route_pre), int(code))
-        point = _point(counters, minute, blob)
+        first, last = counters[-2:]
+        point = point_from((*counters[:-2], minute + first, minute + last), blob)
         mine = points.get(key)
         if mine is None:
             points[key] = point
@@ -197,15 +198,6 @@ def _encoded_hists(groups: pl.DataFrame) -> list[bytes | None]:
         blobs.append(packed[offset:end] or None)
         offset = end
     return blobs
-
-
-def _point(counters: list, minute: int, blob: bytes | None) -> Point:
-    point = Point()
-    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-     point.latency_sum, point.latency_max, first, last) = counters
-    point.first, point.last = minute + first, minute + last
-    point.set_encoded_hist(blob)
-    return point
 
 
 def _fallback(lines: pl.Series | list[bytes], frame: pl.DataFrame, minutes: Minutes,

@@ -11,7 +11,7 @@ engine's own, so the points are identical (latency sums up to float rounding).
 from logctl.formats.combined import RT_UNITS
 from logctl.formats.record import LineParser
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, Point, add_record, parse_bounded
+from logctl.metrics.points import ChunkAggregate, add_record, parse_bounded, point_from
 from logctl.metrics.route import fold_route
 
 try:
@@ -40,11 +40,8 @@ def _add_groups(result: ChunkAggregate, groups: list[tuple]) -> None:
     """One point per group, keyed by its folded route (groups of paths that fold to the
     same route merge)."""
     points = result.points
-    for minute, method, path, status, *counters, blob in groups:
-        point = Point()
-        (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-         point.latency_sum, point.latency_max, point.first, point.last) = counters
-        point.set_encoded_hist(blob)
+    for minute, method, path, status, counters, blob in groups:
+        point = point_from(counters, blob)
         key = (minute, "", method, fold_route(path), status)
         mine = points.get(key)
         if mine is None:

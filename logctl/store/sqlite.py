@@ -133,7 +133,12 @@ class SQLiteStore:
         """Points as upsert rows, with routes capped and series ids resolved."""
         source = batch.source
         known = self._known_routes(source)
-        renames = cap_routes({key[3] for key in batch.aggregate.points}, known, self.route_cap)
+        points = batch.aggregate.points
+        renames = cap_routes({key[3] for key in points}, known, self.route_cap)
+        if not renames:  # the usual case: every key is its own row, nothing to merge
+            ids = self.series_ids
+            return [((ids.get(series := (source, *key[1:])) or self._series_id(series)),
+                     key[0], *point_values(p)) for key, p in points.items()]
         merged: dict[tuple[int, int], Point] = {}
         for (minute, host, method, route, status), point in batch.aggregate.points.items():
             series = self._series_id((source, host, method, renames.get(route, route), status))
