@@ -2,8 +2,11 @@
 size, and every chunk knows the byte range it came from (for batch ids and checkpoints)."""
 
 import io
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -50,7 +53,8 @@ def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
     short or corrupt gives up everything before the damage, then an InputError (never a
     traceback); a plain file is read a block at a time."""
     read = 0
-    piece_size = size if isinstance(stream, io.BufferedReader) else min(PIECE, size)
+    plain = isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO)
+    piece_size = size if plain else min(PIECE, size)
     while True:
         pieces: list[bytes] = []
         got = 0
@@ -112,3 +116,54 @@ def read_chunks(
         yield Chunk(offset, offset + overlong[1], overlong[0])
     elif final and carry:
         yield Chunk(offset, offset + len(carry), carry)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+@contextmanager
+def read_ahead(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Iterator[Chunk]]:
+    """Chunks read on a background thread, up to `depth` ahead of the consumer: reading
+    and decompressing (both release the GIL) overlap parsing and storing the chunks
+    before. A read error reaches the consumer in its place; leaving the block stops the
+    reader and waits for it, so the stream can be closed after. For files only: a read
+    from a pipe may block for good."""
+    ahead: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> None:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                offer(chunk)
+                if stop.is_set():
+                    return
+            offer(_END)
+        except Exception as exc:
+            offer(_Failed(exc))
+
+    def received() -> Iterator[Chunk]:
+        while (item := ahead.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    reader = threading.Thread(target=read, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        yield received()
+    finally:
+        stop.set()
+        reader.join()

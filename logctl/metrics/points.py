@@ -74,7 +74,10 @@ class Point:
         self.latency_max = max(self.latency_max, other.latency_max)
         self.first = min(self.first, other.first)
         self.last = max(self.last, other.last)
-        sketch.merge_into(self.hist, other.hist)
+        if self._hist is None and other._hist is None:  # both packed: merge them packed
+            self._blob = sketch.merge_packed(self._blob, other._blob)
+        else:
+            sketch.merge_into(self.hist, other.hist)
 
     def counters(self) -> tuple:
         """The counters without the histogram, in `as_tuple` order."""

@@ -47,7 +47,9 @@ class ChunkAck:
 
 
 class ProcessingClient(Protocol):
-    """Turns chunks into stored batches; acks come back in request order."""
+    """Turns chunks into stored batches; acks come back in request order, one per stored
+    batch (a batch may take several consecutive chunks of a source: its ack's `end` is
+    the last one's)."""
 
     def process(self, requests: Iterable[ChunkRequest]) -> Iterator[ChunkAck]:
         """Process requests (pipelined) and yield each ack once its batch is stored."""

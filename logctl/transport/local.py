@@ -17,6 +17,9 @@ from logctl.store.base import Store
 
 # Below this many bytes of input, parsing in the caller beats any pool.
 POOL_THRESHOLD = 16 * 1024 * 1024
+# Consecutive chunks stored as one batch: a quarter of the commits and of the points split
+# across chunk boundaries, for at most this much more input held in memory.
+BATCH_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -41,7 +44,10 @@ def embedded(settings: Settings, now: float, input_bytes: int = 0) -> Iterator[E
     pool = ParsePool(settings.workers or None if use_pool else 0)
     options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), now)
     try:
-        processing = ProcessingService(store, pool, in_flight=4 if use_pool else 1)
+        # Two batches of chunks in flight: the pool keeps parsing while a batch is written.
+        in_flight = 2 * BATCH_BYTES // settings.chunk_size if use_pool else 1
+        processing = ProcessingService(store, pool, in_flight=max(2, in_flight),
+                                       batch_bytes=BATCH_BYTES if use_pool else 0)
         ingest = IngestService(processing, store, checkpoints,
                                IngestSettings(settings.format, options, settings.chunk_size,
                                               settings.engine))
