@@ -122,18 +122,30 @@ static int digits(const char *p, int n, int *out) {
 }
 
 static int month_number(const char *p) {
-    static const char names[] = "janfebmaraprmayjunjulaugsepoctnovdec";
-    char lower[3];
+    uint32_t key = 0;
     for (int i = 0; i < 3; i++) {
         unsigned char c = (unsigned char)p[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
             return 0;
-        lower[i] = (char)(c | 0x20);
+        key = key << 8 | (c | 0x20);
     }
-    for (int m = 0; m < 12; m++)
-        if (memcmp(names + 3 * m, lower, 3) == 0)
-            return m + 1;
-    return -1; /* letters, but not a month: the line parser rejects it too */
+#define MONTH(a, b, c) ((uint32_t)(a) << 16 | (uint32_t)(b) << 8 | (uint32_t)(c))
+    switch (key) {
+    case MONTH('j', 'a', 'n'): return 1;
+    case MONTH('f', 'e', 'b'): return 2;
+    case MONTH('m', 'a', 'r'): return 3;
+    case MONTH('a', 'p', 'r'): return 4;
+    case MONTH('m', 'a', 'y'): return 5;
+    case MONTH('j', 'u', 'n'): return 6;
+    case MONTH('j', 'u', 'l'): return 7;
+    case MONTH('a', 'u', 'g'): return 8;
+    case MONTH('s', 'e', 'p'): return 9;
+    case MONTH('o', 'c', 't'): return 10;
+    case MONTH('n', 'o', 'v'): return 11;
+    case MONTH('d', 'e', 'c'): return 12;
+    default: return -1; /* letters, but not a month: the line parser rejects it too */
+    }
+#undef MONTH
 }
 
 /* Days from 1970-01-01 to a civil date (proleptic Gregorian), as calendar.timegm. */
@@ -312,50 +324,46 @@ static inline uint64_t mix(uint64_t h, uint64_t v) {
     return h * 0xff51afd7ed558ccdULL;
 }
 
-static uint64_t hash_key(const Line *line, const char *path, size_t path_len, int64_t minute) {
-    uint64_t h = mix(0xcbf29ce484222325ULL, (uint64_t)minute);
-    h = mix(h, (uint64_t)line->status);
-    for (size_t i = 0; i < line->method_len; i++)
-        h = (h ^ (unsigned char)line->method[i]) * 0x100000001b3ULL;
-    h = mix(h, line->method_len);
+static uint64_t hash_key(const char *key, size_t len, int64_t minute, int32_t status) {
+    uint64_t h = mix(mix(0xcbf29ce484222325ULL, (uint64_t)minute), (uint64_t)status);
     size_t i = 0;
-    for (; i + 8 <= path_len; i += 8) {
+    for (; i + 8 <= len; i += 8) {
         uint64_t word;
-        memcpy(&word, path + i, 8);
+        memcpy(&word, key + i, 8);
         h = mix(h, word);
     }
-    for (; i < path_len; i++)
-        h = (h ^ (unsigned char)path[i]) * 0x100000001b3ULL;
-    return mix(h, path_len);
+    for (; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 0x100000001b3ULL;
+    return mix(h, len);
 }
 
 /* The path without query and fragment, all-digit segments folded to ':id' when it starts
- * with '/': what columnar._prefolded makes of it (route.fold_route finishes the job). */
+ * with '/': what columnar._prefolded makes of it (route.fold_route finishes the job).
+ * One pass: a segment is copied as it is read and replaced when it ends all digits. */
 static size_t prefold(const char *path, size_t n, char *out) {
-    size_t bare = 0;
-    while (bare < n && path[bare] != '?' && path[bare] != '#')
-        bare++;
-    if (bare == 0 || path[0] != '/') {
-        memcpy(out, path, bare);
-        return bare;
-    }
-    size_t o = 0, i = 0;
-    while (i < bare) {
-        out[o++] = '/';
-        size_t start = ++i;
-        while (i < bare && path[i] != '/')
-            i++;
-        size_t len = i - start;
-        int numeric = len > 0;
-        for (size_t k = start; k < i && numeric; k++)
-            numeric = is_digit((unsigned char)path[k]);
-        if (numeric) {
-            memcpy(out + o, ":id", 3);
-            o += 3;
-        } else {
-            memcpy(out + o, path + start, len);
-            o += len;
+    int slashed = n > 0 && path[0] == '/';
+    size_t o = 0, segment = 0;
+    int digits_only = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = path[i];
+        if (c == '?' || c == '#')
+            break;
+        if (slashed && c == '/') {
+            if (digits_only && o > segment) {
+                memcpy(out + segment, ":id", 3);
+                o = segment + 3;
+            }
+            out[o++] = '/';
+            segment = o;
+            digits_only = 1;
+            continue;
         }
+        digits_only = digits_only && is_digit((unsigned char)c);
+        out[o++] = c;
+    }
+    if (slashed && digits_only && o > segment) {
+        memcpy(out + segment, ":id", 3);
+        o = segment + 3;
     }
     return o;
 }
@@ -377,21 +385,21 @@ static int rehash_groups(Scan *scan) {
     return 1;
 }
 
-static Group *find_group(Scan *scan, const Line *line, const char *path, size_t path_len,
-                         int64_t minute) {
+/* The group of (minute, status, key), created when new; `key` is the method then the
+ * folded path, `method_len` long at its start. */
+static Group *find_group(Scan *scan, const char *key, size_t key_len, size_t method_len,
+                         int32_t status, int64_t minute) {
     if ((scan->ngroups + 1) * 2 > scan->nslots && !rehash_groups(scan))
         return NULL;
-    uint64_t hash = hash_key(line, path, path_len, minute);
+    uint64_t hash = hash_key(key, key_len, minute, status);
     size_t at = hash & (scan->nslots - 1);
     for (; scan->slots[at]; at = (at + 1) & (scan->nslots - 1)) {
         Group *g = &scan->groups[scan->slots[at] - 1];
-        if (g->hash == hash && g->minute == minute && g->status == line->status &&
-            g->method_len == line->method_len && g->path_len == path_len &&
-            memcmp(scan->arena + g->key, line->method, line->method_len) == 0 &&
-            memcmp(scan->arena + g->key + g->method_len, path, path_len) == 0)
+        if (g->hash == hash && g->minute == minute && g->status == status &&
+            g->method_len + g->path_len == key_len && g->method_len == method_len &&
+            memcmp(scan->arena + g->key, key, key_len) == 0)
             return g;
     }
-    size_t key_len = line->method_len + path_len;
     scan->groups = grow(scan->groups, &scan->cap_groups, scan->ngroups + 1, sizeof(Group),
                         &scan->failed);
     scan->arena = grow(scan->arena, &scan->arena_cap, scan->arena_len + key_len, 1,
@@ -402,13 +410,11 @@ static Group *find_group(Scan *scan, const Line *line, const char *path, size_t 
     memset(g, 0, sizeof *g);
     g->minute = minute;
     g->hash = hash;
-    g->status = line->status;
-    g->method_len = (uint32_t)line->method_len;
-    g->path_len = (uint32_t)path_len;
+    g->status = status;
+    g->method_len = (uint32_t)method_len;
+    g->path_len = (uint32_t)(key_len - method_len);
     g->key = scan->arena_len;
-    g->lat_max = 0.0;
-    memcpy(scan->arena + scan->arena_len, line->method, line->method_len);
-    memcpy(scan->arena + scan->arena_len + line->method_len, path, path_len);
+    memcpy(scan->arena + scan->arena_len, key, key_len);
     scan->arena_len += key_len;
     scan->slots[at] = (uint32_t)++scan->ngroups;
     return g;
@@ -463,8 +469,10 @@ static inline int64_t floor_minute(int64_t ts) {
 /* Count a parsed line into its group; 0 when it must go to the line parser instead. */
 static int count_line(Scan *scan, const Line *line, char *scratch, const Settings *s,
                       int64_t minute) {
-    size_t path_len = prefold(line->path, line->path_len, scratch);
-    Group *g = find_group(scan, line, scratch, path_len, minute);
+    memcpy(scratch, line->method, line->method_len);
+    size_t key_len = line->method_len +
+                     prefold(line->path, line->path_len, scratch + line->method_len);
+    Group *g = find_group(scan, scratch, key_len, line->method_len, line->status, minute);
     if (!g)
         return 0;
     int64_t bytes;
@@ -501,7 +509,7 @@ static int is_blank(const char *p, const char *e) {
 /* Scan every line; runs without the GIL. Returns the number of lines counted. */
 static Py_ssize_t scan_chunk(Scan *scan, const char *data, Py_ssize_t size, const Settings *s,
                              Py_ssize_t *first_index, int64_t *first_minute) {
-    char *scratch = malloc(3 * MAX_LINE); /* a folded path: each digit may become ':id' */
+    char *scratch = malloc(3 * MAX_LINE); /* method + folded path (a digit may become ':id') */
     if (!scratch) {
         scan->failed = 1;
         return 0;
