@@ -88,6 +88,7 @@ class ParsePool:
 
 
 def _done(spec: FormatSpec, data: bytes) -> Future:
+    """Parse in the caller, answering with a future like the pools do."""
     future: Future = Future()
     try:
         future.set_result(aggregate_chunk(spec, data))
