@@ -1,8 +1,12 @@
 """Reading a stream in chunks cut at line boundaries: memory stays flat whatever the file
 size, and every chunk knows the byte range it came from (for batch ids and checkpoints)."""
 
+import io
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -45,15 +49,17 @@ PIECE = 256 * 1024
 
 
 def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
-    """Blocks of about `size` bytes, read in pieces so that a compressed stream cut short
-    or corrupt gives up everything before the damage, then an InputError (never a
-    traceback)."""
+    """Blocks of about `size` bytes. A compressed stream is read in pieces, so that one cut
+    short or corrupt gives up everything before the damage, then an InputError (never a
+    traceback); a plain file is read a block at a time."""
     read = 0
+    plain = isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO)
+    piece_size = size if plain else min(PIECE, size)
     while True:
         pieces: list[bytes] = []
         got = 0
         try:
-            while got < size and (piece := stream.read(min(PIECE, size))):
+            while got < size and (piece := stream.read(piece_size)):
                 pieces.append(piece)
                 got += len(piece)
         except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
@@ -64,7 +70,14 @@ def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
         if not pieces:
             return
         read += got
-        yield b"".join(pieces)
+        yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _joined(carry: bytes, block: bytes, end: int) -> bytes:
+    """carry + block[:end] with one copy at most (none for a block of whole lines)."""
+    if not carry:
+        return block if end == len(block) else block[:end]
+    return b"".join((carry, memoryview(block)[:end]))
 
 
 def read_chunks(
@@ -88,18 +101,69 @@ def read_chunks(
             overlong, block = None, block[cut + 1:]
             if not block:
                 continue
-        buffer = carry + block if carry else block
-        cut = buffer.rfind(b"\n")
+        cut = block.rfind(b"\n")
         if cut < 0:
+            buffer = carry + block
             if len(buffer) > max(MAX_LINE, chunk_size):
                 overlong, carry = (buffer[: MAX_LINE + 1], len(buffer)), b""
             else:
                 carry = buffer
             continue
-        data, carry = buffer[: cut + 1], buffer[cut + 1:]
+        data, carry = _joined(carry, block, cut + 1), block[cut + 1:]
         yield Chunk(offset, offset + len(data), data)
         offset += len(data)
     if final and overlong is not None:
         yield Chunk(offset, offset + overlong[1], overlong[0])
     elif final and carry:
         yield Chunk(offset, offset + len(carry), carry)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+@contextmanager
+def read_ahead(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Iterator[Chunk]]:
+    """Chunks read on a background thread, up to `depth` ahead of the consumer: reading
+    and decompressing (both release the GIL) overlap parsing and storing the chunks
+    before. A read error reaches the consumer in its place; leaving the block stops the
+    reader and waits for it, so the stream can be closed after. For files only: a read
+    from a pipe may block for good."""
+    ahead: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> None:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                offer(chunk)
+                if stop.is_set():
+                    return
+            offer(_END)
+        except Exception as exc:
+            offer(_Failed(exc))
+
+    def received() -> Iterator[Chunk]:
+        while (item := ahead.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    reader = threading.Thread(target=read, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        yield received()
+    finally:
+        stop.set()
+        reader.join()

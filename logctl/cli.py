@@ -24,9 +24,7 @@ from rich.progress import (
 
 from logctl import __version__, render
 from logctl.auth import ADMIN_FILE, ROLES, TokenBook, caller_token, ensure_token
-from logctl.config import Settings, load_settings
-from logctl.dashboard import terminal
-from logctl.dashboard.status import collect
+from logctl.config import SERVICES, Settings, load_settings
 from logctl.errors import LogctlError, UsageError
 from logctl.formats import NAMES, FormatOptions, make_format
 from logctl.formats.fields import FieldMap, parse_overrides
@@ -34,16 +32,15 @@ from logctl.metrics.window import iso
 from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
 from logctl.sources import expand_paths
-from logctl.store import redact, sqlite_path, transfer
+from logctl.store import redact, sqlite_path
 from logctl.store.base import DIMENSIONS, Query
 from logctl.synthetic import write_log
 from logctl.transport.local import embedded
 from logctl.transport.resilience import command_guard
-from logctl.transport.rest.analytics import RestAnalyticsClient
-from logctl.transport.rest.client import remote_url
-from logctl.transport.rest.ingest import RestIngestClient, upload_all
-from logctl.transport.serve import SERVICES, serve_one
-from logctl.transport.supervisor import Supervisor, serve_flags
+
+# The daemon, client and dashboard modules (FastAPI, uvicorn, gRPC, httpx) are imported by
+# the commands that use them: importing them all made every command, `logctl ingest` of a
+# small file included, start a second later.
 
 app = typer.Typer(
     help="Turn raw log files into metrics you can query and watch.\n\n"
@@ -154,6 +151,9 @@ def ingest(
 def _ingest_remote(paths: list[str], source: str | None, fmt: str | None,
                    settings: Settings, as_json: bool) -> None:
     """Upload the inputs to an ingest daemon and print its reports like a local run."""
+    from logctl.transport.rest.client import remote_url
+    from logctl.transport.rest.ingest import RestIngestClient, upload_all
+
     url = remote_url(settings.remote or "", settings.ingest_url)
     sources, warnings = expand_paths(paths, source)
     for warning in warnings:
@@ -238,6 +238,9 @@ def metrics(
                              status or (), method or ())
     query = request.to_query(now)
     if settings.remote:
+        from logctl.transport.rest.analytics import RestAnalyticsClient
+        from logctl.transport.rest.client import remote_url
+
         client = RestAnalyticsClient(remote_url(settings.remote, settings.analytics_url),
                                      guard=command_guard("analytics"),
                                      token=caller_token(settings.token, settings.home),
@@ -333,6 +336,9 @@ def serve(
         if created:
             say(f"created an admin token in {settings.home / ADMIN_FILE} (mode 0600); "
                 "`logctl token create --role read` makes one to share")
+    from logctl.transport.serve import serve_one
+    from logctl.transport.supervisor import Supervisor, serve_flags
+
     if all_services or instances > 1 or storage_instances > 1:
         env = {"LOGCTL_WATCH": ",".join(settings.watch), "LOGCTL_GLOBS": ",".join(settings.globs)}
         flags = serve_flags({"--home": home, "--config": config, "--db": db,
@@ -406,6 +412,10 @@ def status(
 
     Asks the monitor at `monitor_url` (or --remote); with no daemons running, says so and
     shows the embedded database instead. Ctrl-C leaves the live view."""
+    from logctl.dashboard import terminal
+    from logctl.dashboard.status import collect
+    from logctl.transport.rest.client import remote_url
+
     settings = settings_from(home, db, config, remote=remote, token=token)
     url = remote_url(settings.remote, settings.monitor_url) if settings.remote \
         else settings.monitor_url
@@ -463,6 +473,8 @@ def migrate(
         "--to", help="Store to copy into (created if need be); same forms.")],
 ) -> None:
     """Copy stored metrics between stores. Re-running changes nothing."""
+    from logctl.store import transfer
+
     columns = (TextColumn("[bold]migrate"), BarColumn(), MofNCompleteColumn(),
                TextColumn("points"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:

@@ -13,8 +13,10 @@ import platformdirs
 from logctl.errors import UsageError
 from logctl.metrics.window import parse_duration
 from logctl.services.alerts import rules_from
+from logctl.services.contracts import ENGINES
 
 CONFIG_NAME = "logctl.toml"
+SERVICES = ("storage", "processing", "analytics", "ingest", "monitor")  # in start-up order
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ def _convert(key: str, value: Any, origin: str) -> Any:
             return number
         if key == "realtime_window":
             parse_duration(str(value))
-        if key == "engine" and value not in ("auto", "python"):
+        if key == "engine" and value not in ENGINES:
             raise ValueError(value)
         return str(value)
     except (TypeError, ValueError):

@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import re
+import select
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,32 @@ def is_compressed(path: Path) -> bool:
     return magic.startswith(GZIP_MAGIC) or magic.startswith(ZSTD_MAGIC)
 
 
+class WakefulReader:
+    """Standard input that notices signals while it waits. A read blocked on a pipe was
+    seen to miss SIGTERM (the handler ran only on a second signal), so a reader waits for
+    data in short selects: between them Python runs any pending signal handler."""
+
+    def __init__(self, fd: int, wait_s: float = 0.5) -> None:
+        self.fd = fd
+        self.wait_s = wait_s
+
+    def read(self, size: int = -1) -> bytes:
+        """What is available, up to `size` bytes (b"" at the end of input)."""
+        while not select.select([self.fd], [], [], self.wait_s)[0]:
+            pass
+        return os.read(self.fd, size if size > 0 else STDIN_READ)
+
+    def close(self) -> None:
+        """Standard input stays open: it is not ours to close."""
+
+
+STDIN_READ = 1 << 20
+
+
 def stdin_stream() -> BinaryIO:
-    """Standard input as bytes."""
-    return sys.stdin.buffer
+    """Standard input as bytes (a file descriptor read wakefully; an in-memory stdin, as
+    under a test runner, as it is)."""
+    try:
+        return WakefulReader(sys.stdin.fileno())  # type: ignore[return-value]
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return sys.stdin.buffer

@@ -1,8 +1,13 @@
 """Chunk reading: cut at line boundaries, offsets exact, overlong lines bounded."""
 
 import io
+import threading
+from collections.abc import Iterator
 
-from logctl.chunks import read_chunks, skip_to
+import pytest
+
+from logctl.chunks import Chunk, read_ahead, read_chunks, skip_to
+from logctl.errors import InputError
 from logctl.metrics.points import MAX_LINE
 
 
@@ -46,3 +51,29 @@ def test_skip_to_on_unseekable_stream() -> None:
     stream = io.BufferedReader(Pipe(b"0123456789"))
     skip_to(stream, 4)
     assert stream.read() == b"456789"
+
+
+def test_read_ahead_gives_every_chunk_then_the_read_error_in_its_place() -> None:
+    def chunks() -> Iterator[Chunk]:
+        yield Chunk(0, 2, b"a\n")
+        yield Chunk(2, 4, b"b\n")
+        raise InputError("unreadable after 4 bytes")
+
+    seen = []
+    with read_ahead(chunks(), depth=1) as ahead, pytest.raises(InputError, match="after 4"):
+        seen.extend(chunk.data for chunk in ahead)
+    assert seen == [b"a\n", b"b\n"]
+
+
+def test_leaving_read_ahead_early_stops_the_reader() -> None:
+    read = []
+
+    def chunks() -> Iterator[Chunk]:
+        for i in range(1000):
+            read.append(i)
+            yield Chunk(i, i + 1, b"x")
+
+    with read_ahead(chunks(), depth=2) as ahead:
+        assert next(ahead).start == 0
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+    assert len(read) <= 4  # the one taken, two queued, one waiting to be queued

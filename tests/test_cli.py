@@ -1,6 +1,7 @@
 """The commands as a user runs them: exact figures on real logs, re-runs that never
 double-count, the JSON contract, and clear errors for bad input."""
 
+import contextlib
 import gzip
 import json
 import os
@@ -16,7 +17,7 @@ import zstandard
 from typer.testing import CliRunner
 
 from logctl.cli import app
-from logctl.synthetic import write_log
+from logctl.synthetic import generate, write_log
 
 APACHE = {"requests": 9999, "errors": 3, "client_errors": 217, "bytes": 2747282505,
           "malformed": 1, "first": "2015-05-17T10:05:00Z", "last": "2015-05-20T21:05:59Z"}
@@ -212,12 +213,14 @@ def test_db_flag_and_home_env(runner: CliRunner, home: Path, tmp_path: Path,
 
 
 def test_sigterm_stops_ingest_and_its_workers(tmp_path: Path) -> None:
-    """SIGTERM ends a large ingest like Ctrl-C: exit 130, no worker process left behind."""
+    """SIGTERM ends a large ingest like Ctrl-C: exit 130, no worker process left behind
+    (the line engine parses in worker processes; the native scanner needs none)."""
     log = tmp_path / "big.log"
     write_log(str(log), 400_000)  # over the size that starts worker processes
     process = subprocess.Popen([sys.executable, "-m", "logctl", "ingest", str(log),
                                 "--home", str(tmp_path / "home")],
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "LOGCTL_ENGINE": "python"})
     children: set[str] = set()
     deadline = time.monotonic() + 30
     while len(children) < 2 and time.monotonic() < deadline and process.poll() is None:
@@ -232,3 +235,35 @@ def test_sigterm_stops_ingest_and_its_workers(tmp_path: Path) -> None:
     while [pid for pid in children if Path(f"/proc/{pid}").exists()]:
         assert time.monotonic() < deadline, f"left behind: {children}"
         time.sleep(0.1)
+
+
+def test_sigterm_stops_an_ingest_waiting_on_stdin(tmp_path: Path) -> None:
+    """SIGTERM while the reader waits for more input: exit 130 at once, and what was
+    stored stays stored."""
+    home = tmp_path / "home"
+    process = subprocess.Popen([sys.executable, "-m", "logctl", "ingest", "-", "--home",
+                                str(home)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None
+    process.stdin.write("".join(generate(60_000, per_minute=1000)).encode())  # 2+ chunks
+    process.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not _stored_batches(home / "logctl.db"):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 130
+    assert time.monotonic() - started < 10
+    process.stdin.close()
+    assert b"interrupted: what was stored so far is kept" in process.stderr.read()
+    assert _stored_batches(home / "logctl.db") >= 1
+
+
+def _stored_batches(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM batches").fetchone()[0]
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return 0

@@ -22,9 +22,9 @@ from logctl.metrics import sketch
 from logctl.metrics.points import (
     MAX_LINE,
     ChunkAggregate,
-    Point,
     add_record,
     parse_bounded,
+    point_from,
     strip_eol,
 )
 from logctl.metrics.route import fold_route
@@ -107,8 +107,9 @@ def _minutes(frame: pl.DataFrame) -> Minutes:
 
 def _accepted(frame: pl.DataFrame, minutes: Minutes) -> pl.Expr:
     """Lines the columnar path counts: matched, a valid second and date, a size that fits
-    64 bits, not overlong."""
-    ok = (pl.col("stamp").is_not_null() & (pl.col("sec").cast(pl.Int64) <= 60)
+    64 bits, not overlong. A leap second (:60) belongs to the next minute: the line parser
+    takes it."""
+    ok = (pl.col("stamp").is_not_null() & (pl.col("sec").cast(pl.Int64) <= 59)
           & (pl.col("size").str.len_bytes() <= 18) & (pl.col("length") <= MAX_LINE))
     invalid = [f"{s}|{t}" for (s, t), minute in minutes.items() if minute is None]
     if invalid:
@@ -126,13 +127,16 @@ def _prefolded(path: pl.Expr) -> pl.Expr:
 
 
 def _latency(rt_unit: str) -> pl.Expr:
-    """The response time in ms, as CombinedParser.response_time reads it."""
+    """The response time in ms, as CombinedParser.response_time reads it (null where it
+    overflows, as add_record ignores it)."""
     value = pl.col("rt").cast(pl.Float64)
     scale = RT_UNITS[rt_unit]
     if scale is not None:
-        return value * scale
-    return (pl.when(pl.col("rt").str.contains(".", literal=True))
-            .then(value * 1000.0).otherwise(value * 0.001))
+        ms = value * scale
+    else:
+        ms = (pl.when(pl.col("rt").str.contains(".", literal=True))
+              .then(value * 1000.0).otherwise(value * 0.001))
+    return pl.when(ms.is_finite()).then(ms)
 
 
 def _points(good: pl.DataFrame, rt_unit: str, minutes: Minutes,
@@ -164,7 +168,8 @@ def _points(good: pl.DataFrame, rt_unit: str, minutes: Minutes,
         minute = minutes[(stamp, tz)]
         assert minute is not None  # rows with an invalid date were not accepted
         key = (minute, "", method, fold_route(route_pre), int(code))
-        point = _point(counters, minute, blob)
+        first, last = counters[-2:]
+        point = point_from((*counters[:-2], minute + first, minute + last), blob)
         mine = points.get(key)
         if mine is None:
             points[key] = point
@@ -193,15 +198,6 @@ def _encoded_hists(groups: pl.DataFrame) -> list[bytes | None]:
         blobs.append(packed[offset:end] or None)
         offset = end
     return blobs
-
-
-def _point(counters: list, minute: int, blob: bytes | None) -> Point:
-    point = Point()
-    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-     point.latency_sum, point.latency_max, first, last) = counters
-    point.first, point.last = minute + first, minute + last
-    point.set_encoded_hist(blob)
-    return point
 
 
 def _fallback(lines: pl.Series | list[bytes], frame: pl.DataFrame, minutes: Minutes,

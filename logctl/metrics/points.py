@@ -1,6 +1,7 @@
 """Points: per minute and series, exact counters plus a latency histogram. A chunk of log
 lines becomes a `ChunkAggregate`; aggregates merge by adding, whatever their order."""
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -73,7 +74,10 @@ class Point:
         self.latency_max = max(self.latency_max, other.latency_max)
         self.first = min(self.first, other.first)
         self.last = max(self.last, other.last)
-        sketch.merge_into(self.hist, other.hist)
+        if self._hist is None and other._hist is None:  # both packed: merge them packed
+            self._blob = sketch.merge_packed(self._blob, other._blob)
+        else:
+            sketch.merge_into(self.hist, other.hist)
 
     def counters(self) -> tuple:
         """The counters without the histogram, in `as_tuple` order."""
@@ -89,14 +93,16 @@ class Point:
 
     def __reduce__(self) -> tuple:
         """Pickle the histogram packed: far smaller and faster than a dict of ints."""
-        return (_point_from_state, (self.counters(), self.encoded_hist()))
+        return (point_from, (self.counters(), self.encoded_hist()))
 
 
-def _point_from_state(counters: tuple, blob: bytes | None) -> Point:
-    point = Point()
+def point_from(counters: tuple, blob: bytes | None) -> Point:
+    """A point from its counters (in `counters()` order) and packed histogram: the fast
+    engines make one per group, so this skips __init__'s defaults."""
+    point = Point.__new__(Point)
     (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
      point.latency_sum, point.latency_max, point.first, point.last) = counters
-    point.set_encoded_hist(blob)
+    point._hist, point._blob = None, blob
     return point
 
 
@@ -155,7 +161,7 @@ def add_record(points: dict[PointKey, Point], record: Record) -> int:
     if ts > point.last:
         point.last = ts
     rt = record.rt_ms
-    if rt is not None:
+    if rt is not None and math.isfinite(rt):  # '1e999' or a 400-digit field: no latency
         point.latency_count += 1
         point.latency_sum += rt
         if rt > point.latency_max:

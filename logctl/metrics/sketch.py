@@ -4,8 +4,9 @@ A value v > 0 ms falls in bin i = ceil(log(v) / log(gamma)); the bin's represent
 value 2 * gamma**i / (gamma + 1) is within ALPHA relative error of every value in it, so
 any quantile read from merged bins is within ALPHA of the exact one. Merging is adding
 counts per bin: merge(a, b) == histogram(a + b), exactly. A histogram is a plain
-{bin: count} dict; stored as packed int32 (bin, count) pairs (int64 pairs, WIDE, where
-merged counts may outgrow int32; rollups pack dense, see dense.py).
+{bin: count} dict; stored as packed int32 (bin, count) pairs, which the native `_sketch`
+module merges without unpacking (pure-Python fallbacks where it was not built); int64 pairs
+(WIDE) where merged counts may outgrow int32; rollups pack dense (dense.py).
 """
 
 import math
@@ -13,6 +14,11 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from itertools import accumulate, chain
+
+try:
+    from logctl.metrics import _sketch
+except ImportError:  # built without a C compiler: the pure-Python merges below
+    _sketch = None
 
 ALPHA = 0.008
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -92,11 +98,9 @@ def decode(blob: bytes | None, typecode: str = NARROW) -> Histogram:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def merge_packed(packed: bytes) -> Histogram:
+def merge_concatenated(packed: bytes) -> Histogram:
     """Merge histograms packed back to back (each as `encode` writes it, concatenated) into
-    one. Queries and rollups merge thousands of stored histograms per group: one join and
-    one call per group instead of a decode and a dict merge per histogram. This loop is the
-    query path's hot spot, kept to this signature so a native version can replace it."""
+    one, in one loop: the pure-Python merge of many, with counts of any size."""
     flat = array(NARROW)
     flat.frombytes(packed)
     hist: Histogram = {}
@@ -107,5 +111,28 @@ def merge_packed(packed: bytes) -> Histogram:
 
 
 def merge_blobs(blobs: Iterable[bytes | None]) -> Histogram:
-    """Merge many stored histograms (None or empty for none) into one."""
-    return merge_packed(b"".join(blob for blob in blobs if blob))
+    """Merge many stored histograms (None or empty for none) into one: natively where
+    built, unless a merged count outgrows int32, else in one Python loop."""
+    present = [blob for blob in blobs if blob]
+    if _sketch is not None:
+        try:
+            return decode(_sketch.merge_all(present))
+        except OverflowError:
+            pass
+    return merge_concatenated(b"".join(present))
+
+
+def merge_packed(a: bytes | None, b: bytes | None) -> bytes | None:
+    """Two packed histograms merged, packed (None when both are empty)."""
+    if _sketch is not None:
+        return _sketch.merge(a, b)
+    if not a or not b:
+        return a or b
+    return encode(merge_into(decode(a), decode(b)))
+
+
+def merge_all_packed(blobs: Iterable[bytes | None]) -> bytes:
+    """Packed histograms merged into one, packed."""
+    if _sketch is not None:
+        return _sketch.merge_all(blobs)
+    return encode(merge_blobs(blobs))

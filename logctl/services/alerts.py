@@ -1,26 +1,19 @@
-"""Alerts: rules over what the monitor sees, alerts that fire and resolve, and the
-webhook they are sent to.
+"""Alerts: rules over what the monitor sees, and alerts that fire and resolve (the
+webhook that sends them is in `webhook.py`).
 
 Rules are pure: they read the monitor's view of each service (`Target` JSON) and of the
 ingested traffic, and say which conditions hold now. The `AlertBook` turns conditions into
 alerts with a state: a condition that starts holding fires one alert (a condition that
 keeps holding does not fire again), and one that stops holding resolves it."""
 
-import asyncio
 import logging
-import random
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import httpx
-
 log = logging.getLogger("logctl.monitor")
 RESOLVED_KEPT = 100
-WEBHOOK_ATTEMPTS = 5
-WEBHOOK_BACKOFF_S = 0.5
-WEBHOOK_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -164,47 +157,3 @@ class AlertBook:
         """Firing alerts (oldest first), then resolved ones (latest first)."""
         return ([a.as_json() for a in sorted(self.firing.values(), key=lambda a: a.since)]
                 + [a.as_json() for a in reversed(self.resolved)])
-
-
-class Webhook:
-    """Sends alert changes, in order, as JSON POSTs; a failed send is retried with
-    exponential backoff and jitter, then dropped with a log line (alerts stay listed)."""
-
-    def __init__(self, url: str, attempts: int = WEBHOOK_ATTEMPTS,
-                 backoff_s: float = WEBHOOK_BACKOFF_S) -> None:
-        self.url = url
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.queue: asyncio.Queue[Alert] = asyncio.Queue()
-        self.sent = 0
-        self.dropped = 0
-
-    def send(self, alerts: list[Alert]) -> None:
-        for alert in alerts:
-            self.queue.put_nowait(alert)
-
-    async def run(self, client: httpx.AsyncClient) -> None:
-        """Deliver queued alerts until cancelled."""
-        while True:
-            alert = await self.queue.get()
-            if await self._deliver(client, alert):
-                self.sent += 1
-            else:
-                self.dropped += 1
-                log.error("alert webhook %s: gave up on %s after %d attempts", self.url,
-                          alert.message, self.attempts)
-
-    async def _deliver(self, client: httpx.AsyncClient, alert: Alert) -> bool:
-        for attempt in range(self.attempts):
-            try:
-                response = await client.post(self.url, json={"alert": alert.as_json()},
-                                             timeout=WEBHOOK_TIMEOUT_S)
-                if response.status_code < 300:
-                    return True
-                if 400 <= response.status_code < 500 and response.status_code != 429:
-                    return False
-            except httpx.HTTPError as exc:
-                log.warning("alert webhook %s: %s", self.url, exc)
-            if attempt + 1 < self.attempts:
-                await asyncio.sleep(self.backoff_s * 2**attempt * random.uniform(0.5, 1.0))
-        return False

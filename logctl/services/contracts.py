@@ -7,11 +7,15 @@ from typing import Protocol
 
 from logctl.store.base import Batch, Position
 
+# 'auto': the native scanner where the format allows (the columnar engine when it was not
+# built), 'columnar': the polars engine, 'python': line by line. All give the same points.
+ENGINES = ("auto", "columnar", "python")
+
 
 @dataclass(frozen=True)
 class FormatSpec:
     """A resolved format as sent with each chunk: its name, parser options, and which
-    engine parses it ('auto': columnar where the format allows, 'python': line by line)."""
+    engine parses it (one of ENGINES)."""
 
     name: str
     rt_unit: str = "auto"
@@ -43,7 +47,9 @@ class ChunkAck:
 
 
 class ProcessingClient(Protocol):
-    """Turns chunks into stored batches; acks come back in request order."""
+    """Turns chunks into stored batches; acks come back in request order, one per stored
+    batch (a batch may take several consecutive chunks of a source: its ack's `end` is
+    the last one's)."""
 
     def process(self, requests: Iterable[ChunkRequest]) -> Iterator[ChunkAck]:
         """Process requests (pipelined) and yield each ack once its batch is stored."""

@@ -6,12 +6,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from logctl.checkpoint import Checkpoint, CheckpointBook, new_checkpoint
-from logctl.chunks import CHUNK_SIZE, Chunk, read_chunks, skip_to
+from logctl.chunks import CHUNK_SIZE, Chunk, read_ahead, read_chunks, skip_to
 from logctl.errors import InputError, ParseError
 from logctl.formats import FormatOptions, make_format
 from logctl.formats.detect import detect_format
@@ -143,10 +144,20 @@ class IngestService:
             return FileReport(source.label, "-", start, start)
         spec = self._format(first.data)
         report = FileReport(source.label, spec.name, start, start)
-        requests = (
-            ChunkRequest(source.name, Position(source_id, c.start, c.end), spec, c.data)
-            for c in self._until_stopped(_prepend(first, chunks))
-        )
+        # Files are read ahead on a thread; stdin is not: a thread blocked reading a pipe
+        # can be neither stopped nor left behind at exit.
+        with read_ahead(chunks) if source.path else nullcontext(chunks) as rest:
+            requests = (
+                ChunkRequest(source.name, Position(source_id, c.start, c.end), spec, c.data)
+                for c in self._until_stopped(_prepend(first, rest))
+            )
+            self._drive(requests, report, checkpoint, progress)
+        return report
+
+    def _drive(self, requests: Iterator[ChunkRequest], report: FileReport,
+               checkpoint: Checkpoint | None, progress: Progress) -> None:
+        """Send the requests through processing; account and checkpoint each ack."""
+        start = report.start
         for ack in self.processing.process(requests):
             report.end = ack.end
             report.lines += ack.lines
@@ -160,7 +171,6 @@ class IngestService:
                 self.checkpoints.save(checkpoint)
             progress(ack.end - start, ack.lines)
             start = ack.end
-        return report
 
     def _until_stopped(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         """Chunks until a stop is asked for (SIGTERM): what is in flight is still

@@ -1,16 +1,20 @@
-"""Processing: chunks of raw lines to aggregated batches, parsed in worker processes (the
-GIL makes threads useless for parsing), written to storage in request order."""
+"""Processing: chunks of raw lines to aggregated batches, parsed in parallel (on threads
+by the native scanner, which releases the GIL; in worker processes otherwise), written to
+storage in request order."""
 
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import replace
 from functools import lru_cache
 from multiprocessing import forkserver
 
 from logctl.formats import Format, FormatOptions, make_format
 from logctl.formats.fields import FieldMap
+from logctl.metrics import native
 from logctl.metrics.points import ChunkAggregate, aggregate_lines
 from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec, StorageClient
 from logctl.store.base import Batch
@@ -26,41 +30,71 @@ def format_for(spec: FormatSpec) -> Format:
 def aggregate_chunk(spec: FormatSpec, data: bytes) -> ChunkAggregate:
     """Parse and aggregate one chunk: the unit of work a worker process does."""
     fmt = format_for(spec)
-    if fmt.columnar and spec.engine != "python":
-        # Imported where it runs: a process that only ships chunks to workers (or reads
-        # another format) never pays for importing polars.
-        from logctl.metrics.columnar import aggregate_clf
+    if not fmt.columnar or spec.engine == "python":
+        return aggregate_lines(data, fmt.parse_line)
+    if spec.engine == "auto" and native.AVAILABLE:
+        return native.aggregate_clf(data, spec.rt_unit, fmt.parse_line)
+    # Imported where it runs: a process that never takes this path never pays for
+    # importing polars.
+    from logctl.metrics.columnar import aggregate_clf
 
-        return aggregate_clf(data, spec.rt_unit, fmt.parse_line)
-    return aggregate_lines(data, fmt.parse_line)
-
-
-class InlineExecutor(Executor):
-    """Runs work in the calling thread: for small inputs, where starting worker processes
-    would cost more than the parsing."""
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[override]
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-        return future
+    return aggregate_clf(data, spec.rt_unit, fmt.parse_line)
 
 
-def worker_pool(workers: int | None = None) -> Executor:
-    """A pool of parsing processes, one per core by default.
+def scans_natively(spec: FormatSpec) -> bool:
+    """True when the native scanner takes this spec's chunks (it releases the GIL)."""
+    return native.AVAILABLE and spec.engine == "auto" and format_for(spec).columnar
 
-    Workers are forked from a fork server that imported the parsing code (polars included)
-    once, instead of each being a fresh interpreter importing it all (spawn): that saved
-    most of the pool's start-up. The fork server runs none of the caller's threads and has
-    not started polars' thread pool, so forking it is safe where plain fork is not.
+
+class ParsePool:
+    """Where chunks are parsed, `workers` at a time (one per core by default; 0 parses in
+    the caller, for inputs too small to pay for any pool).
+
+    Chunks the native scanner takes go to threads: it releases the GIL, so threads scan in
+    parallel with nothing to start and nothing pickled. Other chunks go to worker
+    processes, started on first use and forked from a fork server that imported the
+    parsing code (polars included) once; the fork server runs none of the caller's threads
+    and has not started polars' thread pool, so forking it is safe where plain fork is not.
     """
-    count = workers or os.cpu_count() or 1
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["logctl.metrics.columnar"])
-    _start_fork_server()
-    return ProcessPoolExecutor(count, mp_context=context)
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self._threads = ThreadPoolExecutor(self.workers, "parse") if self.workers else None
+        self._processes: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def parse(self, spec: FormatSpec, data: bytes) -> Future:
+        """Start parsing a chunk; the future holds its ChunkAggregate."""
+        if self._threads is None:
+            return _done(spec, data)
+        if scans_natively(spec):
+            return self._threads.submit(aggregate_chunk, spec, data)
+        return self._process_pool().submit(aggregate_chunk, spec, data)
+
+    def _process_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._processes is None:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["logctl.metrics.columnar"])
+                _start_fork_server()
+                self._processes = ProcessPoolExecutor(self.workers, mp_context=context)
+            return self._processes
+
+    def shutdown(self) -> None:
+        """Stop the pools, dropping chunks not started."""
+        for pool in (self._threads, self._processes):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _done(spec: FormatSpec, data: bytes) -> Future:
+    """Parse in the caller, answering with a future like the pools do."""
+    future: Future = Future()
+    try:
+        future.set_result(aggregate_chunk(spec, data))
+    except BaseException as exc:
+        future.set_exception(exc)
+    return future
 
 
 def _start_fork_server() -> None:
@@ -78,27 +112,55 @@ def _start_fork_server() -> None:
 
 
 class ProcessingService:
-    """Parses chunks on an executor and stores their batches in order."""
+    """Parses chunks on a pool and stores their batches in order.
 
-    def __init__(self, storage: StorageClient, executor: Executor, in_flight: int = 4) -> None:
+    With `batch_bytes`, consecutive chunks of one source are stored as one batch of up to
+    that many bytes: chunks stay small enough to parse in parallel, while storage takes
+    fewer, larger transactions (and merges the points two chunks share at their boundary
+    once, in memory, instead of in an upsert).
+    """
+
+    def __init__(self, storage: StorageClient, pool: ParsePool, in_flight: int = 4,
+                 batch_bytes: int = 0) -> None:
         self.storage = storage
-        self.executor = executor
+        self.pool = pool
         self.in_flight = in_flight
+        self.batch_bytes = batch_bytes
 
     def process(self, requests: Iterable[ChunkRequest]) -> Iterator[ChunkAck]:
-        """Keep up to `in_flight` chunks parsing while earlier ones are written."""
+        """Keep up to `in_flight` chunks parsing while earlier ones are written; one ack
+        per stored batch, in request order."""
         pending: deque[tuple[ChunkRequest, Future]] = deque()
+        held: list[tuple[ChunkRequest, ChunkAggregate]] = []
         for request in requests:
-            pending.append((request, self.executor.submit(aggregate_chunk, request.format,
-                                                          request.data)))
+            pending.append((request, self.pool.parse(request.format, request.data)))
             if len(pending) >= self.in_flight:
-                yield self._store(*pending.popleft())
+                yield from self._collect(*pending.popleft(), held)
         while pending:
-            yield self._store(*pending.popleft())
+            yield from self._collect(*pending.popleft(), held)
+        if held:
+            yield self._store(held)
 
-    def _store(self, request: ChunkRequest, future: Future) -> ChunkAck:
+    def _collect(self, request: ChunkRequest, future: Future,
+                 held: list[tuple[ChunkRequest, ChunkAggregate]]) -> Iterator[ChunkAck]:
+        """Hold a parsed chunk for the batch being gathered; store the batch when the
+        chunk does not continue it or it is full."""
         aggregate: ChunkAggregate = future.result()
-        batch = Batch(request.source, request.position, aggregate)
+        if held and not _continues(held[-1][0], request):
+            yield self._store(held)
+        held.append((request, aggregate))
+        first, last = held[0][0].position, request.position
+        if last.end - first.start >= self.batch_bytes:
+            yield self._store(held)
+
+    def _store(self, held: list[tuple[ChunkRequest, ChunkAggregate]]) -> ChunkAck:
+        """Store the held chunks as one batch and empty the list."""
+        (first, aggregate), *rest = held
+        for _, more in rest:
+            aggregate.merge(more)
+        end = held[-1][0].position.end
+        held.clear()
+        batch = Batch(first.source, replace(first.position, end=end), aggregate)
         applied = self.storage.write_batch(batch)
         return ChunkAck(
             batch_id=batch.batch_id,
@@ -106,5 +168,12 @@ class ProcessingService:
             lines=aggregate.lines,
             requests=aggregate.requests,
             malformed=sum(aggregate.malformed.values()),
-            end=request.position.end,
+            end=end,
         )
+
+
+def _continues(previous: ChunkRequest, request: ChunkRequest) -> bool:
+    """True when a chunk starts where the previous one of the same source ended."""
+    return (request.source == previous.source
+            and request.position.source_id == previous.position.source_id
+            and request.position.start == previous.position.end)

@@ -105,13 +105,6 @@ class HistSumAggregate:
         return self.first if self.total is None else self.total.packed()
 
 
-def hist_merge(a: bytes | None, b: bytes | None) -> bytes | None:
-    """SQL scalar `hist_merge(a, b)` used when a point is merged into a stored one."""
-    if not a or not b:
-        return a or b
-    return sketch.encode(sketch.merge_into(sketch.decode(a), sketch.decode(b)))
-
-
 class SQLiteStore:
     """A Store on one SQLite file. Safe for several processes: writers serialize on the
     database lock (busy timeout), and the batch ledger makes a replay a no-op."""
@@ -167,7 +160,12 @@ class SQLiteStore:
         """Points as upsert rows, with routes capped and series ids resolved."""
         source = batch.source
         known = self._known_routes(source)
-        renames = cap_routes({key[3] for key in batch.aggregate.points}, known, self.route_cap)
+        points = batch.aggregate.points
+        renames = cap_routes({key[3] for key in points}, known, self.route_cap)
+        if not renames:  # the usual case: every key is its own row, nothing to merge
+            ids = self.series_ids
+            return [((ids.get(series := (source, *key[1:])) or self._series_id(series)),
+                     key[0], *point_values(p)) for key, p in points.items()]
         merged: dict[tuple[int, int], Point] = {}
         for (minute, host, method, route, status), point in batch.aggregate.points.items():
             series = self._series_id((source, host, method, renames.get(route, route), status))
@@ -386,7 +384,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA wal_autocheckpoint = 16384")
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
-    conn.create_function("hist_merge", 2, hist_merge, deterministic=True)
+    conn.create_function("hist_merge", 2, sketch.merge_packed, deterministic=True)
     conn.create_aggregate("hist_merge_agg", 1, HistMergeAggregate)
     conn.create_aggregate("hist_sum_agg", 1, HistSumAggregate)
     return conn

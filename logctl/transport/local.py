@@ -11,12 +11,15 @@ from logctl.formats import FormatOptions
 from logctl.formats.fields import FieldMap
 from logctl.services.analytics import AnalyticsService
 from logctl.services.ingest import IngestService, IngestSettings
-from logctl.services.processing import InlineExecutor, ProcessingService, worker_pool
+from logctl.services.processing import ParsePool, ProcessingService
 from logctl.store import open_store, sqlite_path
 from logctl.store.base import Store
 
-# Below this many bytes of input, parsing in-process beats starting worker processes.
+# Below this many bytes of input, parsing in the caller beats any pool.
 POOL_THRESHOLD = 16 * 1024 * 1024
+# Consecutive chunks stored as one batch: a quarter of the commits and of the points split
+# across chunk boundaries, for at most this much more input held in memory.
+BATCH_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -30,23 +33,26 @@ class Embedded:
 
 @contextmanager
 def embedded(settings: Settings, now: float, input_bytes: int = 0) -> Iterator[Embedded]:
-    """Open the store and wire the services; parse in worker processes when the input is
-    large enough to pay for them. Everything is closed on exit."""
+    """Open the store and wire the services; parse on a pool when the input is large
+    enough to pay for one. Everything is closed on exit."""
     store = open_store(settings.store_target, route_cap=settings.route_cap)
     # Checkpoints describe local files, so they stay in a local SQLite file: the metrics
     # database itself when that is SQLite, else checkpoints.db in the home directory.
     checkpoints = CheckpointBook(sqlite_path(settings.store_target)
                                  or settings.home / "checkpoints.db")
     use_pool = input_bytes > POOL_THRESHOLD and settings.workers != 1
-    executor = worker_pool(settings.workers or None) if use_pool else InlineExecutor()
+    pool = ParsePool(settings.workers or None if use_pool else 0)
     options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), now)
     try:
-        processing = ProcessingService(store, executor, in_flight=4 if use_pool else 1)
+        # Two batches of chunks in flight: the pool keeps parsing while a batch is written.
+        in_flight = 2 * BATCH_BYTES // settings.chunk_size if use_pool else 1
+        processing = ProcessingService(store, pool, in_flight=max(2, in_flight),
+                                       batch_bytes=BATCH_BYTES if use_pool else 0)
         ingest = IngestService(processing, store, checkpoints,
                                IngestSettings(settings.format, options, settings.chunk_size,
                                               settings.engine))
         yield Embedded(store, ingest, AnalyticsService(store))
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
         checkpoints.close()
         store.close()

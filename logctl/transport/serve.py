@@ -22,19 +22,20 @@ from fastapi import FastAPI
 
 from logctl.auth import TokenBook, ensure_token
 from logctl.checkpoint import CheckpointBook
-from logctl.config import Settings
+from logctl.config import SERVICES, Settings
 from logctl.errors import UsageError
 from logctl.formats import FormatOptions
 from logctl.formats.fields import FieldMap
 from logctl.metrics.window import parse_duration
 from logctl.pb import analytics_pb2_grpc, storage_pb2_grpc
-from logctl.services.alerts import Webhook, rules_from
+from logctl.services.alerts import rules_from
 from logctl.services.analytics import AnalyticsService, FirstAnswering, TieredQueryClient
 from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.intake import Intake
 from logctl.services.monitor import Monitor, MonitorSettings
-from logctl.services.processing import ProcessingService, worker_pool
+from logctl.services.processing import ParsePool, ProcessingService
 from logctl.services.storage import StorageService
+from logctl.services.webhook import Webhook
 from logctl.store import open_store, redact, sqlite_path
 from logctl.transport.grpc import analytics as grpc_analytics
 from logctl.transport.grpc import storage as grpc_storage
@@ -50,7 +51,6 @@ from logctl.transport.rest.processing import RestProcessingClient, processing_ap
 from logctl.transport.rest.storage import RestStorageClient, storage_app
 from logctl.transport.spool import Spool, SpoolingStorage
 
-SERVICES = ("storage", "processing", "analytics", "ingest", "monitor")
 # The role each daemon's own token has: what it needs of its peers. The monitor both
 # reads (analytics, full health) and writes its own samples, so it is admin.
 SERVICE_ROLES = {"storage": "read", "processing": "ingest", "analytics": "read",
@@ -220,16 +220,16 @@ async def run_processing(node: Node, instance: int, announce: Announce) -> None:
     spool = Spool(settings.home / "spool" / f"processing-{instance}.db",
                   settings.spool_max_bytes)
     storage = SpoolingStorage(node.storage_client(wait_when_open=False), spool)
-    executor = worker_pool(settings.workers or None)
+    pool = ParsePool(settings.workers or None)
     try:
-        service = ProcessingService(storage, executor, in_flight=1)
+        service = ProcessingService(storage, pool, in_flight=1)
         app = processing_app(service, node.tokens, settings.max_body, settings.max_in_flight,
                              storage.health)
         await serve_http(app, url, settings, lambda: announce(
             f"processing  REST {url}  (instance {instance}, storage {settings.storage_grpc}, "
             f"{spool.depth} spooled batches)"))
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
         storage.close()
         storage.inner.close()
 

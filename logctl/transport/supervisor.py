@@ -15,10 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from logctl.config import Settings
+from logctl.config import SERVICES, Settings
 from logctl.errors import LogctlError
 from logctl.transport.rest.client import trust
-from logctl.transport.serve import SERVICES, address, instance_list
+from logctl.transport.serve import address, instance_list
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0

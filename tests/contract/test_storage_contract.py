@@ -12,7 +12,7 @@ import pytest
 from logctl.formats import FormatOptions, make_format
 from logctl.metrics.points import aggregate_lines
 from logctl.services.contracts import ChunkRequest, FormatSpec
-from logctl.services.processing import InlineExecutor, ProcessingService
+from logctl.services.processing import ParsePool, ProcessingService
 from logctl.services.storage import StorageService
 from logctl.store.base import Batch, Position, Query
 from logctl.store.sqlite import SQLiteStore
@@ -94,7 +94,7 @@ def test_processing_daemon_acks_like_local(cluster: Cluster, tmp_path: Path) -> 
               ChunkRequest(source, Position(f"id-{source}", half, len(data)), spec,
                            data[half:])]
     local_store = StorageService(lambda: SQLiteStore(tmp_path / "m.db"))
-    local = ProcessingService(local_store, InlineExecutor(), in_flight=1)
+    local = ProcessingService(local_store, ParsePool(0), in_flight=1)
     remote = RestProcessingClient(cluster.processing_urls, token=cluster.token)
     try:
         expected = list(local.process(chunks))

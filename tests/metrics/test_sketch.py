@@ -63,10 +63,10 @@ def test_empty() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(parts=st.lists(latencies, max_size=6))
-def test_merge_packed_equals_merging_each(parts: list[list[float]]) -> None:
+def test_merging_concatenated_equals_merging_each(parts: list[list[float]]) -> None:
     blobs = [sketch.encode(build(values)) for values in parts]
     union = build([value for values in parts for value in values])
-    assert sketch.merge_packed(b"".join(blobs)) == union
+    assert sketch.merge_concatenated(b"".join(blobs)) == union
     assert sketch.merge_blobs([None, *blobs, b""]) == union
 
 
@@ -85,3 +85,8 @@ def test_quantiles_at_once_equal_each_alone(values: list[float]) -> None:
     assert sketch.quantiles(hist, qs, max(values)) == [
         sketch.quantile(hist, q, max(values)) for q in qs]
     assert sketch.quantiles({}, qs) == [None] * 6
+
+
+def test_merged_counts_past_int32_are_exact() -> None:
+    blob = sketch.encode({5: 2**31 - 1, 9: 1})
+    assert sketch.merge_blobs([blob, None, blob]) == {5: 2**32 - 2, 9: 2}

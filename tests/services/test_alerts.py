@@ -13,7 +13,8 @@ import pytest
 
 from logctl.config import load_settings
 from logctl.errors import UsageError
-from logctl.services.alerts import AlertBook, AlertRules, Webhook, evaluate, rules_from
+from logctl.services.alerts import AlertBook, AlertRules, evaluate, rules_from
+from logctl.services.webhook import Webhook
 
 
 def service(name: str, failures: int = 0, **health: object) -> dict:

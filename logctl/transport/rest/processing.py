@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from logctl.auth import TokenBook
 from logctl.errors import Overloaded, PeerError
 from logctl.formats.fields import parse_overrides
-from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec
+from logctl.services.contracts import ENGINES, ChunkAck, ChunkRequest, FormatSpec
 from logctl.services.processing import ProcessingService, format_for
 from logctl.store.base import Position
 from logctl.transport.resilience import Guard, RetryPolicy
@@ -91,8 +91,8 @@ def _format_spec(name: str, rt_unit: str, engine: str, now: float,
                  fields: list[str]) -> FormatSpec:
     """The chunk's format, checked before any work: unknown names and bad options are 400.
     The parser is built once per spec (`format_for` caches it), not once per chunk."""
-    if engine not in ("auto", "python"):
-        raise ApiError(400, f"unknown engine {engine!r}: use auto or python")
+    if engine not in ENGINES:
+        raise ApiError(400, f"unknown engine {engine!r}: use {', '.join(ENGINES)}")
     spec = FormatSpec(name, rt_unit, tuple(parse_overrides(fields).items()), now, engine)
     format_for(spec)
     return spec

@@ -1,0 +1,165 @@
+/* Merging packed latency histograms (logctl.metrics._sketch).
+ *
+ * A packed histogram is what sketch.encode writes: native int32 (bin, count) pairs, bins
+ * strictly ascending. Merging two is one linear pass, with no dict and no decode: the
+ * stores call it for every point that lands on a stored one and for every row a query
+ * merges. A pair whose summed count would not fit int32 raises OverflowError (as
+ * array('i') does in sketch.encode), so the Python caller sees the same failure.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check(const Py_buffer *b) {
+    if (b->len % 8) {
+        PyErr_SetString(PyExc_ValueError, "a packed histogram is a whole number of pairs");
+        return 0;
+    }
+    return 1;
+}
+
+/* Merge a (na pairs) and b (nb pairs) into out; returns pairs written, -1 on overflow. */
+static Py_ssize_t merge_pairs(const int32_t *a, Py_ssize_t na, const int32_t *b,
+                              Py_ssize_t nb, int32_t *out) {
+    Py_ssize_t i = 0, j = 0, o = 0;
+    while (i < na || j < nb) {
+        if (j >= nb || (i < na && a[2 * i] < b[2 * j])) {
+            out[2 * o] = a[2 * i];
+            out[2 * o++ + 1] = a[2 * i + 1];
+            i++;
+        } else if (i >= na || b[2 * j] < a[2 * i]) {
+            out[2 * o] = b[2 * j];
+            out[2 * o++ + 1] = b[2 * j + 1];
+            j++;
+        } else {
+            int32_t sum;
+            if (__builtin_add_overflow(a[2 * i + 1], b[2 * j + 1], &sum))
+                return -1;
+            out[2 * o] = a[2 * i];
+            out[2 * o++ + 1] = sum;
+            i++;
+            j++;
+        }
+    }
+    return o;
+}
+
+static PyObject *merged(const int32_t *a, Py_ssize_t na, const int32_t *b, Py_ssize_t nb) {
+    int32_t *out = malloc((size_t)(na + nb) * 8 + 8);
+    if (!out)
+        return PyErr_NoMemory();
+    Py_ssize_t n = merge_pairs(a, na, b, nb, out);
+    PyObject *result = n < 0 ? PyErr_Format(PyExc_OverflowError, "histogram count overflow")
+                             : PyBytes_FromStringAndSize((const char *)out, n * 8);
+    free(out);
+    return result;
+}
+
+PyDoc_STRVAR(merge_doc, "merge(a, b) -> bytes | None\n\n"
+"Merge two packed histograms; None or empty counts as empty (both empty gives the other).");
+
+static PyObject *merge(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *a, *b;
+    if (!PyArg_ParseTuple(args, "OO", &a, &b))
+        return NULL;
+    int a_empty = a == Py_None || (PyBytes_Check(a) && PyBytes_GET_SIZE(a) == 0);
+    int b_empty = b == Py_None || (PyBytes_Check(b) && PyBytes_GET_SIZE(b) == 0);
+    if (a_empty || b_empty)
+        return Py_NewRef(a_empty ? b : a);
+    Py_buffer x, y;
+    if (PyObject_GetBuffer(a, &x, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(b, &y, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (check(&x) && check(&y))
+        result = merged(x.buf, x.len / 8, y.buf, y.len / 8);
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&y);
+    return result;
+}
+
+/* Merge many: pairwise into a growing accumulator (histograms are short, hundreds of bins
+ * at most, so the linear passes stay cheap). */
+typedef struct {
+    int32_t *acc, *spare;
+    Py_ssize_t n, cap;
+} Accumulator;
+
+static int absorb(Accumulator *m, PyObject *item) {
+    Py_buffer b;
+    if (PyObject_GetBuffer(item, &b, PyBUF_SIMPLE) < 0)
+        return 0;
+    int ok = check(&b);
+    Py_ssize_t nb = b.len / 8;
+    if (ok && m->n + nb > m->cap) {
+        Py_ssize_t cap = (m->n + nb) * 2;
+        int32_t *acc = realloc(m->acc, (size_t)cap * 8);
+        if (acc)
+            m->acc = acc;
+        int32_t *spare = acc ? realloc(m->spare, (size_t)cap * 8) : NULL;
+        if (spare) {
+            m->spare = spare;
+            m->cap = cap;
+        } else {
+            PyErr_NoMemory();
+            ok = 0;
+        }
+    }
+    if (ok) {
+        Py_ssize_t n = merge_pairs(m->acc, m->n, b.buf, nb, m->spare);
+        if (n < 0) {
+            PyErr_SetString(PyExc_OverflowError, "histogram count overflow");
+            ok = 0;
+        } else {
+            int32_t *swap = m->acc;
+            m->acc = m->spare;
+            m->spare = swap;
+            m->n = n;
+        }
+    }
+    PyBuffer_Release(&b);
+    return ok;
+}
+
+PyDoc_STRVAR(merge_all_doc, "merge_all(iterable) -> bytes\n\n"
+"Merge any number of packed histograms (None and empty ones are skipped).");
+
+static PyObject *merge_all(PyObject *module, PyObject *iterable) {
+    (void)module;
+    PyObject *iterator = PyObject_GetIter(iterable);
+    if (!iterator)
+        return NULL;
+    Accumulator m = {NULL, NULL, 0, 0};
+    PyObject *item;
+    int ok = 1;
+    while (ok && (item = PyIter_Next(iterator))) {
+        ok = item == Py_None || absorb(&m, item);
+        Py_DECREF(item);
+    }
+    Py_DECREF(iterator);
+    PyObject *result = NULL;
+    if (ok && !PyErr_Occurred())
+        result = PyBytes_FromStringAndSize(m.acc ? (const char *)m.acc : "", m.n * 8);
+    free(m.acc);
+    free(m.spare);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"merge", merge, METH_VARARGS, merge_doc},
+    {"merge_all", merge_all, METH_O, merge_all_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_sketch", "Packed histogram merges (see logctl.metrics.sketch).",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__sketch(void) { return PyModule_Create(&module); }

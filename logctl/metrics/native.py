@@ -1,0 +1,81 @@
+"""The native engine for the CLF family: the same aggregate as `aggregate_lines` with a
+CombinedParser, from one C pass over the chunk (`_clf.c`) that parses and groups the lines
+of the common strict shape; Python turns the groups into points and parses what is left
+with the line parser.
+
+Exactness: the scanner accepts a strict subset of what CombinedParser accepts and reads
+the same fields; route folding, merging and the placement of malformed lines are the line
+engine's own, so the points are identical (latency sums up to float rounding).
+"""
+
+from logctl.formats.combined import RT_UNITS
+from logctl.formats.record import LineParser
+from logctl.metrics import sketch
+from logctl.metrics.points import ChunkAggregate, add_record, parse_bounded, point_from
+from logctl.metrics.route import fold_route
+
+try:
+    from logctl.metrics import _clf
+except ImportError:  # built without a C compiler: the columnar engine takes over
+    _clf = None
+
+AVAILABLE = _clf is not None
+
+
+def aggregate_clf(data: bytes, rt_unit: str, fallback: LineParser) -> ChunkAggregate:
+    """Aggregate a chunk of CLF lines; `fallback` parses the lines the scanner leaves."""
+    assert _clf is not None, "the native engine was not built"
+    scale = RT_UNITS[rt_unit] or 0.0
+    groups, leftovers, counted, first_index, first_minute = _clf.scan(
+        data, scale, sketch.LN_GAMMA, sketch.MIN_BIN)
+    result = ChunkAggregate(lines=counted)
+    _add_groups(result, groups)
+    if leftovers:
+        _parse_leftovers(result, leftovers, fallback,
+                         first_minute if first_index >= 0 else None)
+    return result
+
+
+def _add_groups(result: ChunkAggregate, groups: list[tuple]) -> None:
+    """One point per group, keyed by its folded route (groups of paths that fold to the
+    same route merge)."""
+    points = result.points
+    for minute, method, path, status, counters, blob in groups:
+        point = point_from(counters, blob)
+        key = (minute, "", method, fold_route(path), status)
+        mine = points.get(key)
+        if mine is None:
+            points[key] = point
+        else:
+            mine.merge(point)
+
+
+def _parse_leftovers(result: ChunkAggregate, leftovers: list[tuple], parse: LineParser,
+                     first_counted: int | None) -> None:
+    """Parse the lines the scanner left, in order, placing each malformed one at the minute
+    of the nearest good line before it (scanned or parsed here), or after it at the chunk's
+    start, as `aggregate_lines` does."""
+    last_index, last_minute = -1, None
+    pending: list[bytes] = []
+    for index, line, prev_index, prev_minute in leftovers:
+        result.lines += 1
+        if prev_index > last_index:
+            last_index, last_minute = prev_index, prev_minute
+        if pending and last_minute is not None:
+            _flush(result, pending, first_counted)  # a scanned line came first
+        record = parse_bounded(parse, line)
+        if record is None:
+            if last_minute is None:
+                pending.append(line)
+            else:
+                result.note_malformed(last_minute, line)
+            continue
+        last_index, last_minute = index, add_record(result.points, record)
+        _flush(result, pending, last_minute)
+    _flush(result, pending, first_counted)
+
+
+def _flush(result: ChunkAggregate, pending: list[bytes], minute: int | None) -> None:
+    for line in pending:
+        result.note_malformed(minute, line)
+    pending.clear()
