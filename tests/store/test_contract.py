@@ -15,6 +15,7 @@ from logctl.metrics.route import OTHER
 from logctl.store import postgres_schema, sqlite
 from logctl.store.base import Batch, Position, Query
 from logctl.store.migrations import Migration
+from logctl.store.sqlite import SQLiteStore
 from logctl.synthetic import Truth, generate
 from tests.store.conftest import Backend, pg_backend, sqlite_backend
 
@@ -213,22 +214,26 @@ def schema_version(backend: Backend) -> int:
     return int(backend.raw("SELECT value FROM meta WHERE key = 'schema_version'")[0][0])
 
 
-def step_three(backend: Backend) -> Migration:
-    def add_note(conn) -> None:
-        conn.execute("ALTER TABLE series ADD COLUMN note TEXT")
-    return Migration(3, "series notes (test only)", add_note)
+def migrations_of(backend: Backend):
+    return sqlite if backend.name == "sqlite" else postgres_schema
+
+
+def add_note(conn) -> None:
+    conn.execute("ALTER TABLE series ADD COLUMN note TEXT")
 
 
 def test_old_schema_is_upgraded_on_open(backend: Backend,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    module = migrations_of(backend)
+    current = module.MIGRATIONS[-1].version
     old = backend.open()
     old.write_batch(batch(route_lines(2), 0, "web"))
     old.close()
-    assert schema_version(backend) == 2
-    module = sqlite if backend.name == "sqlite" else postgres_schema
-    monkeypatch.setattr(module, "MIGRATIONS", [*module.MIGRATIONS, step_three(backend)])
+    assert schema_version(backend) == current
+    monkeypatch.setattr(module, "MIGRATIONS", [
+        *module.MIGRATIONS, Migration(current + 1, "series notes (test only)", add_note)])
     upgraded = backend.open()
-    assert schema_version(backend) == 3
+    assert schema_version(backend) == current + 1
     assert backend.raw("SELECT count(note) FROM series") == [(0,)]
     assert total(upgraded) == 2
     upgraded.close()
@@ -237,9 +242,32 @@ def test_old_schema_is_upgraded_on_open(backend: Backend,
 def test_newer_schema_is_refused(backend: Backend) -> None:
     backend.open().close()
     backend.raw("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    current = migrations_of(backend).MIGRATIONS[-1].version
     with pytest.raises(StoreError, match="schema version 99, newer than this logctl "
-                                         r"understands \(2\): upgrade logctl"):
+                                         rf"understands \({current}\): upgrade logctl"):
         backend.open()
+
+
+def test_sqlite_points_move_to_minute_order_with_their_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 3 rebuilds points keyed by (minute, series_id): a version-2 file keeps
+    every point, and the minute index it no longer needs is gone."""
+    path = tmp_path / "v2.db"
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:2])
+        old = SQLiteStore(path)
+        for each in apache_batches():
+            old.write_batch(each)
+        before = sorted(old.conn.execute("SELECT * FROM points"))
+        old.close()
+    store = SQLiteStore(path)
+    assert sorted(store.conn.execute("SELECT * FROM points")) == before
+    indexes = store.conn.execute("SELECT name FROM pragma_index_list('points')").fetchall()
+    assert len(indexes) == 1
+    key = store.conn.execute(f"SELECT name FROM pragma_index_info('{indexes[0][0]}')")
+    assert [name for (name,) in key] == ["minute", "series_id"]
+    assert total(store) == 9999
+    store.close()
 
 
 def test_points_are_partitioned_by_day(pg_dsn: str, pg_schema: str) -> None:
