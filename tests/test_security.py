@@ -270,9 +270,11 @@ def test_query_over_the_cell_limit_is_refused(cluster: Cluster) -> None:
 def test_one_client_gets_429_past_its_concurrent_requests(cluster: Cluster) -> None:
     """Two uploads held open (their bodies trickle in); a third request is refused."""
     release = threading.Event()
+    underway = threading.Semaphore(0)
 
     def trickle() -> Iterator[bytes]:
         yield LOG
+        underway.release()  # the headers and a first part are sent: the upload is in flight
         release.wait(20)
         yield LOG
 
@@ -285,6 +287,9 @@ def test_one_client_gets_429_past_its_concurrent_requests(cluster: Cluster) -> N
     for holder in holders:
         holder.start()
     try:
+        # Ask only once both are in flight: a probe sent earlier could take one of the two
+        # places and turn an upload away instead.
+        assert underway.acquire(timeout=20) and underway.acquire(timeout=20)
         third = wait_until(lambda: _third(cluster), 10, what="a 429 for the third request")
         assert third.headers["retry-after"] == "1"
     finally:
