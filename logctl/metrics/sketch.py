@@ -129,10 +129,3 @@ def merge_packed(a: bytes | None, b: bytes | None) -> bytes | None:
     if not a or not b:
         return a or b
     return encode(merge_into(decode(a), decode(b)))
-
-
-def merge_all_packed(blobs: Iterable[bytes | None]) -> bytes:
-    """Packed histograms merged into one, packed."""
-    if _sketch is not None:
-        return _sketch.merge_all(blobs)
-    return encode(merge_blobs(blobs))
