@@ -30,10 +30,10 @@ def format_for(spec: FormatSpec) -> Format:
 def aggregate_chunk(spec: FormatSpec, data: bytes) -> ChunkAggregate:
     """Parse and aggregate one chunk: the unit of work a worker process does."""
     fmt = format_for(spec)
+    if scans_natively(spec):
+        return native.aggregate_clf(data, spec.rt_unit, fmt.parse_line)
     if not fmt.columnar or spec.engine == "python":
         return aggregate_lines(data, fmt.parse_line)
-    if spec.engine == "auto" and native.AVAILABLE:
-        return native.aggregate_clf(data, spec.rt_unit, fmt.parse_line)
     # Imported where it runs: a process that never takes this path never pays for
     # importing polars.
     from logctl.metrics.columnar import aggregate_clf
