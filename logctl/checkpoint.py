@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from logctl.localdb import open_local
+from logctl.localdb import WAL_CHECKPOINT_PAGES, open_local
 
 FINGERPRINT_BYTES = 1024
 
@@ -63,7 +63,7 @@ class CheckpointBook:
         # save flush the store's writes too, and doubled the time ingest spent writing.
         self.conn = open_local(
             path, "checkpoints in", "PRAGMA synchronous = NORMAL",
-            "PRAGMA wal_autocheckpoint = 16384",
+            f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}",
             "CREATE TABLE IF NOT EXISTS checkpoints (path TEXT, source_id TEXT PRIMARY KEY,"
             " dev INTEGER, inode INTEGER, fp_len INTEGER, fp_hash TEXT, offset INTEGER,"
             " updated_at REAL)",

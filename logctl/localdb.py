@@ -7,6 +7,11 @@ from pathlib import Path
 
 from logctl.errors import StoreError
 
+# WAL pages between checkpoints for every connection to a metrics database: a checkpoint
+# every 1,000 pages (the default) came every few batches, and whichever connection crossed
+# it did the work, so the store and the checkpoint book on the same file must agree.
+WAL_CHECKPOINT_PAGES = 16384
+
 
 def open_local(path: Path, what: str, *statements: str) -> sqlite3.Connection:
     """Open (creating) `path` in autocommit mode and run `statements` (pragmas, schema)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import sqlite_utils
 
 from logctl.errors import StoreError
+from logctl.localdb import WAL_CHECKPOINT_PAGES
 from logctl.metrics import dense, sketch
 from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
@@ -381,7 +382,7 @@ def connect(path: Path) -> sqlite3.Connection:
         # and a checkpoint every 1,000 WAL pages came every few batches: commits slowed
         # down as the database grew. 64 MiB of cache at most, checkpoints every 64 MiB.
         conn.execute("PRAGMA cache_size = -65536")
-        conn.execute("PRAGMA wal_autocheckpoint = 16384")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     conn.create_function("hist_merge", 2, sketch.merge_packed, deterministic=True)
