@@ -62,7 +62,7 @@ def _parse_leftovers(result: ChunkAggregate, leftovers: list[tuple], parse: Line
         if prev_index > last_index:
             last_index, last_minute = prev_index, prev_minute
         if pending and last_minute is not None:
-            _flush(result, pending, first_counted)  # a scanned line came first
+            result.note_pending(first_counted, pending)  # a scanned line came first
         record = parse_bounded(parse, line)
         if record is None:
             if last_minute is None:
@@ -71,11 +71,5 @@ def _parse_leftovers(result: ChunkAggregate, leftovers: list[tuple], parse: Line
                 result.note_malformed(last_minute, line)
             continue
         last_index, last_minute = index, add_record(result.points, record)
-        _flush(result, pending, last_minute)
-    _flush(result, pending, first_counted)
-
-
-def _flush(result: ChunkAggregate, pending: list[bytes], minute: int | None) -> None:
-    for line in pending:
-        result.note_malformed(minute, line)
-    pending.clear()
+        result.note_pending(last_minute, pending)
+    result.note_pending(first_counted, pending)

@@ -134,6 +134,13 @@ class ChunkAggregate:
         """Lines parsed into points."""
         return sum(point.count for point in self.points.values())
 
+    def note_pending(self, minute: int | None, lines: list[bytes]) -> None:
+        """Count malformed lines held until the minute to place them at was known, and
+        empty the list."""
+        for line in lines:
+            self.note_malformed(minute, line)
+        lines.clear()
+
     def note_malformed(self, minute: int | None, line: bytes, count: int = 1) -> None:
         """Count malformed lines at a minute and keep a sample of the first few."""
         self.malformed[minute] = self.malformed.get(minute, 0) + count
@@ -190,12 +197,8 @@ def aggregate_lines(data: bytes, parse_line: LineParser) -> ChunkAggregate:
                 result.note_malformed(minute, line)
             continue
         minute = add_record(points, record)
-        if pending:
-            for bad in pending:
-                result.note_malformed(minute, bad)
-            pending.clear()
-    for bad in pending:
-        result.note_malformed(None, bad)
+        result.note_pending(minute, pending)
+    result.note_pending(None, pending)
     return result
 
 
