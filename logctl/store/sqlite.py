@@ -9,8 +9,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from logctl.errors import StoreError
 from logctl.localdb import WAL_CHECKPOINT_PAGES
@@ -31,6 +30,9 @@ from logctl.store.base import (
 from logctl.store.migrations import Migration, pending
 from logctl.store.rollup import batch_hours, hours_of, plan
 from logctl.store.sql import coverage_sql, malformed_sql, points_sql
+
+if TYPE_CHECKING:  # imported by `migrate` only when a migration is pending
+    import sqlite_utils
 
 BUSY_RETRIES = 5
 
@@ -114,10 +116,9 @@ class SQLiteStore:
         self.path = path
         self.route_cap = route_cap
         self.conn = connect(path)
-        self.db = sqlite_utils.Database(self.conn)
         self.series_ids: dict[tuple[str, str, str, str, int], int] = {}
         self.routes: dict[str, set[str]] = {}
-        migrate(self.db, path)
+        migrate(self.conn, path)
 
     def write_batch(self, batch: Batch) -> bool:
         """Apply a batch and record its id in one transaction (skip a known id). Another
@@ -391,29 +392,37 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def migrate(db: sqlite_utils.Database, path: Path) -> None:
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Bring the schema to the newest version, one step per transaction-held lock, so two
-    processes opening an old file at once upgrade it once."""
+    processes opening an old file at once upgrade it once. An up-to-date database (every
+    open but the first) is only read: no write lock, and no sqlite_utils, whose import
+    alone took a tenth of a second of every command."""
     try:
-        db.execute("BEGIN IMMEDIATE")
-        for step in pending(schema_version(db), MIGRATIONS, str(path)):
+        if not pending(schema_version(conn), MIGRATIONS, str(path)):
+            return
+        import sqlite_utils
+
+        db = sqlite_utils.Database(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        for step in pending(schema_version(conn), MIGRATIONS, str(path)):
             step.apply(db)
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                       (str(step.version),))
-        db.execute("COMMIT")
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                         (str(step.version),))
+        conn.execute("COMMIT")
     except sqlite3.Error as exc:
-        db.conn.rollback()
+        conn.rollback()
         raise StoreError(f"cannot migrate the schema of {path}: {exc}") from None
     except StoreError:
-        db.conn.rollback()
+        conn.rollback()
         raise
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
+def schema_version(conn: sqlite3.Connection) -> int:
     """The version recorded in `meta`, 0 for a new (empty) database."""
-    if not db["meta"].exists():
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                        ).fetchone():
         return 0
-    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -424,7 +433,7 @@ POINT_COLUMNS = {
 }
 
 
-def _create_tables(db: sqlite_utils.Database) -> None:
+def _create_tables(db: "sqlite_utils.Database") -> None:
     """Migration 1: series, points, malformed lines and samples, the batch ledger."""
     db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
     db["series"].create(
@@ -446,7 +455,7 @@ def _create_tables(db: sqlite_utils.Database) -> None:
     db["batches"].create_index(["source_id", "end_offset"], if_not_exists=True)
 
 
-def _points_by_minute(db: sqlite_utils.Database) -> None:
+def _points_by_minute(db: "sqlite_utils.Database") -> None:
     """Migration 3: points keyed by (minute, series_id), without the separate minute index.
 
     Points arrive in time order, so each insert now appends to the one index instead of

@@ -3,10 +3,12 @@ hour's rollups with the histogram merge aggregate, and retention."""
 
 import sqlite3
 import time
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from logctl.store.rollup import HOUR
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 MARK_DIRTY = """
 INSERT INTO dirty_hours (hour, marked_at) VALUES (?, ?)
@@ -30,7 +32,7 @@ WHERE p.minute >= ? AND p.minute < ? GROUP BY s.source, p.minute
 TIMES = (("hour_points", "hour"), ("source_points", "minute"), ("dirty_hours", "hour"))
 
 
-def create_tables(db: sqlite_utils.Database) -> None:
+def create_tables(db: "sqlite_utils.Database") -> None:
     """Migration 2: the rollup tables and the dirty-hour marks, every hour already holding
     points marked dirty so that the next refresh builds its rollups."""
     counters = {"count": int, "errors": int, "client_errors": int, "bytes": int,
