@@ -151,14 +151,105 @@ static PyObject *merge_all(PyObject *module, PyObject *iterable) {
     return result;
 }
 
+/* Dense packing (see metrics/dense.py): int64 lowest bin, int64 number of fields, one int64
+ * count per bin from the lowest, then the bins outside [low, high] as int64 (bin, count)
+ * pairs, ascending. */
+static int by_bin(const void *x, const void *y) {
+    int64_t a = ((const int64_t *)x)[0], b = ((const int64_t *)y)[0];
+    return (a > b) - (a < b);
+}
+
+static int add64(int64_t *target, int64_t value) {
+    if (__builtin_add_overflow(*target, value, target)) {
+        PyErr_SetString(PyExc_OverflowError, "histogram count overflow");
+        return 0;
+    }
+    return 1;
+}
+
+/* Sum n (bin, count) pairs, in any order, into a new dense-packed bytes object. */
+static PyObject *pack_pairs(const int32_t *pairs, Py_ssize_t n, int64_t low, int64_t high) {
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    Py_ssize_t outliers = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t bin = pairs[2 * i];
+        if (bin < low || bin > high) {
+            outliers++;
+            continue;
+        }
+        first = bin < first ? bin : first;
+        last = bin > last ? bin : last;
+    }
+    int64_t fields = first > last ? 0 : last - first + 1;
+    if (!fields)
+        first = 0;
+    int64_t *sums = calloc((size_t)(fields + 2 * outliers) + 1, 8);
+    if (!sums)
+        return PyErr_NoMemory();
+    int64_t *odd = sums + fields;
+    Py_ssize_t o = 0;
+    PyObject *result = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t bin = pairs[2 * i];
+        if (bin < low || bin > high) {
+            odd[2 * o] = bin;
+            odd[2 * o++ + 1] = pairs[2 * i + 1];
+        } else if (!add64(&sums[bin - first], pairs[2 * i + 1])) {
+            goto done;
+        }
+    }
+    qsort(odd, (size_t)o, 16, by_bin);
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < o; i++) {
+        if (kept && odd[2 * (kept - 1)] == odd[2 * i]) {
+            if (!add64(&odd[2 * (kept - 1) + 1], odd[2 * i + 1]))
+                goto done;
+        } else {
+            odd[2 * kept] = odd[2 * i];
+            odd[2 * kept++ + 1] = odd[2 * i + 1];
+        }
+    }
+    result = PyBytes_FromStringAndSize(NULL, 16 + 8 * (fields + 2 * kept));
+    if (result) {
+        char *out = PyBytes_AS_STRING(result);
+        memcpy(out, &first, 8);
+        memcpy(out + 8, &fields, 8);
+        memcpy(out + 16, sums, (size_t)(fields + 2 * kept) * 8);
+    }
+done:
+    free(sums);
+    return result;
+}
+
+PyDoc_STRVAR(pack_concat_doc, "pack_concat(packed, low, high) -> bytes\n\n"
+"Sum packed histograms written back to back (None or empty for none) and pack the sum\n"
+"dense, with bins outside [low, high] as sparse pairs; int64 counts.");
+
+static PyObject *pack_concat(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *packed;
+    long long low, high;
+    if (!PyArg_ParseTuple(args, "OLL", &packed, &low, &high))
+        return NULL;
+    if (packed == Py_None)
+        return pack_pairs(NULL, 0, low, high);
+    Py_buffer b;
+    if (PyObject_GetBuffer(packed, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = check(&b) ? pack_pairs(b.buf, b.len / 8, low, high) : NULL;
+    PyBuffer_Release(&b);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"merge", merge, METH_VARARGS, merge_doc},
     {"merge_all", merge_all, METH_O, merge_all_doc},
+    {"pack_concat", pack_concat, METH_VARARGS, pack_concat_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_sketch", "Packed histogram merges (see logctl.metrics.sketch).",
+    PyModuleDef_HEAD_INIT, "_sketch", "Packed histogram merges (see logctl.metrics.sketch and dense).",
     -1, methods, NULL, NULL, NULL, NULL,
 };
 

@@ -16,6 +16,11 @@ from itertools import compress
 
 from logctl.metrics import sketch
 
+try:
+    from logctl.metrics import _sketch
+except ImportError:  # built without a C compiler: the pure-Python paths below
+    _sketch = None
+
 LOW = sketch.MIN_BIN
 HIGH = sketch.bin_index(sys.float_info.max)
 HEAD = struct.Struct("=qq")
@@ -33,6 +38,14 @@ def encode(hist: sketch.Histogram) -> bytes:
     outliers = {index: n for index, n in hist.items() if index not in dense}
     return (array("q", [first, len(fields)]).tobytes() + fields.tobytes()
             + sketch.encode(outliers, sketch.WIDE))
+
+
+def pack_concat(packed: bytes | None) -> bytes:
+    """Sparse-packed histograms written back to back (as SQL's group_concat joins a group's
+    blobs), summed and packed dense: one native pass where built, one loop otherwise."""
+    if _sketch is not None:
+        return _sketch.pack_concat(packed, LOW, HIGH)
+    return encode(sketch.merge_concatenated(packed or b""))
 
 
 def decode(blob: bytes | None) -> sketch.Histogram:

@@ -4,10 +4,13 @@ registered SQL function. Series live in their own table; points are keyed by
 (series, minute) and indexed by minute. Queries read rollups where they are clean
 (store/rollup.py)."""
 
+import os
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,22 +73,6 @@ ON CONFLICT (source, minute) DO UPDATE SET count = count + excluded.count
 """
 
 
-class HistMergeAggregate:
-    """SQL aggregate `hist_merge_agg(hist)`: the merged histogram of a group of points,
-    packed dense (dense.py), as rollups store it. Rows only hand over their blob; the merge
-    runs once per group (`sketch.merge_blobs`)."""
-
-    def __init__(self) -> None:
-        self.blobs: list[bytes] = []
-
-    def step(self, blob: bytes | None) -> None:
-        if blob:
-            self.blobs.append(blob)
-
-    def finalize(self) -> bytes:
-        return dense.encode(sketch.merge_blobs(self.blobs))
-
-
 class HistSumAggregate:
     """SQL aggregate `hist_sum_agg(hist)`: the sum of a group of dense-packed rollup
     histograms, packed dense: big-integer additions, no per-bin work (and none at all for
@@ -118,6 +105,9 @@ class SQLiteStore:
         self.conn = connect(path)
         self.series_ids: dict[tuple[str, str, str, str, int], int] = {}
         self.routes: dict[str, set[str]] = {}
+        self._readers: list[sqlite3.Connection] = []
+        self._writing = threading.Lock()  # batches and rollup applies, in this process
+        self._refreshing = threading.Lock()
         migrate(self.conn, path)
 
     def write_batch(self, batch: Batch) -> bool:
@@ -126,7 +116,8 @@ class SQLiteStore:
         times before the error reaches anyone."""
         for attempt in range(BUSY_RETRIES + 1):
             try:
-                return self._write(batch)
+                with self._writing:
+                    return self._write(batch)
             except sqlite3.Error as exc:
                 self.series_ids.clear()
                 self.routes.clear()
@@ -254,14 +245,32 @@ class SQLiteStore:
     def refresh_rollups(self, settled_before: float | None = None,
                         limit: int | None = None) -> int:
         """Rebuild the rollups of dirty hours (only those last written before
-        `settled_before`, when given; at most `limit`), one transaction per hour, so a
-        writer waits for one hour's rebuild at most. Returns the hours rebuilt."""
-        try:
-            hours = [hour for hour, marked in rollup.dirty_hours(self.conn)
-                     if settled_before is None or marked < settled_before][:limit]
-            return sum(rollup.rebuild_hour(self.conn, hour, settled_before) for hour in hours)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot rebuild the rollups of {self.path}: {exc}") from exc
+        `settled_before`, when given; at most `limit`). Safe beside `write_batch` on another
+        thread: hours are computed on reader connections of their own, one per core at a
+        time in parallel, and each applied in one short write transaction, so a writer
+        waits for one hour's apply at most. Returns the hours rebuilt."""
+        with self._refreshing:
+            try:
+                readers = self._rollup_readers()
+                hours = [hour for hour, marked in rollup.dirty_hours(readers[0])
+                         if settled_before is None or marked < settled_before][:limit]
+                rebuilt = 0
+                for start in range(0, len(hours), len(readers)):
+                    for rebuild in read_parallel(readers, hours[start:start + len(readers)],
+                                                 settled_before):
+                        with self._writing:
+                            rebuilt += rebuild is not None and rollup.apply_rebuild(
+                                readers[0], rebuild)
+                return rebuilt
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot rebuild the rollups of {self.path}: {exc}") from exc
+
+    def _rollup_readers(self) -> list[sqlite3.Connection]:
+        """The connections rollups are rebuilt on, opened on first use; the first also
+        applies them (the writer's own connection stays with the writer's thread)."""
+        if not self._readers:
+            self._readers = [connect(self.path) for _ in range(os.cpu_count() or 1)]
+        return self._readers
 
     def coverage(self, query: Query) -> Coverage:
         """First/last minute with data under the query's filters, and store totals."""
@@ -346,7 +355,9 @@ class SQLiteStore:
         return removed
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
+        for conn in self._readers:
+            conn.close()
         self.conn.close()
 
 
@@ -363,6 +374,17 @@ def stored_point(row: tuple) -> StoredPoint:
      point.latency_sum, point.latency_max, hist, point.first, point.last) = row[6:]
     point.hist = sketch.decode(hist)
     return (row[0], row[1], row[2], row[3], row[4]), row[5], point
+
+
+def read_parallel(readers: list[sqlite3.Connection], hours: list[int],
+                  settled_before: float | None) -> list[rollup.Rebuild | None]:
+    """Read the rebuilds of up to one hour per reader, each on its own connection and
+    thread: SQLite computes them with the GIL released."""
+    if len(hours) == 1:
+        return [rollup.read_rebuild(readers[0], hours[0], settled_before)]
+    with ThreadPoolExecutor(len(hours), "rollup") as pool:
+        return list(pool.map(rollup.read_rebuild, readers, hours,
+                             [settled_before] * len(hours)))
 
 
 def is_busy(exc: sqlite3.Error) -> bool:
@@ -387,7 +409,7 @@ def connect(path: Path) -> sqlite3.Connection:
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     conn.create_function("hist_merge", 2, sketch.merge_packed, deterministic=True)
-    conn.create_aggregate("hist_merge_agg", 1, HistMergeAggregate)
+    conn.create_function("hist_dense", 1, dense.pack_concat, deterministic=True)
     conn.create_aggregate("hist_sum_agg", 1, HistSumAggregate)
     return conn
 

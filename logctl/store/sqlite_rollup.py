@@ -1,33 +1,42 @@
 """SQLite's rollups (store/rollup.py): their tables, marking dirty hours, rebuilding an
-hour's rollups with the histogram merge aggregate, and retention."""
+hour's rollups with the histogram merge aggregate (computed in a read snapshot, then
+applied in a short write transaction), and retention."""
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from logctl.store.rollup import HOUR
+from logctl.store.sql import HIST_MERGE
 
 if TYPE_CHECKING:
     import sqlite_utils
 
+# Marks only grow (by a microsecond at least), so a rebuild can tell from an unchanged mark
+# that no batch touched its hour since the snapshot it read.
 MARK_DIRTY = """
 INSERT INTO dirty_hours (hour, marked_at) VALUES (?, ?)
-ON CONFLICT (hour) DO UPDATE SET marked_at = excluded.marked_at
+ON CONFLICT (hour) DO UPDATE SET marked_at = max(excluded.marked_at, marked_at + 0.000001)
 """
-SUMS = """sum(p.count), sum(p.errors), sum(p.client_errors), sum(p.bytes), sum(p.latency_count),
-  total(p.latency_sum), max(p.latency_max), hist_merge_agg(p.hist), min(p.first_ts),
-  max(p.last_ts)"""
+SUMS = f"""sum(p.count), sum(p.errors), sum(p.client_errors), sum(p.bytes), sum(p.latency_count),
+  total(p.latency_sum), max(p.latency_max), {HIST_MERGE}, min(p.first_ts), max(p.last_ts)"""
 COLUMNS = """count, errors, client_errors, bytes, latency_count, latency_sum, latency_max, hist,
   first_ts, last_ts"""
 REBUILD_HOUR_POINTS = f"""
-INSERT INTO hour_points (hour, series_id, {COLUMNS})
 SELECT ?, p.series_id, {SUMS} FROM points p WHERE p.minute >= ? AND p.minute < ?
 GROUP BY p.series_id
 """
 REBUILD_SOURCE_POINTS = f"""
-INSERT INTO source_points (source, minute, {COLUMNS})
 SELECT s.source, p.minute, {SUMS} FROM points p JOIN series s ON s.id = p.series_id
 WHERE p.minute >= ? AND p.minute < ? GROUP BY s.source, p.minute
+"""
+INSERT_HOUR_POINTS = f"""
+INSERT INTO hour_points (hour, series_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+INSERT_SOURCE_POINTS = f"""
+INSERT INTO source_points (source, minute, {COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 TIMES = (("hour_points", "hour"), ("source_points", "minute"), ("dirty_hours", "hour"))
 
@@ -59,22 +68,52 @@ def dirty_hours(conn: sqlite3.Connection) -> list[tuple[int, float]]:
     return conn.execute("SELECT hour, marked_at FROM dirty_hours ORDER BY hour").fetchall()
 
 
-def rebuild_hour(conn: sqlite3.Connection, hour: int, settled_before: float | None) -> bool:
-    """Recompute one dirty hour's rollups from its points and clear its mark, in one
-    write transaction: a batch committed before it is in the rollups, one after marks the
-    hour again. False when the hour is clean, or was marked at or after `settled_before`."""
-    conn.execute("BEGIN IMMEDIATE")
+@dataclass(frozen=True)
+class Rebuild:
+    """An hour's rollup rows computed from its points, and the dirty mark they answer."""
+
+    hour: int
+    marked_at: float
+    hour_rows: list[tuple]
+    source_rows: list[tuple]
+
+
+def read_rebuild(conn: sqlite3.Connection, hour: int,
+                 settled_before: float | None) -> Rebuild | None:
+    """Compute a dirty hour's rollups in one read snapshot, taking no lock: readers run
+    beside the writer and beside each other, so hours are rebuilt in parallel while batches
+    are still written. None when the hour is clean, or was marked at or after
+    `settled_before`."""
+    conn.execute("BEGIN")
     try:
         marked = conn.execute("SELECT marked_at FROM dirty_hours WHERE hour = ?",
                               (hour,)).fetchone()
         if marked is None or (settled_before is not None and marked[0] >= settled_before):
+            return None
+        return Rebuild(hour, marked[0],
+                       conn.execute(REBUILD_HOUR_POINTS, (hour, hour, hour + HOUR)).fetchall(),
+                       conn.execute(REBUILD_SOURCE_POINTS, (hour, hour + HOUR)).fetchall())
+    finally:
+        conn.execute("COMMIT")
+
+
+def apply_rebuild(conn: sqlite3.Connection, rebuild: Rebuild) -> bool:
+    """Replace an hour's rollups with a rebuild and clear its mark, in one short write
+    transaction, unless a batch marked the hour after the rebuild's snapshot: then its rows
+    are stale, the hour stays dirty and a later refresh rebuilds it (False)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        hour = rebuild.hour
+        marked = conn.execute("SELECT marked_at FROM dirty_hours WHERE hour = ?",
+                              (hour,)).fetchone()
+        if marked is None or marked[0] != rebuild.marked_at:
             conn.rollback()
             return False
         conn.execute("DELETE FROM hour_points WHERE hour = ?", (hour,))
-        conn.execute(REBUILD_HOUR_POINTS, (hour, hour, hour + HOUR))
+        conn.executemany(INSERT_HOUR_POINTS, rebuild.hour_rows)
         conn.execute("DELETE FROM source_points WHERE minute >= ? AND minute < ?",
                      (hour, hour + HOUR))
-        conn.execute(REBUILD_SOURCE_POINTS, (hour, hour + HOUR))
+        conn.executemany(INSERT_SOURCE_POINTS, rebuild.source_rows)
         conn.execute("DELETE FROM dirty_hours WHERE hour = ?", (hour,))
         conn.commit()
         return True

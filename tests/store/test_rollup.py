@@ -326,6 +326,53 @@ def reopen(store: Any) -> Any:
     return SQLiteStore(store.path) if isinstance(store, SQLiteStore) else store
 
 
+def test_a_batch_between_a_rebuilds_read_and_apply_keeps_the_hour_dirty(
+        tmp_path: Path) -> None:
+    """SQLite computes a rebuild in a read snapshot without the write lock: a batch that
+    lands on the hour meanwhile makes the computed rows stale, and they are not applied."""
+    rolled, reference = SQLiteStore(tmp_path / "r.db"), SQLiteStore(tmp_path / "ref.db")
+    pair = (rolled, reference)
+    write_both(pair, hour_batch("a", 0, 1, 1))
+    reader = rolled._rollup_readers()[0]
+    rebuild = sqlite_rollup.read_rebuild(reader, T0, None)
+    assert rebuild is not None and [row[2] for row in rebuild.hour_rows] == [6, 6]
+    write_both(pair, hour_batch("a", 1, 1, 2))
+    assert not sqlite_rollup.apply_rebuild(reader, rebuild)
+    assert dirty_marks(rolled) == [(T0, 1)]
+    assert raw(rolled, "SELECT count(*) FROM hour_points") == [(0,)]
+    assert_same(rolled, reference)
+    assert rolled.refresh_rollups() == 1
+    assert raw(rolled, "SELECT count FROM hour_points ORDER BY series_id") == [(12,), (12,)]
+    assert_same(rolled, reference)
+    for store in pair:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_one_store_rebuilds_on_one_thread_while_another_writes(kind: str) -> None:
+    """The embedded ingest keeps rollups on a thread beside the one writing batches, on the
+    same store object."""
+    batches = [hour_batch("a", n, 3, n) for n in range(12)]
+    with fresh_store(kind) as rolled, fresh_store(kind) as reference:
+        write_both((reference,), *batches)
+        done = threading.Event()
+
+        def rebuilder() -> None:
+            while not done.is_set():
+                rolled.refresh_rollups()
+
+        rebuilding = threading.Thread(target=rebuilder)
+        rebuilding.start()
+        for each in batches:
+            rolled.write_batch(each)
+        done.set()
+        rebuilding.join()
+        assert_same(rolled, reference)
+        rolled.refresh_rollups()
+        assert dirty_marks(rolled) == []
+        assert_same(rolled, reference)
+
+
 def test_concurrent_writers_and_rebuilds_stay_exact(pair: tuple[Any, Any]) -> None:
     rolled, reference = pair
     batches = [hour_batch(source, n, 2, n) for n in range(6) for source in ("a", "b")]
