@@ -31,6 +31,7 @@ from logctl.formats.fields import FieldMap, parse_overrides
 from logctl.metrics.window import iso
 from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
+from logctl.services.upkeep import rollups_kept
 from logctl.sources import expand_paths
 from logctl.store import redact, sqlite_path
 from logctl.store.base import DIMENSIONS, Query
@@ -131,7 +132,8 @@ def ingest(
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     total = sum(s.path.stat().st_size for s in sources if s.path)
     with embedded(settings, now, total) as services:
-        report = _run_ingest(services.ingest, sources, total, quiet=as_json)
+        with rollups_kept(services.store):
+            report = _run_ingest(services.ingest, sources, total, quiet=as_json)
         services.store.refresh_rollups()
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)

@@ -130,10 +130,11 @@ class Store(Protocol):
         """The range of data under the query's filters, ignoring its time range."""
         ...
 
-    def refresh_rollups(self, settled_before: float | None = None,
-                        limit: int | None = None) -> int:
+    def refresh_rollups(self, settled_before: float | None = None, limit: int | None = None,
+                        passed_only: bool = False) -> int:
         """Rebuild the rollups of dirty hours (store/rollup.py): those last written before
-        `settled_before` when given, at most `limit`; returns the hours rebuilt."""
+        `settled_before` when given, and with `passed_only` before the newest mark, at most
+        `limit`; returns the hours rebuilt."""
         ...
 
     def drop_before(self, epoch: float) -> int:

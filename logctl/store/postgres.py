@@ -35,7 +35,7 @@ from logctl.store.base import (
     StoredPoint,
     claim_ledger,
 )
-from logctl.store.rollup import Part, batch_hours, hours_of, plan
+from logctl.store.rollup import Part, batch_hours, due_hours, hours_of, plan
 from logctl.store.sql import (
     POSTGRES,
     bucket_expr,
@@ -278,15 +278,14 @@ class PostgresStore:
             points[(key, bucket)].hist = dict(zip(bins, counts, strict=True))
         return points
 
-    def refresh_rollups(self, settled_before: float | None = None,
-                        limit: int | None = None) -> int:
-        """Rebuild the rollups of dirty hours (only those last written before
-        `settled_before`, when given; at most `limit`), one transaction per hour. Returns
-        the hours rebuilt."""
-        hours = [hour for hour, marked in self._run("read dirty hours", rollup.dirty_hours)
-                 if settled_before is None or marked < settled_before][:limit]
+    def refresh_rollups(self, settled_before: float | None = None, limit: int | None = None,
+                        passed_only: bool = False) -> int:
+        """Rebuild the rollups of dirty hours (as `rollup.due_hours` picks them), one
+        transaction per hour. Returns the hours rebuilt."""
+        hours, cutoff = due_hours(self._run("read dirty hours", rollup.dirty_hours),
+                                  settled_before, passed_only, limit)
         return sum(self._run("rebuild rollups", lambda conn, hour=hour: rollup.rebuild_hour(
-            conn, hour, settled_before)) for hour in hours)
+            conn, hour, cutoff)) for hour in hours)
 
     def coverage(self, query: Query) -> Coverage:
         """First/last request time under the query's filters, and store totals."""

@@ -45,6 +45,19 @@ def batch_hours(batch: Batch) -> list[int]:
     return hours_of(key[0] for key in batch.aggregate.points)
 
 
+def due_hours(dirty: list[tuple[int, float]], settled_before: float | None,
+              passed_only: bool, limit: int | None) -> tuple[list[int], float | None]:
+    """Which dirty (hour, marked_at) pairs to rebuild, oldest first, and the cutoff their
+    marks must still be below when rebuilt: `settled_before`, lowered with `passed_only`
+    to the newest mark, so the hours the latest batch wrote (the hour a writer is still
+    filling) are left until a later batch has moved past them."""
+    cutoff = settled_before
+    if passed_only and dirty:
+        newest = max(marked for _, marked in dirty)
+        cutoff = newest if cutoff is None else min(cutoff, newest)
+    return [hour for hour, marked in dirty if cutoff is None or marked < cutoff][:limit], cutoff
+
+
 def rollup_for(query: Query) -> Table | None:
     """The rollup that can answer a query exactly, None when only points can."""
     if not query.filters_records and query.group_by in (None, "source"):

@@ -9,7 +9,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from logctl.metrics import dense, sketch
 from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
 from logctl.store import sqlite_rollup as rollup
+from logctl.store import sqlite_schema
 from logctl.store.base import (
     Batch,
     Coverage,
@@ -27,11 +28,12 @@ from logctl.store.base import (
     Progress,
     Query,
     Row,
+    SeriesKey,
     StoredPoint,
     claim_ledger,
 )
 from logctl.store.migrations import Migration, pending
-from logctl.store.rollup import batch_hours, hours_of, plan
+from logctl.store.rollup import batch_hours, due_hours, hours_of, plan
 from logctl.store.sql import coverage_sql, malformed_sql, points_sql
 
 if TYPE_CHECKING:  # imported by `migrate` only when a migration is pending
@@ -103,7 +105,7 @@ class SQLiteStore:
         self.path = path
         self.route_cap = route_cap
         self.conn = connect(path)
-        self.series_ids: dict[tuple[str, str, str, str, int], int] = {}
+        self.series_ids: dict[SeriesKey, int] = {}
         self.routes: dict[str, set[str]] = {}
         self._readers: list[sqlite3.Connection] = []
         self._writing = threading.Lock()  # batches and rollup applies, in this process
@@ -156,18 +158,20 @@ class SQLiteStore:
         points = batch.aggregate.points
         renames = cap_routes({key[3] for key in points}, known, self.route_cap)
         if not renames:  # the usual case: every key is its own row, nothing to merge
-            ids = self.series_ids
-            return [((ids.get(series := (source, *key[1:])) or self._series_id(series)),
-                     key[0], *point_values(p)) for key, p in points.items()]
-        merged: dict[tuple[int, int], Point] = {}
-        for (minute, host, method, route, status), point in batch.aggregate.points.items():
-            series = self._series_id((source, host, method, renames.get(route, route), status))
-            mine = merged.get((series, minute))
+            series = [(source, *key[1:]) for key in points]
+            ids = self._series_ids(series)
+            return [(ids[each], key[0], *point_values(p))
+                    for each, (key, p) in zip(series, points.items(), strict=True)]
+        merged: dict[tuple[tuple[str, str, str, str, int], int], Point] = {}
+        for (minute, host, method, route, status), point in points.items():
+            each = (source, host, method, renames.get(route, route), status)
+            mine = merged.get((each, minute))
             if mine is None:
-                merged[(series, minute)] = point
+                merged[(each, minute)] = point
             else:
                 mine.merge(point)
-        return [(series, minute, *point_values(p)) for (series, minute), p in merged.items()]
+        ids = self._series_ids([each for each, _ in merged])
+        return [(ids[each], minute, *point_values(p)) for (each, minute), p in merged.items()]
 
     def _known_routes(self, source: str) -> set[str]:
         if source not in self.routes:
@@ -176,17 +180,20 @@ class SQLiteStore:
             self.routes[source] = {row[0] for row in rows}
         return self.routes[source]
 
-    def _series_id(self, key: tuple[str, str, str, str, int]) -> int:
-        series = self.series_ids.get(key)
-        if series is None:
-            self.conn.execute(
-                "INSERT OR IGNORE INTO series (source, host, method, route, status)"
-                " VALUES (?, ?, ?, ?, ?)", key)
-            series = self.conn.execute(
-                "SELECT id FROM series WHERE source = ? AND host = ? AND method = ?"
-                " AND route = ? AND status = ?", key).fetchone()[0]
-            self.series_ids[key] = series
-        return series
+    def _series_ids(self, keys: Iterable[SeriesKey]) -> dict[SeriesKey, int]:
+        """The id cache, holding every key given: the missing are created and read back in
+        two statements per source, not two per series (a new database meets hundreds of
+        series in its first batch)."""
+        ids = self.series_ids
+        missing = {key for key in keys if key not in ids}
+        if missing:
+            self.conn.executemany("INSERT OR IGNORE INTO series (source, host, method, route,"
+                                  " status) VALUES (?, ?, ?, ?, ?)", missing)
+            for source in {key[0] for key in missing}:
+                ids.update(((source, *key), series) for *key, series in self.conn.execute(
+                    "SELECT host, method, route, status, id FROM series WHERE source = ?",
+                    (source,)))
+        return ids
 
     def _write_malformed(self, batch: Batch) -> None:
         aggregate = batch.aggregate
@@ -242,22 +249,22 @@ class SQLiteStore:
                 rows.setdefault((key, bucket), Row(key, bucket)).malformed = count
         return sorted(rows.values(), key=lambda r: (r.bucket or 0, str(r.key)))
 
-    def refresh_rollups(self, settled_before: float | None = None,
-                        limit: int | None = None) -> int:
-        """Rebuild the rollups of dirty hours (only those last written before
-        `settled_before`, when given; at most `limit`). Safe beside `write_batch` on another
+    def refresh_rollups(self, settled_before: float | None = None, limit: int | None = None,
+                        passed_only: bool = False) -> int:
+        """Rebuild the rollups of dirty hours (as `rollup.due_hours` picks them). Safe beside
+        `write_batch` on another
         thread: hours are computed on reader connections of their own, one per core at a
         time in parallel, and each applied in one short write transaction, so a writer
         waits for one hour's apply at most. Returns the hours rebuilt."""
         with self._refreshing:
             try:
                 readers = self._rollup_readers()
-                hours = [hour for hour, marked in rollup.dirty_hours(readers[0])
-                         if settled_before is None or marked < settled_before][:limit]
+                hours, cutoff = due_hours(rollup.dirty_hours(readers[0]), settled_before,
+                                          passed_only, limit)
                 rebuilt = 0
                 for start in range(0, len(hours), len(readers)):
                     for rebuild in read_parallel(readers, hours[start:start + len(readers)],
-                                                 settled_before):
+                                                 cutoff):
                         with self._writing:
                             rebuilt += rebuild is not None and rollup.apply_rebuild(
                                 readers[0], rebuild)
@@ -316,9 +323,9 @@ class SQLiteStore:
                 conn.rollback()
                 return False
             for chunk in dump.points:
-                conn.executemany(UPSERT_POINT, [
-                    (self._series_id(key), minute, *point_values(point))
-                    for key, minute, point in chunk])
+                ids = self._series_ids([key for key, _, _ in chunk])
+                conn.executemany(UPSERT_POINT, [(ids[key], minute, *point_values(point))
+                                                for key, minute, point in chunk])
                 rollup.mark_dirty(conn, hours_of(minute for _, minute, _ in chunk))
                 progress(len(chunk))
             conn.executemany(UPSERT_MALFORMED, dump.malformed)
@@ -415,21 +422,22 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the schema to the newest version, one step per transaction-held lock, so two
-    processes opening an old file at once upgrade it once. An up-to-date database (every
-    open but the first) is only read: no write lock, and no sqlite_utils, whose import
-    alone took a tenth of a second of every command."""
+    """Bring the schema to the newest version under the write lock, so two processes
+    opening an old file at once upgrade it once. A new database loads the newest schema
+    at once (sqlite_schema); an older one replays the steps it lacks with sqlite_utils; an
+    up-to-date one (every open but the first) is only read: no write lock, and no
+    sqlite_utils, whose import alone took a tenth of a second of every command."""
     try:
         if not pending(schema_version(conn), MIGRATIONS, str(path)):
             return
-        import sqlite_utils
-
-        db = sqlite_utils.Database(conn)
         conn.execute("BEGIN IMMEDIATE")
-        for step in pending(schema_version(conn), MIGRATIONS, str(path)):
-            step.apply(db)
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                         (str(step.version),))
+        steps = pending(schema_version(conn), MIGRATIONS, str(path))
+        if steps == MIGRATIONS and steps[-1].version == sqlite_schema.VERSION:
+            for statement in sqlite_schema.STATEMENTS:
+                conn.execute(statement)
+            record_version(conn, sqlite_schema.VERSION)
+        elif steps:
+            replay(conn, steps)
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         conn.rollback()
@@ -437,6 +445,21 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
     except StoreError:
         conn.rollback()
         raise
+
+
+def replay(conn: sqlite3.Connection, steps: list[Migration]) -> None:
+    """Apply migration steps in order inside the caller's transaction."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    for step in steps:
+        step.apply(db)
+        record_version(conn, step.version)
+
+
+def record_version(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                 (str(version),))
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -22,7 +22,7 @@ from logctl.metrics.points import ChunkAggregate, Point
 from logctl.store import open_store, postgres_rollup, sqlite, sqlite_rollup, transfer
 from logctl.store.base import DIMENSIONS, Batch, Position, Query
 from logctl.store.postgres import PostgresStore
-from logctl.store.rollup import HOUR_POINTS, SOURCE_POINTS, Part, plan, whole_hours
+from logctl.store.rollup import HOUR_POINTS, SOURCE_POINTS, Part, due_hours, plan, whole_hours
 from logctl.store.sql import POINTS
 from logctl.store.sqlite import SQLiteStore
 from tests.conftest import PG_DSN
@@ -405,3 +405,26 @@ def test_concurrent_writers_and_rebuilds_stay_exact(pair: tuple[Any, Any]) -> No
     rolled.refresh_rollups()
     assert dirty_marks(rolled) == []
     assert_same(rolled, reference)
+
+
+def test_due_hours_picks_settled_hours_and_those_a_later_batch_moved_past() -> None:
+    dirty = [(0, 1.0), (H, 2.0), (2 * H, 3.0), (3 * H, 3.0)]
+    assert due_hours(dirty, None, False, None) == ([0, H, 2 * H, 3 * H], None)
+    assert due_hours(dirty, 2.5, False, None) == ([0, H], 2.5)
+    assert due_hours(dirty, None, True, None) == ([0, H], 3.0)
+    assert due_hours(dirty, 1.5, True, None) == ([0], 1.5)
+    assert due_hours(dirty, None, True, 1) == ([0], 3.0)
+    assert due_hours([], None, True, None) == ([], None)
+
+
+def test_passed_only_leaves_the_hours_of_the_newest_batch(pair: tuple[Any, Any]) -> None:
+    rolled, reference = pair
+    first = hour_batch("a", 0, 2, 1)
+    later = hour_batch("a", 1, 3, 2)
+    later.aggregate.points = {key: point for key, point in later.aggregate.points.items()
+                              if key[0] >= T0 + H}
+    write_both(pair, first, later)
+    assert rolled.refresh_rollups(passed_only=True) == 1
+    assert [hour for hour, _ in dirty_marks(rolled)] == [T0 + H, T0 + 2 * H]
+    assert_same(rolled, reference)
+    assert rolled.refresh_rollups(passed_only=True) == 0

@@ -1,10 +1,15 @@
 """The SQLite store: exactly-once batches, merges in SQL, route cap, queries."""
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
+
+import pytest
 
 from logctl.formats.combined import CombinedParser
 from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
+from logctl.store import sqlite, sqlite_schema
 from logctl.store.base import Batch, Position, Query
 from logctl.store.sqlite import SQLiteStore
 
@@ -60,3 +65,28 @@ def test_time_range_and_coverage(tmp_path: Path) -> None:
     coverage = store.coverage(Query())
     assert (coverage.first, coverage.last) == (971182800 + 96, minute5 + 36)
     store.close()
+
+
+def schema_of(path: Path) -> list[tuple]:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"
+                            " ORDER BY name").fetchall()
+
+
+def test_new_database_loads_the_schema_the_migrations_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schema snapshot a new file gets equals replaying every migration, statement for
+    statement; when a migration is added this fails and prints what to paste into
+    logctl/store/sqlite_schema.py."""
+    SQLiteStore(tmp_path / "new.db").close()
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite_schema, "VERSION", 0)  # no snapshot: replay every step
+        SQLiteStore(tmp_path / "replayed.db").close()
+    replayed = schema_of(tmp_path / "replayed.db")
+    statements = [sql for _, _, _, sql in replayed if sql]
+    assert sqlite.MIGRATIONS[-1].version == sqlite_schema.VERSION, statements
+    assert schema_of(tmp_path / "new.db") == replayed, statements
+    for name in ("new.db", "replayed.db"):
+        with closing(sqlite3.connect(tmp_path / name)) as conn:
+            assert conn.execute("SELECT value FROM meta").fetchall() == [
+                (str(sqlite_schema.VERSION),)]
