@@ -38,12 +38,29 @@ FIELDS = (*DEFAULT_KEYS, "latency")
 UNITS = {"s": 1000.0, "ms": 1.0, "us": 0.001, "ns": 1e-6}
 
 
+# Key layouts remembered per FieldMap: a log's lines share one or a few layouts, and a
+# bound keeps a log of ever-changing keys from growing the cache without end.
+MAX_LAYOUTS = 256
+
+
+@dataclass(frozen=True)
+class Layout:
+    """For one layout of keys, the candidate keys of each field that can hold a value in
+    it (present at the top level, or the head of a dotted path): most fields have one
+    candidate or none, where the full candidate lists would be tried key by key."""
+
+    keys: dict[str, tuple[str, ...]]
+    latency: tuple[tuple[str, float], ...]
+
+
 @dataclass(frozen=True)
 class FieldMap:
     """Where each record field lives in a structured line. `overrides` maps a record field
     (ts, status, method, path, bytes, host, client, level) or `latency:<unit>` to a key."""
 
     overrides: Mapping[str, str] = field(default_factory=dict)
+    layouts: dict[tuple[str, ...], Layout] = field(default_factory=dict, init=False,
+                                                   repr=False, compare=False)
 
     def keys(self, name: str) -> tuple[str, ...]:
         """Candidate keys for a record field, the user's first."""
@@ -58,37 +75,56 @@ class FieldMap:
                 return {key: UNITS[name.partition(":")[2] or "ms"]}
         return LATENCY_KEYS
 
+    def layout(self, obj: Mapping[str, object]) -> Layout:
+        """The candidates worth trying in an object of this key layout (cached)."""
+        shape = tuple(obj)
+        found = self.layouts.get(shape)
+        if found is None:
+            if len(self.layouts) >= MAX_LAYOUTS:
+                self.layouts.clear()
+            found = self.layouts[shape] = Layout(
+                {name: present(obj, self.keys(name)) for name in DEFAULT_KEYS},
+                tuple((key, factor) for key, factor in self.latency_keys().items()
+                      if present(obj, (key,))))
+        return found
+
     def to_record(self, obj: Mapping[str, object]) -> Record | None:
         """Build a Record from a flat or nested mapping; None without a usable time."""
-        ts = parse_any(first(obj, self.keys("ts")))
+        layout = self.layout(obj)
+        keys = layout.keys
+        ts = parse_any(first(obj, keys["ts"]))
         if ts is None:
             return None
-        method = text(first(obj, self.keys("method")))
-        path = text(first(obj, self.keys("path")))
+        method = text(first(obj, keys["method"]))
+        path = text(first(obj, keys["path"]))
         if path and not method and " " in path:
             method, path = split_request(path.encode("utf-8", "replace"))
-        level = first(obj, self.keys("level"))
+        level = first(obj, keys["level"])
         severity = SEVERITIES.get(str(level).lower()) if level is not None else None
         return Record(
             ts=ts,
             method=method or ("-" if severity is None else level_name(severity)),
             path=path or "-",
-            status=integer(first(obj, self.keys("status"))),
-            bytes=integer(first(obj, self.keys("bytes"))),
-            rt_ms=self.latency(obj),
-            host=text(first(obj, self.keys("host"))),
-            client=text(first(obj, self.keys("client"))),
+            status=integer(first(obj, keys["status"])),
+            bytes=integer(first(obj, keys["bytes"])),
+            rt_ms=latency(obj, layout.latency),
+            host=text(first(obj, keys["host"])),
+            client=text(first(obj, keys["client"])),
             severity=severity,
         )
 
-    def latency(self, obj: Mapping[str, object]) -> float | None:
-        """The first latency field present, in milliseconds."""
-        for key, factor in self.latency_keys().items():
-            value = lookup(obj, key)
-            number = as_float(value)
-            if number is not None and number >= 0:
-                return number * factor
-        return None
+def latency(obj: Mapping[str, object], keys: tuple[tuple[str, float], ...]) -> float | None:
+    """The first latency field present, in milliseconds (keys with their unit factor)."""
+    for key, factor in keys:
+        number = as_float(lookup(obj, key))
+        if number is not None and number >= 0:
+            return number * factor
+    return None
+
+
+def present(obj: Mapping[str, object], keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys that can hold a value in objects with obj's top-level keys, in order."""
+    return tuple(key for key in keys if key in obj or key.partition(".")[0] in obj)
 
 
 def level_name(severity: int) -> str:
@@ -102,7 +138,7 @@ def lookup(obj: Mapping[str, object], key: str) -> object:
         return obj[key]
     node: object = obj
     for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
+        if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
     return node
@@ -112,14 +148,14 @@ def first(obj: Mapping[str, object], keys: tuple[str, ...]) -> object:
     """The value of the first key present with a scalar, non-empty value."""
     for key in keys:
         value = lookup(obj, key)
-        if value is not None and value != "" and not isinstance(value, Mapping | list):
+        if value is not None and value != "" and not isinstance(value, dict | list):
             return value
     return None
 
 
 def text(value: object) -> str:
     """A field as text ('' when absent or nested)."""
-    if value is None or isinstance(value, Mapping | list):
+    if value is None or isinstance(value, dict | list):
         return ""
     return str(value)
 

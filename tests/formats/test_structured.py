@@ -3,6 +3,7 @@
 import pytest
 
 from logctl.errors import ParseError, UsageError
+from logctl.formats import fields as fields_module
 from logctl.formats.fields import FieldMap, parse_overrides
 from logctl.formats.jsonl import JsonLinesParser
 from logctl.formats.logfmt import LogfmtParser
@@ -37,6 +38,28 @@ def test_json_field_overrides() -> None:
     record = JsonLinesParser(fields)(b'{"when": 1764079200, "code": 404, "took": 0.5}')
     assert record is not None
     assert (record.ts, record.status, record.rt_ms) == (1764079200.0, 404, 500.0)
+
+
+def test_one_parser_reads_lines_of_different_layouts_each_by_its_own_keys(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Candidate keys are worked out once per key layout; a line with another layout, an
+    empty value or a nested one where text is expected falls to the next candidate as
+    it would without the cache, and the cache stays bounded."""
+    monkeypatch.setattr(fields_module, "MAX_LAYOUTS", 2)
+    parse = JsonLinesParser()
+    lines = [
+        b'{"time":1764079200,"status":200,"path":"/a","duration_ms":5}',
+        b'{"ts":1764079260,"code":404,"uri":"/b","request_time":"0.5","status":""}',
+        b'{"time":1764079320,"status":{"x":1},"code":503,"url":{"path":"/c"},"rt":"2"}',
+        b'{"time":1764079380,"status":201,"path":"/d","duration_ms":5}',
+        b'{"time":1764079440,"status":500,"path":"/e","duration_ms":-1,"latency":0.25}',
+    ]
+    records = [parse(line) for line in lines]
+    assert [(r.ts, r.status, r.path, r.rt_ms) for r in records if r is not None] == [
+        (1764079200.0, 200, "/a", 5.0), (1764079260.0, 404, "/b", 500.0),
+        (1764079320.0, 503, "/c", 2000.0), (1764079380.0, 201, "/d", 5.0),
+        (1764079440.0, 500, "/e", 250.0)]
+    assert len(parse.fields.layouts) <= 2
 
 
 @pytest.mark.parametrize("line", [b"{", b"[1,2]", b'{"msg":"no time"}', b"plain text",
