@@ -84,73 +84,6 @@ static PyObject *merge(PyObject *module, PyObject *args) {
     return result;
 }
 
-/* Merge many: pairwise into a growing accumulator (histograms are short, hundreds of bins
- * at most, so the linear passes stay cheap). */
-typedef struct {
-    int32_t *acc, *spare;
-    Py_ssize_t n, cap;
-} Accumulator;
-
-static int absorb(Accumulator *m, PyObject *item) {
-    Py_buffer b;
-    if (PyObject_GetBuffer(item, &b, PyBUF_SIMPLE) < 0)
-        return 0;
-    int ok = check(&b);
-    Py_ssize_t nb = b.len / 8;
-    if (ok && m->n + nb > m->cap) {
-        Py_ssize_t cap = (m->n + nb) * 2;
-        int32_t *acc = realloc(m->acc, (size_t)cap * 8);
-        if (acc)
-            m->acc = acc;
-        int32_t *spare = acc ? realloc(m->spare, (size_t)cap * 8) : NULL;
-        if (spare) {
-            m->spare = spare;
-            m->cap = cap;
-        } else {
-            PyErr_NoMemory();
-            ok = 0;
-        }
-    }
-    if (ok) {
-        Py_ssize_t n = merge_pairs(m->acc, m->n, b.buf, nb, m->spare);
-        if (n < 0) {
-            PyErr_SetString(PyExc_OverflowError, "histogram count overflow");
-            ok = 0;
-        } else {
-            int32_t *swap = m->acc;
-            m->acc = m->spare;
-            m->spare = swap;
-            m->n = n;
-        }
-    }
-    PyBuffer_Release(&b);
-    return ok;
-}
-
-PyDoc_STRVAR(merge_all_doc, "merge_all(iterable) -> bytes\n\n"
-"Merge any number of packed histograms (None and empty ones are skipped).");
-
-static PyObject *merge_all(PyObject *module, PyObject *iterable) {
-    (void)module;
-    PyObject *iterator = PyObject_GetIter(iterable);
-    if (!iterator)
-        return NULL;
-    Accumulator m = {NULL, NULL, 0, 0};
-    PyObject *item;
-    int ok = 1;
-    while (ok && (item = PyIter_Next(iterator))) {
-        ok = item == Py_None || absorb(&m, item);
-        Py_DECREF(item);
-    }
-    Py_DECREF(iterator);
-    PyObject *result = NULL;
-    if (ok && !PyErr_Occurred())
-        result = PyBytes_FromStringAndSize(m.acc ? (const char *)m.acc : "", m.n * 8);
-    free(m.acc);
-    free(m.spare);
-    return result;
-}
-
 /* Dense packing (see metrics/dense.py): int64 lowest bin, int64 number of fields, one int64
  * count per bin from the lowest, then the bins outside [low, high] as int64 (bin, count)
  * pairs, ascending. */
@@ -243,7 +176,6 @@ static PyObject *pack_concat(PyObject *module, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"merge", merge, METH_VARARGS, merge_doc},
-    {"merge_all", merge_all, METH_O, merge_all_doc},
     {"pack_concat", pack_concat, METH_VARARGS, pack_concat_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -12,7 +12,7 @@ module merges without unpacking (pure-Python fallbacks where it was not built); 
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import accumulate, chain
 
 try:
@@ -108,18 +108,6 @@ def merge_concatenated(packed: bytes) -> Histogram:
     for index, count in zip(flat[::2], flat[1::2], strict=True):
         hist[index] = get(index, 0) + count
     return hist
-
-
-def merge_blobs(blobs: Iterable[bytes | None]) -> Histogram:
-    """Merge many stored histograms (None or empty for none) into one: natively where
-    built, unless a merged count outgrows int32, else in one Python loop."""
-    present = [blob for blob in blobs if blob]
-    if _sketch is not None:
-        try:
-            return decode(_sketch.merge_all(present))
-        except OverflowError:
-            pass
-    return merge_concatenated(b"".join(present))
 
 
 def merge_packed(a: bytes | None, b: bytes | None) -> bytes | None:

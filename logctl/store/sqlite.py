@@ -162,7 +162,7 @@ class SQLiteStore:
             ids = self._series_ids(series)
             return [(ids[each], key[0], *point_values(p))
                     for each, (key, p) in zip(series, points.items(), strict=True)]
-        merged: dict[tuple[tuple[str, str, str, str, int], int], Point] = {}
+        merged: dict[tuple[SeriesKey, int], Point] = {}
         for (minute, host, method, route, status), point in points.items():
             each = (source, host, method, renames.get(route, route), status)
             mine = merged.get((each, minute))
@@ -252,10 +252,10 @@ class SQLiteStore:
     def refresh_rollups(self, settled_before: float | None = None, limit: int | None = None,
                         passed_only: bool = False) -> int:
         """Rebuild the rollups of dirty hours (as `rollup.due_hours` picks them). Safe beside
-        `write_batch` on another
-        thread: hours are computed on reader connections of their own, one per core at a
-        time in parallel, and each applied in one short write transaction, so a writer
-        waits for one hour's apply at most. Returns the hours rebuilt."""
+        `write_batch` on another thread: hours are computed on reader connections of their
+        own, one per core at a time in parallel, and each applied in one short write
+        transaction, so a writer waits for one hour's apply at most. Returns the hours
+        rebuilt."""
         with self._refreshing:
             try:
                 readers = self._rollup_readers()
