@@ -28,13 +28,13 @@ class FormatOptions:
 @dataclass(frozen=True)
 class Format:
     """A chosen log format. `name` is canonical (the CLF family is 'combined' or 'common');
-    `columnar` says the fast columnar engine may take it."""
+    `columnar` names the fast columnar engine that may take it ('clf' or 'json')."""
 
     name: str
     parse_line: LineParser
     spec: str
     options: FormatOptions
-    columnar: bool = False
+    columnar: str | None = None
 
 
 def make_format(spec: str, options: FormatOptions) -> Format:
@@ -44,9 +44,9 @@ def make_format(spec: str, options: FormatOptions) -> Format:
     if spec.startswith("regex:"):
         return Format("regex", compile_pattern(spec[6:], options.fields), spec, options)
     if spec in ("combined", "common"):
-        return Format(spec, CombinedParser(options.rt_unit), spec, options, columnar=True)
+        return Format(spec, CombinedParser(options.rt_unit), spec, options, columnar="clf")
     if spec in ("jsonl", "json"):
-        return Format("jsonl", JsonLinesParser(options.fields), spec, options)
+        return Format("jsonl", JsonLinesParser(options.fields), spec, options, columnar="json")
     if spec == "logfmt":
         return Format("logfmt", LogfmtParser(options.fields), spec, options)
     if spec == "syslog":

@@ -1,14 +1,13 @@
-"""The columnar engine for the CLF family: the same aggregate as `aggregate_lines` with a
-CombinedParser, computed with polars over a whole chunk (regex in Rust, group-by in
-Rust), with Python touching only unique values, the groups, and the few lines polars
-leaves.
+"""The columnar engine: a chunk aggregated with polars (regex in Rust, group-by in Rust),
+with Python touching only unique values, the groups, and the few lines polars leaves. This
+module holds the CLF family's engine and what the engines share (`split_lines`,
+`group_points`, `parse_rest`); columnar_json holds the JSON lines engine.
 
-Exactness: the pattern here accepts a strict subset of what CombinedParser accepts and
-extracts the same fields; every line it does not take goes through CombinedParser. Lines
-are first grouped by their raw stamp, time zone, method, pre-folded path and status; the
-minute, the route and the histogram bins are then computed by the same Python functions as
-the line engine, once per unique value, so the points are identical (latency sums up to
-float rounding).
+Exactness: the CLF pattern here accepts a strict subset of what CombinedParser accepts and
+extracts the same fields; every line it does not take goes through CombinedParser. The
+minute of each distinct stamp, the route of each distinct pre-folded path and the
+histogram bin of each distinct latency are computed by the same Python functions as the
+line engine, so the points are identical (latency sums up to float rounding).
 """
 
 from array import array
@@ -38,7 +37,7 @@ FULL = (
     r'(?: "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*"(?: ([0-9]+(?:\.[0-9]+)?))?)?\r?$'
 )
 GROUPS = ["stamp", "sec", "tz", "method", "path", "status", "size", "rt"]
-RAW_KEY = ["stamp", "tz", "method", "route_pre", "status"]
+POINT_KEY = ["minute", "host", "method", "route_pre", "status"]
 # An all-digit path segment: what fold_route folds most often, done here in Rust. One pass
 # folds every other one of adjacent such segments (matches share the '/'); fold_route
 # folds what is left.
@@ -48,22 +47,22 @@ Minutes = dict[tuple[str, str], int | None]  # (stamp, zone) -> minute, None if 
 
 def aggregate_clf(data: bytes, rt_unit: str, fallback: LineParser) -> ChunkAggregate:
     """Aggregate a chunk of CLF lines; `fallback` parses the lines the pattern leaves."""
-    lines, raw = _lines(data)
+    lines, raw = split_lines(data)
     if lines.is_empty():
         return ChunkAggregate()
     frame = _extract(lines)
     minutes = _minutes(frame)
-    frame = frame.with_columns(_accepted(frame, minutes).alias("ok"))
-    good = frame.filter("ok")
+    frame = frame.with_columns(pl.when(_accepted()).then(_minute(minutes)).alias("minute"))
+    good = frame.filter(pl.col("minute").is_not_null())
     result = ChunkAggregate(lines=good.height)
     if good.height:
-        _points(good, rt_unit, minutes, result)
+        _points(good, rt_unit, result)
     if good.height < frame.height:
-        _fallback(raw or lines, frame, minutes, fallback, result)
+        parse_rest(raw or lines, frame["minute"], fallback, result)
     return result
 
 
-def _lines(data: bytes) -> tuple[pl.Series, list[bytes] | None]:
+def split_lines(data: bytes) -> tuple[pl.Series, list[bytes] | None]:
     """The chunk's lines as a string Series, split in Rust. When the chunk is not UTF-8,
     the lines that are not are blanked (so the line parser takes them) and the raw lines
     come too, for that parser."""
@@ -105,23 +104,27 @@ def _minutes(frame: pl.DataFrame) -> Minutes:
     return {(s, t): clf_minute(f"{s}|{t}") for s, t in stamps.iter_rows()}
 
 
-def _accepted(frame: pl.DataFrame, minutes: Minutes) -> pl.Expr:
-    """Lines the columnar path counts: matched, a valid second and date, a size that fits
-    64 bits, not overlong. A leap second (:60) belongs to the next minute: the line parser
-    takes it."""
+def _accepted() -> pl.Expr:
+    """Lines the columnar path counts: matched, a valid second, a size that fits 64 bits,
+    not overlong (and a valid date: `_minute` is null without one). A leap second (:60)
+    belongs to the next minute: the line parser takes it."""
     ok = (pl.col("stamp").is_not_null() & (pl.col("sec").cast(pl.Int64) <= 59)
           & (pl.col("size").str.len_bytes() <= 18) & (pl.col("length") <= MAX_LINE))
-    invalid = [f"{s}|{t}" for (s, t), minute in minutes.items() if minute is None]
-    if invalid:
-        ok = ok & ~pl.concat_str("stamp", pl.lit("|"), "tz").is_in(invalid)
     return ok.fill_null(False)
 
 
-def _prefolded(path: pl.Expr) -> pl.Expr:
+def _minute(minutes: Minutes) -> pl.Expr:
+    """Each line's minute (null where the stamp is not a valid date)."""
+    valid = {f"{s}|{t}": minute for (s, t), minute in minutes.items() if minute is not None}
+    return pl.concat_str("stamp", pl.lit("|"), "tz").replace_strict(
+        list(valid), list(valid.values()), default=None, return_dtype=pl.Int64)
+
+
+def prefolded(path: pl.Expr) -> pl.Expr:
     """The path without query and fragment, all-digit segments folded to `:id`: what
     fold_route would make of those parts, so fold_route(prefolded) == fold_route(path)
     and it runs once per distinct prefolded path instead of once per path."""
-    bare = path.str.replace(r"[?#].*", "")
+    bare = path.str.replace(r"(?s)[?#].*", "")
     folded = bare.str.replace_all(_DIGITS, "/:id$1")
     return pl.when(bare.str.starts_with("/")).then(folded).otherwise(bare)
 
@@ -139,37 +142,51 @@ def _latency(rt_unit: str) -> pl.Expr:
     return pl.when(ms.is_finite()).then(ms)
 
 
-def _points(good: pl.DataFrame, rt_unit: str, minutes: Minutes,
-            result: ChunkAggregate) -> None:
-    """Group the accepted lines by raw key in Rust, then turn each group into a point."""
-    good = good.with_columns(_prefolded(pl.col("path")).alias("route_pre"),
-                             _latency(rt_unit).alias("rt_ms"))
-    good = good.with_columns(_bins(good["rt_ms"]).alias("bin")).sort("bin", nulls_last=True)
+def _points(good: pl.DataFrame, rt_unit: str, result: ChunkAggregate) -> None:
+    """The accepted lines as the columns `group_points` takes."""
     status = pl.col("status").cast(pl.Int64)
-    sec = pl.col("sec").cast(pl.Int64)
-    size = pl.col("size").cast(pl.Int64, strict=False).fill_null(0)  # "-" is 0 bytes
-    groups = good.group_by(RAW_KEY).agg(
+    group_points(good.select(
+        "minute",
+        pl.lit("").alias("host"),
+        "method",
+        prefolded(pl.col("path")).alias("route_pre"),
+        status.alias("status"),
+        pl.col("size").cast(pl.Int64, strict=False).fill_null(0).alias("size"),  # "-": 0
+        _latency(rt_unit).alias("rt_ms"),
+        (status >= 500).alias("error"),
+        ((status >= 400) & (status < 500)).alias("client_error"),
+        (pl.col("minute") + pl.col("sec").cast(pl.Int64)).alias("ts"),
+    ), result)
+
+
+def group_points(good: pl.DataFrame, result: ChunkAggregate) -> None:
+    """Group accepted lines by point key in Rust, then turn each group into a point, its
+    route folded once per distinct pre-folded path.
+
+    `good` holds one row per line: minute, host, method, route_pre (see `prefolded`),
+    status, size, rt_ms (null without a latency), error, client_error, ts.
+    """
+    good = good.with_columns(_bins(good["rt_ms"]).alias("bin")).sort("bin", nulls_last=True)
+    groups = good.group_by(POINT_KEY).agg(
         pl.len().alias("count"),
-        (status >= 500).sum().alias("errors"),
-        ((status >= 400) & (status < 500)).sum().alias("client_errors"),
-        size.sum().alias("bytes"),
+        pl.col("error").sum().alias("errors"),
+        pl.col("client_error").sum().alias("client_errors"),
+        pl.col("size").sum().alias("bytes"),
         pl.col("rt_ms").count().alias("latency_count"),
         pl.col("rt_ms").sum().alias("latency_sum"),
         pl.col("rt_ms").max().fill_null(0.0).alias("latency_max"),
-        sec.min().alias("first"),
-        sec.max().alias("last"),
+        pl.col("ts").min().alias("first"),
+        pl.col("ts").max().alias("last"),
         pl.col("bin").drop_nulls().unique(maintain_order=True).alias("bins"),
         pl.col("bin").drop_nulls().unique_counts().alias("counts"),
     )
     blobs = _encoded_hists(groups)
     points = result.points
     rows = groups.drop("bins", "counts").iter_rows()
-    for (stamp, tz, method, route_pre, code, *counters), blob in zip(rows, blobs, strict=True):
-        minute = minutes[(stamp, tz)]
-        assert minute is not None  # rows with an invalid date were not accepted
-        key = (minute, "", method, fold_route(route_pre), int(code))
-        first, last = counters[-2:]
-        point = point_from((*counters[:-2], minute + first, minute + last), blob)
+    for (minute, host, method, route_pre, status, *counters), blob in zip(rows, blobs,
+                                                                          strict=True):
+        key = (minute, host, method, fold_route(route_pre), status)
+        point = point_from(counters, blob)
         mine = points.get(key)
         if mine is None:
             points[key] = point
@@ -200,19 +217,14 @@ def _encoded_hists(groups: pl.DataFrame) -> list[bytes | None]:
     return blobs
 
 
-def _fallback(lines: pl.Series | list[bytes], frame: pl.DataFrame, minutes: Minutes,
-              parse: LineParser, result: ChunkAggregate) -> None:
-    """Parse the lines the pattern left with the line parser, and place malformed lines
-    at the minute of the nearest good line before them (after them at the chunk start)."""
-    stamped = frame.select(
-        pl.when("ok").then(pl.concat_str("stamp", pl.lit("|"), "tz")).alias("key"),
-        pl.col("ok").not_().alias("left"),
-    )
-    keys = stamped["key"].to_list()
-    placed: list[int | None] = [None if k is None else minutes[tuple(k.split("|"))]
-                                for k in keys]
+def parse_rest(lines: pl.Series | list[bytes], minute: pl.Series, parse: LineParser,
+               result: ChunkAggregate) -> None:
+    """Parse the lines not taken (null `minute`) with the line parser, and place malformed
+    lines at the minute of the nearest good line before them (after them at the chunk
+    start), as `aggregate_lines` does."""
+    placed: list[int | None] = minute.to_list()
     bad: list[tuple[int, bytes]] = []
-    for i in stamped.with_row_index("i").filter("left")["i"].to_list():
+    for i in minute.is_null().arg_true().to_list():
         text = lines[i]
         line = strip_eol(text if isinstance(text, bytes) else text.encode("utf-8"))
         if not line.strip():

@@ -32,10 +32,14 @@ def aggregate_chunk(spec: FormatSpec, data: bytes) -> ChunkAggregate:
     fmt = format_for(spec)
     if scans_natively(spec):
         return native.aggregate_clf(data, spec.rt_unit, fmt.parse_line)
-    if not fmt.columnar or spec.engine == "python":
+    if fmt.columnar is None or spec.engine == "python":
         return aggregate_lines(data, fmt.parse_line)
-    # Imported where it runs: a process that never takes this path never pays for
+    # Imported where they run: a process that never takes these paths never pays for
     # importing polars.
+    if fmt.columnar == "json":
+        from logctl.metrics.columnar_json import aggregate_json
+
+        return aggregate_json(data, fmt.options.fields, fmt.parse_line)
     from logctl.metrics.columnar import aggregate_clf
 
     return aggregate_clf(data, spec.rt_unit, fmt.parse_line)
@@ -43,7 +47,7 @@ def aggregate_chunk(spec: FormatSpec, data: bytes) -> ChunkAggregate:
 
 def scans_natively(spec: FormatSpec) -> bool:
     """True when the native scanner takes this spec's chunks (it releases the GIL)."""
-    return native.AVAILABLE and spec.engine == "auto" and format_for(spec).columnar
+    return native.AVAILABLE and spec.engine == "auto" and format_for(spec).columnar == "clf"
 
 
 class ParsePool:
@@ -75,7 +79,7 @@ class ParsePool:
         with self._lock:
             if self._processes is None:
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["logctl.metrics.columnar"])
+                context.set_forkserver_preload(["logctl.metrics.columnar_json"])
                 _start_fork_server()
                 self._processes = ProcessPoolExecutor(self.workers, mp_context=context)
             return self._processes

@@ -1,0 +1,208 @@
+"""The columnar JSON engine gives the same aggregate as JsonLinesParser line by line, and
+takes the common lines itself rather than leaving them to that parser."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logctl.formats.fields import FieldMap
+from logctl.formats.jsonl import JsonLinesParser
+from logctl.formats.record import Record
+from logctl.metrics.columnar_json import aggregate_json
+from logctl.metrics.points import aggregate_lines
+from logctl.synthetic import generate
+from tests.metrics.test_engines import canonical
+
+
+def same(data: bytes, fields: FieldMap | None = None) -> None:
+    parser = JsonLinesParser(fields or FieldMap())
+    fast = aggregate_json(data, parser.fields, parser)
+    assert canonical(fast) == canonical(aggregate_lines(data, parser))
+
+
+class Counting:
+    """A JsonLinesParser that counts the lines it is asked to parse."""
+
+    def __init__(self) -> None:
+        self.parser = JsonLinesParser()
+        self.calls = 0
+
+    def __call__(self, line: bytes) -> Record | None:
+        self.calls += 1
+        return self.parser(line)
+
+
+def test_generated_log() -> None:
+    data = "".join(generate(5000, seed=5, per_minute=700, fmt="jsonl")).encode()
+    same(data)
+    parser = Counting()
+    aggregate = aggregate_json(data, parser.parser.fields, parser)
+    assert (aggregate.lines, aggregate.requests, parser.calls) == (5000, 5000, 0)
+
+
+NGINX = ('{"time_iso8601":"2024-03-01T10:00:%02d+01:00","remote_addr":"2001:db8::1",'
+         '"request_method":"%s","request_uri":"%s","status":"%s","body_bytes_sent":"%s",'
+         '"request_time":"%s","http_user_agent":"Mozilla/5.0 (X11; \\"q\\")"}')
+
+
+def test_nginx_json_with_values_as_strings() -> None:
+    lines = [NGINX % (s, m, p, st, b, rt) for s, m, p, st, b, rt in [
+        (1, "GET", "/a/1", "200", "512", "0.120"),
+        (2, "POST", "/a/2?x=1", "503", "0", "1.5"),
+        (3, "GET", "/b", "404", "-", "0.000"),
+        (61, "GET", "/b", "1,200", "12", "abc"),
+        (4, "", "GET /split HTTP/1.1", "200", "1", "0.1"),
+        (5, "GET", "", "", "", ""),
+    ]]
+    same(("\n".join(lines) + "\n").encode())
+    parser = Counting()
+    aggregate = aggregate_json(("\n".join(lines[:3]) + "\n").encode(), FieldMap(), parser)
+    assert (aggregate.requests, parser.calls) == (3, 0)
+    assert sorted(key[4] for key in aggregate.points) == [200, 404, 503]
+
+
+EDGE = [
+    '{"time":"01/Jun/2025:00:00:00 +0000","method":"GET","path":"/x/1","status":200,'
+    '"bytes":10,"duration_ms":9}',
+    '{"time":"01/Jun/2025:00:00:01 +0000","method":"GET","path":"/x/2","status":500,'
+    '"bytes":0,"duration_ms":1.5}',
+    '{"time":"01/Jun/2025:00:00:02 +0000","method":"GET","path":"/x/2","status":200,'
+    '"bytes":1,"duration_ms":-3}',
+    '{"time":"01/Jun/2025:00:00:03 +0000","method":"GET","path":"/x/2","status":200,'
+    '"bytes":123456789012345678901,"duration_ms":1e3}',
+    '{"time":"01/Jun/2025:00:00:04 +0000","method":"GET","path":"/x/2","status":-0,'
+    '"bytes":1,"duration_ms":null}',
+    '{"time":"01/Jun/2025:00:00:05 +0000","method":null,"path":null,"status":null,'
+    '"bytes":null,"duration_ms":2}',
+    '{"time":"99/Jun/2025:00:00:05 +0000","method":"GET","path":"/bad-date","status":200,'
+    '"bytes":1,"duration_ms":2}',
+    '{"time":"01/Jun/2025:00:00:06 +0000","method":"GET","path":"/x/\\u00e9\\ud83d\\ude00",'
+    '"status":200,"bytes":1,"duration_ms":2}',
+    '{"time":"01/Jun/2025:00:00:06 +0000","method":"GET","path":"/x/\\ud800","status":200,'
+    '"bytes":1,"duration_ms":2}',
+    '{"time":"01/Jun/2025:00:00:06 +0000","method":"GET","path":"/q?a=1\\n#b","status":200,'
+    '"bytes":1,"duration_ms":2}',
+    '{"time":"01/Jun/2025:00:00:07 +0000","method":"GET","path":"/dup","status":200,'
+    '"status":404,"bytes":1,"duration_ms":2}',
+    '{"time":"01/Jun/2025:00:00:07 +0000","method":"GET","path":"/nested","status":200,'
+    '"bytes":1,"duration_ms":2,"headers":{"a":1}}',
+    '{"time":"01/Jun/2025:00:00:07 +0000","method":true,"path":"/bool","status":200}',
+    '{"time":1717200000,"level":"error","msg":"db down"}',
+    '{"time":1717200001.25,"level":"WARN","msg":"slow"}',
+    '{"time":1717200062123,"level":"","msg":"ms epoch"}',
+    '{"time":"2024-06-01T00:01:00.5Z","level":"crit","status":200}',
+    '{"ts":"2024-06-01T00:01:00Z","level":"info","code":503,"status":"200"}',
+    ' { "time" : "01/Jun/2025:00:00:08 +0000" , "method":"GET","path":"/sp","status":200,'
+    '"bytes":1,"duration_ms":2 }\r',
+    '{"time":"01/Jun/2025:00:00:09 +0000","method":"GET","path":"/tab\tx","status":200}',
+    '{"time":"01/Jun/2025:00:00:09 +0000","method":"GET","path":"/nan","status":200,'
+    '"bytes":NaN}',
+    '{"time":"01/Jun/2025:00:00:09 +0000","method":"GET","path":"/trail","status":200,}',
+    '["not", "an", "object"]',
+    "garbage",
+    "",
+    "   ",
+    '{"time":"01/Jun/2025:00:00:09 +0000","method":"GET","path":"/' + "u" * 70000 + '"}',
+    '{"time":"01/Jun/2025:00:00:10 +0000","method":"GET","path":"/last","status":201,'
+    '"bytes":7,"duration_ms":3}',
+]
+
+
+def test_edge_lines() -> None:
+    data = "\n".join(EDGE).encode()
+    same(data + b"\n")
+    same(b"\n".join(reversed(data.split(b"\n"))))
+    same(data.replace(b'/x/1"', b'/x/\xff"'))  # a line that is not UTF-8
+
+
+def test_several_layouts_in_one_chunk() -> None:
+    first = [f'{{"time":{1717200000 + i},"path":"/a/{i}","status":200}}' for i in range(100)]
+    second = [f'{{"@timestamp":"2024-06-01T00:0{i % 10}:00Z","url":"/b","level":"error"}}'
+              for i in range(100)]
+    data = "\n".join(x for pair in zip(first, second, strict=True) for x in pair).encode()
+    same(data)
+    parser = Counting()
+    assert aggregate_json(data, FieldMap(), parser).requests == 200
+    assert parser.calls == 0
+
+
+def test_field_overrides() -> None:
+    fields = FieldMap({"status": "code", "latency:us": "took", "ts": "when"})
+    data = b"\n".join(json.dumps({"when": f"2024-06-01T00:00:{i:02d}Z", "code": 200 + i,
+                                  "took": i * 1000, "status": 1}).encode() for i in range(60))
+    same(data, fields)
+    parser = JsonLinesParser(fields)
+    aggregate = aggregate_json(data, fields, parser)
+    assert aggregate.requests == 60
+    assert sum(p.latency_sum for p in aggregate.points.values()) == sum(range(60))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(EDGE), st.binary(max_size=60)), max_size=30))
+def test_any_mix_of_lines(lines: list) -> None:
+    same(b"\n".join(line.encode() if isinstance(line, str) else line.replace(b"\n", b" ")
+                    for line in lines))
+
+
+VALID = ('{"time":"01/Jun/2025:00:00:00 +0000","method":"GET","path":"/a/12?b","status":404,'
+         '"bytes":2326,"duration_ms":0.25,"ua":"x \\"y\\""}')
+
+
+@st.composite
+def near_miss(draw: st.DrawFn) -> bytes:
+    """A valid line with a few bytes spliced in, replaced or cut: where the pattern and
+    json.loads are most likely to disagree."""
+    line = VALID.encode()
+    for _ in range(draw(st.integers(1, 3))):
+        start = draw(st.integers(0, len(line)))
+        end = draw(st.integers(start, min(len(line), start + 3)))
+        insert = draw(st.binary(max_size=3) | st.sampled_from(
+            [b" ", b'"', b"\\", b"{", b"}", b",", b":", b"-", b"0", b"9", b".", b"e", b"\r",
+             b"\\u", b"null", b"true", b"[1]"]))
+        line = line[:start] + insert + line[end:]
+    return line.replace(b"\n", b" ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(near_miss() | st.just(VALID.encode()), min_size=1, max_size=8))
+def test_near_misses_of_a_valid_line(lines: list[bytes]) -> None:
+    same(b"\n".join(lines))
+
+
+@pytest.mark.parametrize("value", ["0", "7", "-5", "0.5", "12345678901234", "123.45678",
+                                   "1.0", '"12"', '" 12"', '"1e2"', '"-1"', '"inf"'])
+def test_numbers_read_like_json_loads(value: str) -> None:
+    line = ('{"time":"01/Jun/2025:00:00:00 +0000","path":"/n","status":VALUE,'
+            '"bytes":VALUE,"duration_ms":VALUE}').replace("VALUE", value)
+    same((line + "\n" + line.replace("/n", "/m") + "\n").encode())
+
+
+KEYS = ["time", "ts", "method", "path", "url", "status", "code", "bytes", "duration_ms",
+        "request_time", "host", "level", "msg", "url.path"]
+SCALARS = (st.none() | st.booleans() | st.integers(-10**20, 10**20)
+           | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
+           | st.sampled_from(["01/Jun/2025:00:00:07 +0000", "2024-06-01T00:01:00Z", "200",
+                              "GET", "/a/1?q", "error", "0.25", "", " ", "1,5", "\u2028"]))
+TIMES = st.sampled_from(["01/Jun/2025:00:00:07 +0000", "2024-06-01T00:01:00.5+02:00",
+                         1717200000, 1717200001.5, "1717200002", 0, "now"])
+
+
+@st.composite
+def json_line(draw: st.DrawFn) -> bytes:
+    """A JSON object of log-like keys and values of any scalar type, written with any of
+    json.dumps' spacings and escapings."""
+    obj = {"time": draw(TIMES)}
+    for key in draw(st.lists(st.sampled_from(KEYS), max_size=6, unique=True)):
+        obj[key] = draw(SCALARS)
+    separators = draw(st.sampled_from([(",", ":"), (", ", ": "), (" ,", " : ")]))
+    return json.dumps(obj, separators=separators,
+                      ensure_ascii=draw(st.booleans())).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(json_line(), min_size=1, max_size=12), st.data())
+def test_any_flat_objects(lines: list[bytes], data: st.DataObject) -> None:
+    repeated = lines * data.draw(st.integers(1, 3))  # layouts that repeat take the fast path
+    same(b"\n".join(repeated))
