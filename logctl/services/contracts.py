@@ -7,8 +7,9 @@ from typing import Protocol
 
 from logctl.store.base import Batch, Position
 
-# 'auto': the native scanner where the format allows (the columnar engine when it was not
-# built), 'columnar': the polars engine, 'python': line by line. All give the same points.
+# 'auto': the native scanner for the CLF family (the columnar engine when it was not built),
+# the columnar engine for JSON lines, line by line for the rest; 'columnar': the polars
+# engines (CLF family, JSON lines); 'python': line by line. All give the same points.
 ENGINES = ("auto", "columnar", "python")
 
 
