@@ -100,7 +100,7 @@ class FieldMap:
         if path and not method and " " in path:
             method, path = split_request(path.encode("utf-8", "replace"))
         level = first(obj, keys["level"])
-        severity = SEVERITIES.get(str(level).lower()) if level is not None else None
+        severity = severity_of(level) if level is not None else None
         return Record(
             ts=ts,
             method=method or ("-" if severity is None else level_name(severity)),
@@ -125,6 +125,11 @@ def latency(obj: Mapping[str, object], keys: tuple[tuple[str, float], ...]) -> f
 def present(obj: Mapping[str, object], keys: tuple[str, ...]) -> tuple[str, ...]:
     """The keys that can hold a value in objects with obj's top-level keys, in order."""
     return tuple(key for key in keys if key in obj or key.partition(".")[0] in obj)
+
+
+def severity_of(level: object) -> int | None:
+    """The syslog severity a level value names ('ERROR', 'warn', ...), None if none."""
+    return SEVERITIES.get(str(level).lower())
 
 
 def level_name(severity: int) -> str:

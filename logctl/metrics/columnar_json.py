@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from logctl.formats.fields import SEVERITIES, FieldMap, integer, latency, level_name
+from logctl.formats.fields import FieldMap, integer, latency, level_name, severity_of
 from logctl.formats.record import LineParser
 from logctl.formats.timestamps import parse_any
 from logctl.metrics.columnar import group_points, parse_rest, prefolded, split_lines
@@ -107,14 +107,17 @@ def aggregate_json(data: bytes, fields: FieldMap, fallback: LineParser) -> Chunk
     if lines.is_empty():
         return result
     minute = pl.Series("minute", [None] * len(lines), dtype=pl.Int64)
+    length = lines.str.len_bytes()
     taken = []
     tried: set[int] = set()
     for _ in range(MAX_SHAPES):
-        left = minute.is_null() & (lines.str.len_bytes() > 0)
+        left = minute.is_null() & (length > 0)
         shape = _next_shape(lines, left, tried, fields)
         if shape is None:
             break
-        rows = _read(lines, left & lines.str.contains(shape.pattern), shape)
+        # Overlong lines are malformed to the line parser without a look: left to it.
+        candidates = left & (length <= MAX_LINE)
+        rows = _read(lines, candidates & lines.str.contains(shape.pattern), shape)
         if rows.height:
             minute = minute.scatter(rows["row"], rows["minute"])
             taken.append(rows.drop("row"))
@@ -147,9 +150,8 @@ def _next_shape(lines: pl.Series, left: pl.Series, tried: set[int],
 
 
 def _read(lines: pl.Series, matched: pl.Series, shape: Shape) -> pl.DataFrame:
-    """The matched lines (not overlong) as `group_points` rows plus their row number, those
-    whose time or request the line parser reads otherwise left out."""
-    matched = matched & (lines.str.len_bytes() <= MAX_LINE)
+    """The matched lines as `group_points` rows plus their row number, those whose time or
+    request the line parser reads otherwise left out."""
     if not matched.any():
         return pl.DataFrame()
     text = lines.filter(matched).str.join("\n").item().encode("utf-8")
@@ -165,7 +167,8 @@ def _read(lines: pl.Series, matched: pl.Series, shape: Shape) -> pl.DataFrame:
         return frame
     minute = pl.col("ts").replace_strict(*_distinct(frame["ts"], _minute),
                                          return_dtype=pl.Int64)
-    severity = pl.col("level").replace_strict(*_distinct(frame["level"], _severity),
+    # '' (no level, as the line parser's `first` skips it) names no severity either.
+    severity = pl.col("level").replace_strict(*_distinct(frame["level"], severity_of),
                                               return_dtype=pl.Int8)
     status = pl.col("status")
     error = (status >= 500) | (severity <= 3).fill_null(False)
@@ -216,9 +219,8 @@ def _latency(values: pl.DataFrame, shape: Shape) -> pl.Expr:
         return pl.lit(None, pl.Float64).alias("rt_ms")
     key, factor = shape.latency
     if values[key].dtype == pl.String:
-        return pl.col(key).replace_strict(
-            *_distinct(values[key], lambda v: latency({key: v}, (shape.latency,))),
-            default=None, return_dtype=pl.Float64).alias("rt_ms")
+        return _converted(values, key, lambda v: latency({key: v}, (shape.latency,)),
+                          pl.Float64).alias("rt_ms")
     number = pl.col(key)
     return pl.when(number >= 0).then(number * factor).alias("rt_ms")
 
@@ -233,7 +235,3 @@ def _minute(ts: float) -> int:
     """The minute of a time, as add_record computes it."""
     return int(ts // 60) * 60
 
-
-def _severity(level: object) -> int | None:
-    """The severity of a level value, as FieldMap.to_record reads it ('' is no level)."""
-    return SEVERITIES.get(str(level).lower()) if level != "" else None
