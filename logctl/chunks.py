@@ -13,7 +13,7 @@ from typing import BinaryIO
 import zstandard
 
 from logctl.errors import InputError
-from logctl.metrics.points import MAX_LINE
+from logctl.formats.lines import MAX_LINE
 
 CHUNK_SIZE = 4 * 1024 * 1024
 

@@ -8,7 +8,7 @@ import pytest
 
 from logctl.chunks import Chunk, read_ahead, read_chunks, skip_to
 from logctl.errors import InputError
-from logctl.metrics.points import MAX_LINE
+from logctl.formats.lines import MAX_LINE
 
 
 def test_chunks_cover_the_stream_exactly_at_line_boundaries() -> None:

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from logctl.chunks import read_chunks
 from logctl.errors import InputError
 from logctl.formats import FormatOptions, make_format
-from logctl.metrics.points import MAX_LINE, aggregate_lines
+from logctl.formats.lines import MAX_LINE
+from logctl.metrics.points import aggregate_lines
 from logctl.sources import open_stream
 
 FORMATS = ["combined", "common", "jsonl", "logfmt", "syslog", r"regex:(?P<ts>\S+) (?P<status>\d+)"]

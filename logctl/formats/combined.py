@@ -14,13 +14,16 @@ from logctl.formats.record import Record
 from logctl.formats.timestamps import parse_clf
 
 RT_UNITS = {"auto": None, "s": 1000.0, "ms": 1.0, "us": 0.001}
+# A response size of more digits (a petabyte or more) is no real response: the line is
+# malformed, so that sums of sizes stay within the store's 64-bit integers.
+MAX_SIZE_DIGITS = 15
 
 LINE = re.compile(
     rb"^(?:(?P<vhost>[^\s\"\[]+) )?(?P<client>[^\s\"\[]+) \S+ (?P<user>\S+|\"[^\"]*\") "
     rb"\[(?P<ts>[^\]\s]+)(?: (?P<tz>[+-]\d{4}))?\] "
-    rb"\"(?P<request>(?:[^\"\\]|\\.)*)\" (?P<status>\d{3}) (?P<bytes>\d+|-)"
+    rb"\"(?P<request>(?:[^\"\\]|\\.)*)\" (?P<status>\d{3}) (?P<bytes>\d{1,%d}|-)"
     rb"(?P<agent> \"(?:[^\"\\]|\\.)*\" \"(?:[^\"\\]|\\.)*\")?"
-    rb"(?P<extra>(?: +[^\s\"]+| +\"(?:[^\"\\]|\\.)*\")*)\s*$"
+    rb"(?P<extra>(?: +[^\s\"]+| +\"(?:[^\"\\]|\\.)*\")*)\s*$" % MAX_SIZE_DIGITS
 )
 _RT = re.compile(rb"^\d+(?:\.\d+)?$")
 

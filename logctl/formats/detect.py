@@ -3,7 +3,7 @@
 from logctl.errors import ParseError
 from logctl.formats import Format, FormatOptions, make_format
 from logctl.formats.combined import has_referer_agent
-from logctl.metrics.points import iter_lines
+from logctl.formats.lines import iter_lines, parse_bounded
 
 CANDIDATES = ("combined", "jsonl", "syslog", "logfmt")
 SAMPLE_LINES = 50
@@ -20,7 +20,7 @@ def detect_format(sample: bytes, options: FormatOptions) -> Format:
     best, best_hits = None, 0
     for name in CANDIDATES:
         fmt = make_format(name, options)
-        hits = sum(1 for line in lines if fmt.parse_line(line) is not None)
+        hits = sum(1 for line in lines if parse_bounded(fmt.parse_line, line) is not None)
         if hits > best_hits:
             best, best_hits = fmt, hits
     if best is None:

@@ -11,6 +11,8 @@ _MONTHS_LOWER = {m.lower(): i for m, i in MONTHS.items()}
 _CLF = re.compile(
     r"(\d{1,2})/(\w{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*([+-]\d{4}|Z)?$"
 )
+# Years a log line may carry: before the epoch or past four digits, a stamp is malformed.
+MIN_YEAR = 1970
 _EPOCH = re.compile(r"^\d{9,19}(?:\.\d+)?$")
 
 
@@ -37,7 +39,8 @@ def clf_minute(text: str) -> int | None:
         year, hour, minute = rest.split(":")
         month = _MONTHS_LOWER[mon.lower()]
         offset = tz_minutes(tz)
-        if not (1 <= int(day) <= 31 and int(hour) < 24 and int(minute) < 60):
+        if not (1 <= int(day) <= 31 and int(hour) < 24 and int(minute) < 60
+                and len(year) == 4 and int(year) >= MIN_YEAR):
             return None
         return minute_epoch(int(year), month, int(day), int(hour), int(minute), offset)
     except (ValueError, KeyError, IndexError):
@@ -60,6 +63,8 @@ def parse_iso(text: str) -> float | None:
     try:
         value = datetime.fromisoformat(text.strip().replace("z", "Z"))
     except ValueError:
+        return None
+    if value.year < MIN_YEAR:
         return None
     if value.tzinfo is None:
         return calendar.timegm(value.timetuple()) + value.microsecond / 1e6

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LINE (64 * 1024) /* points.MAX_LINE: longer lines are malformed unparsed */
+#define MAX_LINE (64 * 1024) /* formats.lines.MAX_LINE: longer lines are malformed unparsed */
 #define MAX_NUMBER 128       /* longer response-time fields go to the line parser */
 #define ZERO_BIN INT32_MIN   /* sketch.ZERO_BIN */
 
@@ -170,7 +170,7 @@ static int parse_stamp(const char *p, const char *e, int64_t *ts) {
         !digits(p + 13, 2, &hour) || !digits(p + 16, 2, &minute) ||
         !digits(p + 19, 2, &second) || !digits(p + 23, 2, &tz_h) || !digits(p + 25, 2, &tz_m))
         return 0;
-    if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60 || year < 1)
+    if (day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60 || year < 1970)
         return 0;
     int64_t offset = (int64_t)(tz_h * 60 + tz_m) * (p[22] == '-' ? -1 : 1);
     int64_t days = days_from_civil(year, month, 1) + day - 1;
@@ -290,8 +290,8 @@ static int parse_line(const char *p, const char *e, const Settings *s, Line *lin
         const char *start = q;
         int64_t size = 0;
         while (q < e && is_digit((unsigned char)*q)) {
-            if (q - start >= 18)
-                return 0; /* beyond 64 bits: the line parser's arbitrary-size int */
+            if (q - start >= 15)
+                return 0; /* combined.MAX_SIZE_DIGITS: the line parser calls it malformed */
             size = size * 10 + (*q++ - '0');
         }
         if (q == start)

@@ -4,7 +4,9 @@
  * strictly ascending. Merging two is one linear pass, with no dict and no decode: the
  * stores call it for every point that lands on a stored one and for every row a query
  * merges. A pair whose summed count would not fit int32 raises OverflowError (as
- * array('i') does in sketch.encode), so the Python caller sees the same failure.
+ * array('i') does in sketch.encode), so the Python caller sees the same failure. A blob
+ * whose bins are not strictly ascending or whose counts are not positive is corrupt: it
+ * raises ValueError, where the pure-Python merge would read it differently.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -14,8 +16,23 @@
 
 static int check(const Py_buffer *b) {
     if (b->len % 8) {
-        PyErr_SetString(PyExc_ValueError, "a packed histogram is a whole number of pairs");
+        PyErr_SetString(PyExc_ValueError, "corrupted latency histogram: not a whole number of pairs");
         return 0;
+    }
+    return 1;
+}
+
+/* Every count positive, and with `ascending` every bin above the one before. */
+static int check_pairs(const int32_t *pairs, Py_ssize_t n, int ascending) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (pairs[2 * i + 1] <= 0) {
+            PyErr_SetString(PyExc_ValueError, "corrupted latency histogram: a count is below 1");
+            return 0;
+        }
+        if (ascending && i && pairs[2 * i] <= pairs[2 * i - 2]) {
+            PyErr_SetString(PyExc_ValueError, "corrupted latency histogram: its bins are not ascending");
+            return 0;
+        }
     }
     return 1;
 }
@@ -77,7 +94,8 @@ static PyObject *merge(PyObject *module, PyObject *args) {
         return NULL;
     }
     PyObject *result = NULL;
-    if (check(&x) && check(&y))
+    if (check(&x) && check(&y) && check_pairs(x.buf, x.len / 8, 1) &&
+        check_pairs(y.buf, y.len / 8, 1))
         result = merged(x.buf, x.len / 8, y.buf, y.len / 8);
     PyBuffer_Release(&x);
     PyBuffer_Release(&y);
@@ -169,7 +187,8 @@ static PyObject *pack_concat(PyObject *module, PyObject *args) {
     Py_buffer b;
     if (PyObject_GetBuffer(packed, &b, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *result = check(&b) ? pack_pairs(b.buf, b.len / 8, low, high) : NULL;
+    PyObject *result = check(&b) && check_pairs(b.buf, b.len / 8, 0)
+                           ? pack_pairs(b.buf, b.len / 8, low, high) : NULL;
     PyBuffer_Release(&b);
     return result;
 }

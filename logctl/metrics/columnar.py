@@ -14,18 +14,12 @@ from array import array
 
 import polars as pl
 
-from logctl.formats.combined import RT_UNITS
+from logctl.formats.combined import MAX_SIZE_DIGITS, RT_UNITS
+from logctl.formats.lines import MAX_LINE, parse_bounded, strip_eol
 from logctl.formats.record import LineParser
 from logctl.formats.timestamps import clf_minute
 from logctl.metrics import sketch
-from logctl.metrics.points import (
-    MAX_LINE,
-    ChunkAggregate,
-    add_record,
-    parse_bounded,
-    point_from,
-    strip_eol,
-)
+from logctl.metrics.points import ChunkAggregate, add_record, point_from
 from logctl.metrics.route import fold_route
 
 _NS = r"[^ \t\n\r\f\v]"
@@ -105,11 +99,11 @@ def _minutes(frame: pl.DataFrame) -> Minutes:
 
 
 def _accepted() -> pl.Expr:
-    """Lines the columnar path counts: matched, a valid second, a size that fits 64 bits,
+    """Lines the columnar path counts: matched, a valid second, a size the line parser takes,
     not overlong (and a valid date: `_minute` is null without one). A leap second (:60)
     belongs to the next minute: the line parser takes it."""
     ok = (pl.col("stamp").is_not_null() & (pl.col("sec").cast(pl.Int64) <= 59)
-          & (pl.col("size").str.len_bytes() <= 18) & (pl.col("length") <= MAX_LINE))
+          & (pl.col("size").str.len_bytes() <= MAX_SIZE_DIGITS) & (pl.col("length") <= MAX_LINE))
     return ok.fill_null(False)
 
 

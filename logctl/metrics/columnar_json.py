@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import polars as pl
 
 from logctl.formats.fields import FieldMap, integer, latency, level_name, severity_of
+from logctl.formats.lines import MAX_LINE
 from logctl.formats.record import LineParser
 from logctl.formats.timestamps import parse_any
 from logctl.metrics.columnar import group_points, parse_rest, prefolded, split_lines
-from logctl.metrics.points import MAX_LINE, ChunkAggregate
+from logctl.metrics.points import ChunkAggregate
 
 _WS = r"[ \t]*"
 # A JSON string json.loads takes, without surrogate escapes (polars would not keep a lone

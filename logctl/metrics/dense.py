@@ -12,8 +12,10 @@ Layout: int64 lowest dense bin, int64 number of dense fields, the fields, the sp
 import struct
 import sys
 from array import array
+from functools import lru_cache
 from itertools import compress
 
+from logctl.errors import StoreError
 from logctl.metrics import sketch
 
 try:
@@ -44,7 +46,10 @@ def pack_concat(packed: bytes | None) -> bytes:
     """Sparse-packed histograms written back to back (as SQL's group_concat joins a group's
     blobs), summed and packed dense: one native pass where built, one loop otherwise."""
     if _sketch is not None:
-        return _sketch.pack_concat(packed, LOW, HIGH)
+        try:
+            return _sketch.pack_concat(packed, LOW, HIGH)
+        except ValueError as error:
+            raise StoreError(str(error)) from None
     return encode(sketch.merge_concatenated(packed or b""))
 
 
@@ -54,6 +59,13 @@ def decode(blob: bytes | None) -> sketch.Histogram:
     if blob:
         total.add(blob)
     return total.histogram()
+
+
+@lru_cache(maxsize=256)
+def sign_bits(fields: int) -> int:
+    """The sign bit of each of `fields` int64 fields read as one integer: a negative field
+    sets its own, so one AND checks a whole histogram."""
+    return int.from_bytes(struct.pack(f"={fields}q", *([-(2**63)] * fields)), sys.byteorder)
 
 
 class DenseSum:
@@ -67,11 +79,18 @@ class DenseSum:
         self.outliers: sketch.Histogram = {}
 
     def add(self, blob: bytes) -> None:
-        """Add one packed histogram."""
+        """Add one packed histogram; StoreError for one that `encode` cannot have written
+        (a negative count would borrow from the next field instead of failing)."""
+        if len(blob) < HEADER:
+            raise sketch.corrupt("it is shorter than its header")
         first, fields = HEAD.unpack_from(blob)
         end = HEADER + FIELD * fields
+        if fields < 0 or end > len(blob) or (fields and not LOW <= first <= HIGH - fields + 1):
+            raise sketch.corrupt("its header does not match its length")
         if fields:
             value = int.from_bytes(memoryview(blob)[HEADER:end], sys.byteorder)
+            if value & sign_bits(fields):
+                raise sketch.corrupt("a count is below 0")
             self.by_first[first] = self.by_first.get(first, 0) + value
         if end < len(blob):
             sketch.merge_into(self.outliers, sketch.decode(blob[end:], sketch.WIDE))

@@ -9,9 +9,10 @@ engine's own, so the points are identical (latency sums up to float rounding).
 """
 
 from logctl.formats.combined import RT_UNITS
+from logctl.formats.lines import parse_bounded
 from logctl.formats.record import LineParser
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, add_record, parse_bounded, point_from
+from logctl.metrics.points import ChunkAggregate, add_record, point_from
 from logctl.metrics.route import fold_route
 
 try:

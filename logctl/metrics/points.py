@@ -2,9 +2,9 @@
 lines becomes a `ChunkAggregate`; aggregates merge by adding, whatever their order."""
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from logctl.formats.lines import iter_lines, parse_bounded
 from logctl.formats.record import LineParser, Record
 from logctl.metrics import sketch
 from logctl.metrics.route import fold_route
@@ -14,7 +14,6 @@ SeriesKey = tuple[str, str, str, int]
 PointKey = tuple[int, str, str, str, int]  # minute (epoch s), then the series key
 
 MAX_SAMPLES = 5
-MAX_LINE = 64 * 1024
 
 
 class Point:
@@ -201,20 +200,3 @@ def aggregate_lines(data: bytes, parse_line: LineParser) -> ChunkAggregate:
     result.note_pending(None, pending)
     return result
 
-
-def iter_lines(data: bytes) -> Iterable[bytes]:
-    """Non-empty lines of a chunk, without their LF or CRLF ending."""
-    for raw in data.split(b"\n"):
-        line = strip_eol(raw)
-        if line.strip():
-            yield line
-
-
-def strip_eol(line: bytes) -> bytes:
-    """A line without the CR of a CRLF ending."""
-    return line[:-1] if line.endswith(b"\r") else line
-
-
-def parse_bounded(parse_line: LineParser, line: bytes) -> Record | None:
-    """Parse a line, taking one longer than MAX_LINE as malformed without parsing it."""
-    return parse_line(line) if len(line) <= MAX_LINE else None

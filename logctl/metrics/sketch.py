@@ -6,14 +6,19 @@ any quantile read from merged bins is within ALPHA of the exact one. Merging is 
 counts per bin: merge(a, b) == histogram(a + b), exactly. A histogram is a plain
 {bin: count} dict; stored as packed int32 (bin, count) pairs, which the native `_sketch`
 module merges without unpacking (pure-Python fallbacks where it was not built); int64 pairs
-(WIDE) where merged counts may outgrow int32; rollups pack dense (dense.py).
+(WIDE) where merged counts may outgrow int32; rollups pack dense (dense.py). A blob whose
+bins are not strictly ascending, or that holds a count below 1, is corrupt: both the native
+and the Python paths refuse it with the same StoreError.
 """
 
 import math
+import operator
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import accumulate, chain
+
+from logctl.errors import StoreError
 
 try:
     from logctl.metrics import _sketch
@@ -90,19 +95,36 @@ def encode(hist: Histogram, typecode: str = NARROW) -> bytes:
 
 
 def decode(blob: bytes | None, typecode: str = NARROW) -> Histogram:
-    """Unpack what `encode` wrote."""
+    """Unpack what `encode` wrote; StoreError for a blob it cannot have written."""
     if not blob:
         return {}
+    flat = _pairs(blob, typecode)
+    bins, counts = flat[::2], flat[1::2]
+    if min(counts) < 1 or not all(map(operator.lt, bins, bins[1:])):
+        raise corrupt("its bins are not ascending or a count is below 1")
+    return dict(zip(bins, counts, strict=True))
+
+
+def _pairs(blob: bytes, typecode: str) -> array:
+    """The flat (bin, count, ...) values of a packed blob; StoreError if not whole pairs."""
     flat = array(typecode)
+    if len(blob) % (2 * flat.itemsize):
+        raise corrupt("it is not a whole number of pairs")
     flat.frombytes(blob)
-    return dict(zip(flat[::2], flat[1::2], strict=True))
+    return flat
+
+
+def corrupt(why: str) -> StoreError:
+    """The error for a stored or received histogram that no encoder wrote."""
+    return StoreError(f"corrupted latency histogram: {why}")
 
 
 def merge_concatenated(packed: bytes) -> Histogram:
     """Merge histograms packed back to back (each as `encode` writes it, concatenated) into
     one, in one loop: the pure-Python merge of many, with counts of any size."""
-    flat = array(NARROW)
-    flat.frombytes(packed)
+    flat = _pairs(packed, NARROW)
+    if flat and min(flat[1::2]) < 1:
+        raise corrupt("a count is below 1")
     hist: Histogram = {}
     get = hist.get
     for index, count in zip(flat[::2], flat[1::2], strict=True):
@@ -113,7 +135,10 @@ def merge_concatenated(packed: bytes) -> Histogram:
 def merge_packed(a: bytes | None, b: bytes | None) -> bytes | None:
     """Two packed histograms merged, packed (None when both are empty)."""
     if _sketch is not None:
-        return _sketch.merge(a, b)
+        try:
+            return _sketch.merge(a, b)
+        except ValueError as error:
+            raise StoreError(str(error)) from None
     if not a or not b:
         return a or b
     return encode(merge_into(decode(a), decode(b)))

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from logctl.errors import StoreError
 from logctl.metrics import dense, sketch
 
 bins = st.one_of(st.integers(dense.LOW - 3, dense.LOW + 40), st.integers(dense.HIGH - 3,
@@ -62,7 +63,7 @@ def test_packing_concatenated_histograms_sums_them(parts: list[sketch.Histogram]
 
 def test_packing_nothing_is_the_empty_histogram() -> None:
     assert dense.pack_concat(None) == dense.pack_concat(b"") == bytes(16)
-    with pytest.raises(ValueError, match="whole number of pairs"):
+    with pytest.raises(StoreError, match="whole number of pairs"):
         dense.pack_concat(b"\x01\x02\x03")
 
 

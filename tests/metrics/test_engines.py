@@ -76,6 +76,13 @@ EDGE = [
     b'1.1.1.1 - - [10/Oct/2000:13:58:37 +0000] "GET /big HTTP/1.1" 200 999999999999999999',
     b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /long HTTP/1.1" 200 1 "-" "' + b"u" * 70000,
     b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "get /lower HTTP/1.1" 200 1',
+    b'1.1.1.1 - - [10/Oct/99999999999:13:55:36 +0000] "GET /huge-year HTTP/1.1" 200 1',
+    b'1.1.1.1 - - [31/Dec/1969:23:59:59 +0000] "GET /1969 HTTP/1.1" 200 1',
+    b'1.1.1.1 - - [01/Jan/1970:00:00:00 +0000] "GET /1970 HTTP/1.1" 200 1',
+    b'1.1.1.1 - - [31/Dec/9999:23:59:59 +0000] "GET /9999 HTTP/1.1" 200 1',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /15 HTTP/1.1" 200 999999999999999',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /16 HTTP/1.1" 200 9999999999999999',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /4301 HTTP/1.1" 200 ' + b"9" * 4301,
 ]
 
 
@@ -128,6 +135,8 @@ def test_routes_fold_like_the_line_engine(engine: str, path: str) -> None:
     same(engine, line.encode("utf-8", "surrogateescape"))  # \udcff: the byte 0xff
 
 
-def test_sizes_beyond_64_bits_take_the_line_parser(engine: str) -> None:
-    same(engine, b'1.1.1.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 '
-         b'123456789012345678901 "-" "ua"\n')
+def test_sizes_of_more_than_15_digits_are_malformed(engine: str) -> None:
+    data = (b'1.1.1.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 '
+            b'123456789012345678901 "-" "ua"\n')
+    same(engine, data)
+    assert ENGINES[engine](data, "auto", CombinedParser()).malformed == {None: 1}

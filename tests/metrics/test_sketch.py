@@ -2,10 +2,13 @@
 
 import math
 import random
+from array import array
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from logctl.errors import StoreError
 from logctl.metrics import dense, sketch
 
 latencies = st.lists(st.floats(min_value=0.0, max_value=1e7, allow_nan=False), max_size=300)
@@ -90,3 +93,69 @@ def test_quantiles_at_once_equal_each_alone(values: list[float]) -> None:
 def test_merged_counts_past_int32_are_exact() -> None:
     blob = sketch.encode({5: 2**31 - 1, 9: 1})
     assert dense.decode(dense.pack_concat(blob + blob)) == {5: 2**32 - 2, 9: 2}
+
+
+def pairs(*flat: int) -> bytes:
+    return array("i", flat).tobytes()
+
+
+CORRUPT = {
+    "unsorted bins": pairs(5, 1, 3, 1),
+    "a repeated bin": pairs(3, 1, 3, 1),
+    "a negative count": pairs(3, -2, 5, 1),
+    "a zero count": pairs(3, 0),
+    "half a pair": pairs(3, 1)[:6],
+}
+
+
+@pytest.mark.parametrize("blob", list(CORRUPT.values()), ids=list(CORRUPT))
+def test_corrupted_blobs_are_refused_by_native_and_python_merges_alike(blob: bytes) -> None:
+    good = pairs(1, 1, 4, 2)
+    with pytest.raises(StoreError, match="corrupted latency histogram"):
+        sketch.decode(blob)
+    with pytest.raises(StoreError, match="corrupted latency histogram"):
+        sketch.merge_packed(good, blob)
+    with pytest.MonkeyPatch.context() as python_only:
+        python_only.setattr(sketch, "_sketch", None)
+        with pytest.raises(StoreError, match="corrupted latency histogram"):
+            sketch.merge_packed(good, blob)
+
+
+@pytest.mark.parametrize("blob", [CORRUPT["a negative count"], CORRUPT["a zero count"],
+                                  CORRUPT["half a pair"]])
+def test_corrupted_counts_are_refused_when_packed_dense(blob: bytes) -> None:
+    for native in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            if not native:
+                patch.setattr(dense, "_sketch", None)
+            with pytest.raises(StoreError, match="corrupted latency histogram"):
+                dense.pack_concat(pairs(1, 1) + blob)
+
+
+@settings(max_examples=300, deadline=None)
+@given(flat=st.lists(st.integers(-(2**31), 2**31 - 1), max_size=12).filter(
+    lambda f: len(f) % 2 == 0))
+def test_native_and_python_merges_agree_on_any_pairs(flat: list[int]) -> None:
+    """Any bytes: both merges give the same histogram, or both refuse it."""
+    blob, good = array("i", flat).tobytes(), pairs(-3, 1, 7, 2)
+    outcomes = []
+    for native in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            if not native:
+                patch.setattr(sketch, "_sketch", None)
+            try:
+                outcomes.append(sketch.decode(sketch.merge_packed(good, blob)))
+            except StoreError:
+                outcomes.append("refused")
+    assert outcomes[0] == outcomes[1]
+
+
+def test_dense_sums_refuse_a_negative_field_or_a_lying_header() -> None:
+    valid = dense.encode({sketch.MIN_BIN + 1: 2, sketch.MIN_BIN + 3: 1})
+    negative = bytearray(valid)
+    negative[dense.HEADER:dense.HEADER + 8] = array("q", [-1]).tobytes()
+    lying = array("q", [sketch.MIN_BIN, 99]).tobytes() + valid[dense.HEADER:]
+    for blob in (bytes(negative), lying, valid[:10]):
+        with pytest.raises(StoreError, match="corrupted latency histogram"):
+            dense.decode(blob)
+    assert dense.decode(valid) == {sketch.MIN_BIN + 1: 2, sketch.MIN_BIN + 3: 1}
