@@ -20,6 +20,12 @@ class InputError(LogctlError):
     exit_code = 1
 
 
+class AddressInUse(LogctlError):
+    """A daemon's address is taken by another process (named in the message)."""
+
+    exit_code = 1
+
+
 class ParseError(LogctlError):
     """A log format or pattern cannot be used (not a malformed line: those are counted)."""
 

@@ -17,13 +17,14 @@ from urllib.parse import urlsplit
 
 import grpc
 import httpx
+import psutil
 import uvicorn
 from fastapi import FastAPI
 
 from logctl.auth import TokenBook, ensure_token
 from logctl.checkpoint import CheckpointBook
 from logctl.config import SERVICES, Settings
-from logctl.errors import UsageError
+from logctl.errors import AddressInUse, UsageError
 from logctl.formats import FormatOptions
 from logctl.formats.fields import FieldMap
 from logctl.metrics.window import parse_duration
@@ -41,6 +42,7 @@ from logctl.transport.grpc import analytics as grpc_analytics
 from logctl.transport.grpc import storage as grpc_storage
 from logctl.transport.grpc.auth import TokenInterceptor
 from logctl.transport.grpc.common import mark_serving, new_server
+from logctl.transport.lifeline import tie_from_environment
 from logctl.transport.resilience import Guard, RetryPolicy, guard_factory
 from logctl.transport.rest.analytics import analytics_app
 from logctl.transport.rest.client import trust
@@ -114,14 +116,30 @@ def address(url: str) -> tuple[str, int]:
 
 
 def check_free(url: str) -> None:
-    """Fail with one clear line when the address is taken, before anything starts."""
+    """Fail with one clear line when the address is taken, before anything starts: which
+    process holds it, so a leftover daemon can be found and stopped."""
     host, port = address(url)
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise AddressInUse(f"cannot listen on {host}:{port}: {exc.strerror}"
+                               f"{holder_of(port)}") from None
+
+
+def holder_of(port: int) -> str:
+    """' (held by pid N: command line)' for the process listening on a TCP port, or ''
+    when it cannot be seen (another user's process without the rights to look)."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN \
+                    and conn.pid:
+                command = " ".join(psutil.Process(conn.pid).cmdline())
+                return f" (held by pid {conn.pid}: {command})"
+    except (psutil.Error, OSError):
+        pass
+    return ""
 
 
 def instance_list(value: str) -> list[str]:
@@ -360,6 +378,7 @@ def serve_one(service: str, settings: Settings, instance: int, announce: Announc
     """Run one service in this process until it is told to stop."""
     if service not in RUNNERS:
         raise UsageError(f"unknown service {service!r}: use one of {', '.join(SERVICES)}")
+    tie_from_environment()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s {service} %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise

@@ -17,8 +17,9 @@ import httpx
 
 from logctl.config import SERVICES, Settings
 from logctl.errors import LogctlError
+from logctl.transport.lifeline import PARENT_ENV
 from logctl.transport.rest.client import trust
-from logctl.transport.serve import address, instance_list
+from logctl.transport.serve import address, check_free, instance_list
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -82,19 +83,33 @@ class Supervisor:
         self.child_env = {**os.environ, **self.env,
                           "LOGCTL_PROCESSING_URLS": ",".join(self.urls["processing"]),
                           "LOGCTL_STORAGE_URL": ",".join(storage_rest),
-                          "LOGCTL_STORAGE_GRPC": ",".join(storage_grpc)}
+                          "LOGCTL_STORAGE_GRPC": ",".join(storage_grpc),
+                          PARENT_ENV: str(os.getpid())}
+        plan = [(name, instance) for name in SERVICES if name in services
+                for instance in range(len(self.urls.get(name, (None,))))]
+        for name, instance in plan:  # a taken port stops the start, naming its holder
+            for where in self._addresses(name, instance, storage_grpc):
+                check_free(where)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         try:
-            for name in (s for s in SERVICES if s in services):
-                for instance in range(len(self.urls.get(name, (None,)))):
-                    if self.stopping:
-                        return 0
-                    self._start(name, instance)
+            for name, instance in plan:
+                if self.stopping:
+                    return 0
+                self._start(name, instance)
             self.say(f"all up: {len(self.children)} processes (Ctrl-C or SIGTERM stops all)")
             return self._wait()
         finally:
             self._stop_all()
+
+    def _addresses(self, name: str, instance: int, storage_grpc: tuple[str, ...]) -> list[str]:
+        """What one service instance listens on: its REST URL, and gRPC for storage and
+        analytics."""
+        rest = self.urls[name][instance] if name in self.urls else \
+            getattr(self.settings, f"{name}_url")
+        grpc = {"storage": storage_grpc[instance] if name == "storage" else None,
+                "analytics": self.settings.analytics_grpc}.get(name)
+        return [rest, grpc] if grpc else [rest]
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stopping = True
