@@ -57,15 +57,22 @@ def write_private(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+# How often a daemon looks at the token file for known tokens (a revocation counts within
+# this), and at most how often an unknown token makes it look (a new token counts at once).
+RECHECK_S = 1.0
+UNKNOWN_RECHECK_S = 0.01
+
+
 class TokenBook:
-    """The tokens of one LOGCTL_HOME. Daemons re-read the file when it changes, so a token
-    created or revoked while they run counts within a second."""
+    """The tokens of one LOGCTL_HOME. Daemons re-read the file when it changes: a token
+    created while they run is accepted on its first use, a revoked one is refused within a
+    second."""
 
     def __init__(self, home: Path) -> None:
         self.path = home / BOOK_FILE
         self.lock = threading.Lock()
         self.records: dict[str, TokenRecord] = {}
-        self.seen: tuple[float, int] | None = None
+        self.seen: tuple[int, int] | None = None
         self.checked = 0.0
 
     def _load(self) -> None:
@@ -74,18 +81,20 @@ class TokenBook:
         except FileNotFoundError:
             self.records, self.seen = {}, None
             return
-        if self.seen == (stat.st_mtime, stat.st_size):
+        if self.seen == (stat.st_mtime_ns, stat.st_size):
             return
         try:
             data = json.loads(self.path.read_text())
             self.records = {r["id"]: TokenRecord(**r) for r in data["tokens"]}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"unreadable token file {self.path}: {exc}") from None
-        self.seen = (stat.st_mtime, stat.st_size)
+        self.seen = (stat.st_mtime_ns, stat.st_size)
 
-    def _fresh(self) -> dict[str, TokenRecord]:
+    def _fresh(self, interval: float = RECHECK_S) -> dict[str, TokenRecord]:
+        """The records, after looking at the file if it was last looked at `interval` ago
+        (it is re-read only when its mtime or size changed)."""
         with self.lock:
-            if time.monotonic() - self.checked > 1.0:
+            if time.monotonic() - self.checked > interval:
                 self._load()
                 self.checked = time.monotonic()
             return self.records
@@ -125,6 +134,8 @@ class TokenBook:
             return None
         token_id, _, secret = token[len(PREFIX):].partition("_")
         record = self._fresh().get(token_id)
+        if record is None:  # perhaps created a moment ago
+            record = self._fresh(UNKNOWN_RECHECK_S).get(token_id)
         if record is None or not hmac.compare_digest(record.hash, _hash(secret)):
             return None
         return record.role

@@ -205,6 +205,28 @@ def test_revoked_token_is_refused_within_a_second(cluster: Cluster) -> None:
                what="the revoked token to be refused")
 
 
+def test_a_new_token_works_at_once_over_rest_and_grpc(cluster: Cluster) -> None:
+    """`logctl token create`, then the very next call uses it: no 401 while the daemon's
+    once-a-second look at the token file has not come round yet."""
+    runner = CliRunner()
+    summary = f"{cluster.urls['analytics']}/v1/metrics/summary"
+    for _ in range(5):
+        assert httpx.get(summary, headers=cluster.auth).status_code == 200  # file just read
+        made = runner.invoke(app, ["token", "create", "--role", "read", "--json",
+                                   "--home", str(cluster.home)])
+        assert made.exit_code == 0, made.output
+        token = json.loads(made.stdout)["token"]
+        assert httpx.get(summary, headers={"authorization": f"Bearer {token}"}
+                         ).status_code == 200
+        client = GrpcAnalyticsClient(cluster.analytics_grpc, token=token)
+        try:
+            assert client.answer(MetricsRequest())["requests"] >= 0
+        finally:
+            client.close()
+        runner.invoke(app, ["token", "revoke", token.split("_")[1], "--home",
+                            str(cluster.home)])
+
+
 def _secret_source(cluster: Cluster) -> dict:
     client = RestAnalyticsClient(cluster.urls["analytics"], token=cluster.token)
     try:
