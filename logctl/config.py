@@ -6,11 +6,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import platformdirs
 
 from logctl.errors import UsageError
+from logctl.formats.fields import parse_overrides
 from logctl.metrics.window import parse_duration
 from logctl.services.alerts import rules_from
 from logctl.services.contracts import ENGINES
@@ -33,6 +34,10 @@ class Settings:
     route_cap: int = 2000
     engine: str = "auto"
     store: str | None = None
+    # The storage daemon syncs every commit to disk before it acknowledges the batch (a
+    # power loss then loses nothing a peer was told is stored); false trades that for
+    # throughput. The embedded ingest never needs it: it re-reads from its checkpoint.
+    durable: bool = True
     # Daemons (DESIGN.md §3): each service binds its own address and finds its peers here.
     ingest_url: str = "http://127.0.0.1:7401"
     processing_urls: tuple[str, ...] = ("http://127.0.0.1:7402",)
@@ -82,20 +87,16 @@ class Settings:
         return self.store or str(self.db_path)
 
 
-_ENV = {"home": "LOGCTL_HOME", "db": "LOGCTL_DB", "format": "LOGCTL_FORMAT",
-        "rt_unit": "LOGCTL_RT_UNIT", "workers": "LOGCTL_WORKERS",
-        "chunk_size": "LOGCTL_CHUNK_SIZE", "route_cap": "LOGCTL_ROUTE_CAP",
-        "engine": "LOGCTL_ENGINE", "remote": "LOGCTL_REMOTE", "store": "LOGCTL_STORE",
-        **{name: f"LOGCTL_{name.upper()}" for name in (
-            "ingest_url", "processing_urls", "storage_url", "storage_grpc", "analytics_url",
-            "analytics_grpc", "monitor_url", "realtime_window", "watch", "globs",
-            "poll_interval", "max_body", "call_timeout", "retry_budget", "max_in_flight",
-            "spool_max_bytes", "faults", "token", "service_token", "tls_cert", "tls_key",
-            "tls_ca", "insecure", "allowed_roots", "max_upload", "max_client_requests",
-            "request_timeout", "max_query_cells", "metrics_open", "alerts", "alert_webhook")}}
-LISTS = ("processing_urls", "watch", "globs", "allowed_roots")
-FLAGS = ("insecure", "metrics_open")
+HINTS = get_type_hints(Settings)
 
+
+def env_name(setting: str) -> str:
+    """The environment variable of a setting: LOGCTL_ and its name in capitals."""
+    return f"LOGCTL_{setting.upper()}"
+
+
+# Counts that may be 0 (workers: 0 means one per core); every other int setting is > 0.
+ZERO_ALLOWED = ("workers",)
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
                   config: Path | None = None) -> Settings:
@@ -106,7 +107,9 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None
     if home:
         settings = replace(settings, home=Path(home))
     settings = _apply(settings, _read_toml(config, settings.home), "logctl.toml")
-    settings = _apply(settings, {k: env[v] for k, v in _ENV.items() if env.get(v)}, "environment")
+    from_env = {f.name: env[env_name(f.name)] for f in fields(Settings)
+                if env.get(env_name(f.name))}
+    settings = _apply(settings, from_env, "environment")
     return _apply(settings, {k: v for k, v in flags.items() if v is not None}, "flags")
 
 
@@ -135,33 +138,27 @@ def _apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settin
 
 
 def _convert(key: str, value: Any, origin: str) -> Any:
+    """A setting's value from TOML, the environment (text) or a flag, by its field's type."""
+    kind = HINTS[key]
     try:
-        if key in ("home", "db"):
-            return Path(value).expanduser()
-        if key in FLAGS:
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() not in ("1", "0", "true", "false", "yes", "no"):
-                raise ValueError(value)
-            return str(value).lower() in ("1", "true", "yes")
-        if key in ("workers", "chunk_size", "route_cap", "max_body", "max_in_flight",
-                   "spool_max_bytes", "max_upload", "max_client_requests", "max_query_cells"):
-            number = int(value)
-            if number < 0 or (key != "workers" and number == 0):
-                raise ValueError(value)
-            return number
         if key == "fields":
-            return dict(value)
+            return _field_map(value)
         if key == "alerts":
             return _alert_thresholds(value)
-        if key in LISTS:
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(str(item).strip() for item in items if str(item).strip())
-        if key in ("poll_interval", "call_timeout", "retry_budget", "request_timeout"):
+        if kind in (Path, Path | None):
+            return Path(value).expanduser()
+        if kind is bool:
+            return _boolean(value)
+        if kind is int:
+            return _count(key, value)
+        if kind is float:
             number = float(value)
             if number <= 0:
                 raise ValueError(value)
             return number
+        if kind == tuple[str, ...]:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(item).strip() for item in items if str(item).strip())
         if key == "realtime_window":
             parse_duration(str(value))
         if key == "engine" and value not in ENGINES:
@@ -169,6 +166,32 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise UsageError(f"bad value for {key} in {origin}: {value!r}") from None
+
+
+def _boolean(value: Any) -> bool:
+    """A flag from a bool or the words 1/0, true/false, yes/no."""
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() not in ("1", "0", "true", "false", "yes", "no"):
+        raise ValueError(value)
+    return str(value).lower() in ("1", "true", "yes")
+
+
+def _count(key: str, value: Any) -> int:
+    """A positive count (or 0 where a setting allows it)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = int(value)
+    if number < 0 or (number == 0 and key not in ZERO_ALLOWED):
+        raise ValueError(value)
+    return number
+
+
+def _field_map(value: Any) -> dict[str, str]:
+    """Field overrides from a TOML table or "name=key,…" (env)."""
+    if isinstance(value, str):
+        return parse_overrides([item.strip() for item in value.split(",") if item.strip()])
+    return dict(value)
 
 
 def _alert_thresholds(value: Any) -> dict[str, float]:

@@ -39,9 +39,12 @@ def sqlite_path(target: str | Path) -> Path | None:
     return Path(text).expanduser()
 
 
-def open_store(target: str | Path, route_cap: int = 2000) -> Store:
+def open_store(target: str | Path, route_cap: int = 2000, durable: bool = False,
+               check: bool = False) -> Store:
     """Open the store a target names: a postgresql:// URL opens PostgresStore (imported only
-    then, so SQLite users need no driver), `sqlite:PATH` or a plain path opens SQLiteStore."""
+    then, so SQLite users need no driver), `sqlite:PATH` or a plain path opens SQLiteStore.
+    `durable`: a commit is on disk when a write returns (PostgreSQL always is); `check`: a
+    damaged SQLite file is refused at once (PostgreSQL checks its own pages)."""
     path = sqlite_path(target)
     if path is None:
         from logctl.store.postgres import PostgresStore
@@ -49,4 +52,4 @@ def open_store(target: str | Path, route_cap: int = 2000) -> Store:
         return PostgresStore(str(target), route_cap=route_cap)
     from logctl.store.sqlite import SQLiteStore
 
-    return SQLiteStore(path, route_cap=route_cap)
+    return SQLiteStore(path, route_cap=route_cap, durable=durable, check=check)

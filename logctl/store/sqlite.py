@@ -99,12 +99,22 @@ class HistSumAggregate:
 
 class SQLiteStore:
     """A Store on one SQLite file. Safe for several processes: writers serialize on the
-    database lock (busy timeout), and the batch ledger makes a replay a no-op."""
+    database lock (busy timeout), and the batch ledger makes a replay a no-op.
 
-    def __init__(self, path: Path, route_cap: int = DEFAULT_ROUTE_CAP) -> None:
+    `durable` makes each commit reach the disk before write_batch returns (synchronous =
+    FULL): what a daemon acknowledges to a peer that then forgets the batch must survive
+    a power loss. Without it (the embedded ingest, which re-reads from its checkpoint in
+    the same database) a power loss may drop the last commits, never corrupt the file.
+    `check` reads the whole file once (PRAGMA quick_check) and refuses a damaged one, as a
+    daemon does before it accepts batches into it."""
+
+    def __init__(self, path: Path, route_cap: int = DEFAULT_ROUTE_CAP,
+                 durable: bool = False, check: bool = False) -> None:
         self.path = path
         self.route_cap = route_cap
-        self.conn = connect(path)
+        self.conn = connect(path, durable)
+        if check:
+            verify(self.conn, path)
         self.series_ids: dict[SeriesKey, int] = {}
         self.routes: dict[str, set[str]] = {}
         self._readers: list[sqlite3.Connection] = []
@@ -400,13 +410,14 @@ def is_busy(exc: sqlite3.Error) -> bool:
         "locked" in str(exc) or "busy" in str(exc))
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the database in WAL mode with the merge functions registered."""
+def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
+    """Open the database in WAL mode with the merge functions registered; `durable`
+    syncs the WAL on every commit."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout = 60000")
         # The points index outgrows the default 2 MB page cache within a few million lines,
         # and a checkpoint every 1,000 WAL pages came every few batches: commits slowed
@@ -419,6 +430,17 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.create_function("hist_dense", 1, dense.pack_concat, deterministic=True)
     conn.create_aggregate("hist_sum_agg", 1, HistSumAggregate)
     return conn
+
+
+def verify(conn: sqlite3.Connection, path: Path) -> None:
+    """StoreError naming the file unless SQLite's quick check finds it whole."""
+    try:
+        found = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+    except sqlite3.Error as exc:
+        raise StoreError(f"damaged database {path}: {exc}") from None
+    if found != ["ok"]:
+        why = " ".join(" ".join(found).replace("*** in database main ***", "").split())
+        raise StoreError(f"damaged database {path}: {why}")
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:

@@ -213,7 +213,8 @@ async def run_storage(node: Node, instance: int, announce: Announce) -> None:
     url = rest_url(settings, "storage", instance)
     target = nth(instance_list(settings.storage_grpc), instance, "storage gRPC")
     check_free(url)
-    service = StorageService(lambda: open_store(settings.store_target, settings.route_cap))
+    service = StorageService(lambda: open_store(settings.store_target, settings.route_cap,
+                                                durable=settings.durable, check=True))
     stop = asyncio.Event()
     async with AsyncExitStack() as stack:
         stack.callback(service.close)
