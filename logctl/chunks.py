@@ -1,5 +1,10 @@
 """Reading a stream in chunks cut at line boundaries: memory stays flat whatever the file
-size, and every chunk knows the byte range it came from (for batch ids and checkpoints)."""
+size, and every chunk knows the byte range it came from (for batch ids and checkpoints).
+
+A chunk ends after the last line end before a multiple of the chunk size, counted from
+the stream's start (not from where this read began): a re-read from any chunk's end cuts
+the same chunks again, so they get the same batch ids and a chunk already stored is
+recognised, whichever of several in-flight chunks a crash left unstored."""
 
 import io
 import queue
@@ -48,18 +53,20 @@ def skip_to(stream: BinaryIO, offset: int) -> None:
 PIECE = 256 * 1024
 
 
-def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
-    """Blocks of about `size` bytes. A compressed stream is read in pieces, so that one cut
-    short or corrupt gives up everything before the damage, then an InputError (never a
-    traceback); a plain file is read a block at a time."""
+def _blocks(stream: BinaryIO, size: int, first: int) -> Iterator[bytes]:
+    """Blocks of `size` bytes after a first one of `first` bytes (which ends on a multiple
+    of `size` from the stream's start). A compressed stream is read in pieces, so that one
+    cut short or corrupt gives up everything before the damage, then an InputError (never
+    a traceback); a plain file is read a block at a time."""
     read = 0
     plain = isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO)
-    piece_size = size if plain else min(PIECE, size)
+    want = first
     while True:
         pieces: list[bytes] = []
         got = 0
+        piece_size = want if plain else min(PIECE, want)
         try:
-            while got < size and (piece := stream.read(piece_size)):
+            while got < want and (piece := stream.read(min(piece_size, want - got))):
                 pieces.append(piece)
                 got += len(piece)
         except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
@@ -70,6 +77,7 @@ def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
         if not pieces:
             return
         read += got
+        want = size
         yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
@@ -88,7 +96,7 @@ def read_chunks(
     offset = start  # stream offset of the first byte not yet yielded
     carry = b""
     overlong: tuple[bytes, int] | None = None  # head and length of a line being skipped
-    for block in _blocks(stream, chunk_size):
+    for block in _blocks(stream, chunk_size, chunk_size - start % chunk_size):
         if overlong is not None:
             head, length = overlong
             cut = block.find(b"\n")

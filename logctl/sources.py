@@ -14,7 +14,9 @@ from typing import BinaryIO
 
 import zstandard
 
-from logctl.errors import InputError
+from logctl.errors import InputError, ParseError
+from logctl.formats import FormatOptions
+from logctl.formats.detect import detect_format
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -86,12 +88,21 @@ def _expand(arg: str) -> list[Path]:
 
 
 def is_binary(path: Path) -> bool:
-    """True for a file whose (decompressed) start holds NUL bytes."""
+    """True for a file whose (decompressed) start holds NUL bytes and no line any known
+    format reads: a log with a run of NULs (left by a crash, or by hostile input) is still
+    a log, its NUL lines malformed."""
     try:
         with open_stream(path) as stream:
-            return b"\0" in stream.read(BINARY_SAMPLE)
+            sample = stream.read(BINARY_SAMPLE)
     except (OSError, EOFError, zstandard.ZstdError):
         return True
+    if b"\0" not in sample:
+        return False
+    try:
+        detect_format(sample, FormatOptions())
+    except ParseError:
+        return True
+    return False
 
 
 def open_stream(path: Path) -> BinaryIO:

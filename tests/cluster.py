@@ -75,6 +75,23 @@ def wait_until(check, timeout: float = 60.0, interval: float = 0.2, what: str = 
     raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
 
 
+def settle_on(read, want: tuple, timeout: float, names: tuple[str, ...], context=str) -> tuple:
+    """Poll `read()` until it equals `want`; else fail saying what was seen against the
+    truth, field by field, so a slow machine (still short) can be told from a lost batch
+    (short for good) or a doubled one (over). `context()` adds what the daemons said."""
+    deadline = time.monotonic() + timeout
+    seen: tuple = ()
+    while time.monotonic() < deadline:
+        seen = tuple(read())
+        if seen == want:
+            return seen
+        time.sleep(0.2)
+    fields = ", ".join(f"{name} {got:,} vs {truth:,} ({got - truth:+,})"
+                       for name, got, truth in zip(names, seen, want, strict=True))
+    raise AssertionError(f"totals not equal to the truth after {timeout:.0f}s: {fields}\n"
+                         f"{context()}")
+
+
 @contextmanager
 def running_cluster(home: Path, instances: int = 1, watch: Path | None = None,
                     extra: str = "", tls: tuple[Path, Path] | None = None,

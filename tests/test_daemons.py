@@ -22,7 +22,7 @@ from logctl.synthetic import Truth, generate
 from logctl.transport.grpc.analytics import GrpcAnalyticsClient
 from logctl.transport.rest.analytics import RestAnalyticsClient
 from logctl.transport.rest.ingest import RestIngestClient
-from tests.cluster import Cluster, health, running_cluster, wait_until
+from tests.cluster import Cluster, health, running_cluster, settle_on, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +53,9 @@ def settle(cluster: Cluster, source: str, truth: Truth) -> None:
     rpc = GrpcAnalyticsClient(cluster.analytics_grpc, token=cluster.token)
     asked = MetricsRequest(sources=[source])
     try:
-        wait_until(lambda: totals(rest.answer(asked)) == expected(truth), 120,
-                   what=f"{source} to reach {expected(truth)}; daemons said:\n"
-                        f"{cluster.output()[-3000:]}")
+        settle_on(lambda: totals(rest.answer(asked)), expected(truth), 120,
+                  ("requests", "errors", "client_errors", "bytes", "malformed"),
+                  lambda: f"{source}; daemons said:\n{cluster.output()[-3000:]}")
         body = rpc.answer(asked)
         assert totals(body) == expected(truth)
         assert body == rest.answer(asked)

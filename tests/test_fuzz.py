@@ -88,3 +88,18 @@ def test_hostile_lines_never_raise(name: str, line: bytes) -> None:
     aggregate = aggregate_lines(line + b"\n" + CLF, parse)
     assert aggregate.lines == 2
     assert aggregate.requests + sum(aggregate.malformed.values()) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=4000).map(lambda b: b.replace(b"\x00", b"\n")),
+       size=st.integers(1, 700), pick=st.integers(0, 1000))
+def test_a_reread_from_any_chunk_end_cuts_the_same_chunks(data: bytes, size: int,
+                                                          pick: int) -> None:
+    """What makes a resumed ingest recognise the chunks a crash left stored: the cuts
+    depend on the stream and the chunk size, not on where the read began."""
+    chunks = [(c.start, c.end) for c in read_chunks(io.BytesIO(data), 0, size)]
+    if not chunks:
+        return
+    resume = chunks[pick % len(chunks)][1]
+    again = [(c.start, c.end) for c in read_chunks(io.BytesIO(data[resume:]), resume, size)]
+    assert again == [c for c in chunks if c[0] >= resume]

@@ -20,7 +20,7 @@ from logctl.store.sqlite import SQLiteStore
 from logctl.synthetic import Truth, write_log
 from logctl.transport.rest.analytics import RestAnalyticsClient
 from logctl.transport.rest.ingest import RestIngestClient
-from tests.cluster import Cluster, health, running_cluster, wait_until
+from tests.cluster import Cluster, health, running_cluster, settle_on, wait_until
 
 LINES = 200_000
 SLOW = "chunk_size = 65536\ncall_timeout = 2.0\nretry_budget = 60.0\n"
@@ -45,14 +45,17 @@ def assert_exact(cluster: Cluster, truth: Truth, source: str = "big.log") -> dic
     asked = MetricsRequest(sources=[source])
     want = (truth.requests, truth.errors, truth.client_errors, truth.bytes)
     try:
-        wait_until(lambda: _totals(analytics.answer(asked)) == want, 180,
-                   what=f"totals {want}; daemons said:\n{cluster.output()[-4000:]}")
+        settle_on(lambda: _totals(analytics.answer(asked)), want, 180, TOTALS,
+                  lambda: f"daemons said:\n{cluster.output()[-4000:]}")
         body = analytics.answer(asked)
     finally:
         analytics.close()
     assert body["malformed"] == 0
     assert body["latency_ms"]["max"] == max(truth.latencies_ms)
     return body
+
+
+TOTALS = ("requests", "errors", "client_errors", "bytes")
 
 
 def _totals(body: dict) -> tuple:

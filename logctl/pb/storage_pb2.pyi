@@ -91,10 +91,12 @@ class WriteReply(_message.Message):
     def __init__(self, batch_id: _Optional[str] = ..., applied: _Optional[bool] = ...) -> None: ...
 
 class CommittedEndRequest(_message.Message):
-    __slots__ = ("source_id",)
+    __slots__ = ("source_id", "start")
     SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
     source_id: str
-    def __init__(self, source_id: _Optional[str] = ...) -> None: ...
+    start: int
+    def __init__(self, source_id: _Optional[str] = ..., start: _Optional[int] = ...) -> None: ...
 
 class CommittedEndReply(_message.Message):
     __slots__ = ("found", "end")

@@ -64,6 +64,6 @@ class StorageClient(Protocol):
         """Apply a batch exactly once; False when it was already applied."""
         ...
 
-    def committed_end(self, source_id: str) -> int | None:
-        """The furthest end offset stored for a source."""
+    def committed_end(self, source_id: str, start: int = 0) -> int | None:
+        """The end of the unbroken run of stored batches from `start` (None: none)."""
         ...

@@ -128,7 +128,7 @@ class IngestService:
         (a crash between storing and checkpointing loses nothing and repeats nothing)."""
         checkpoint = self.checkpoints.find(path)
         if checkpoint is not None:
-            stored = self.ledger.committed_end(checkpoint.source_id) or 0
+            stored = self.ledger.committed_end(checkpoint.source_id, checkpoint.offset) or 0
             checkpoint = replace(checkpoint, offset=max(checkpoint.offset, stored))
             if is_compressed(path) or checkpoint.offset <= path.stat().st_size:
                 return checkpoint

@@ -67,8 +67,8 @@ class StorageService:
             self.replays += 1
         return applied
 
-    def committed_end(self, source_id: str) -> int | None:
-        return self._run(self._store.committed_end, source_id)
+    def committed_end(self, source_id: str, start: int = 0) -> int | None:
+        return self._run(self._store.committed_end, source_id, start)
 
     def query(self, query: Query) -> list[Row]:
         return self._run(self._store.query, query)

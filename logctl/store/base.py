@@ -111,6 +111,17 @@ def claim_ledger(inserted: int, total: int, where: object) -> bool:
                      "copied: merging would count them twice (copy into an empty store)")
 
 
+def unbroken_end(ranges: Iterable[tuple[int, int]], start: int) -> int | None:
+    """Where the run of (start, end) byte ranges, sorted by start, that covers `start`
+    ends; None when none reaches past `start`."""
+    end = start
+    for first, last in ranges:
+        if first > end:
+            break
+        end = max(end, last)
+    return end if end > start else None
+
+
 class Store(Protocol):
     """A metrics store: applies batches exactly once, answers merged queries."""
 
@@ -118,8 +129,10 @@ class Store(Protocol):
         """Apply a batch in one transaction; False when its id was already applied."""
         ...
 
-    def committed_end(self, source_id: str) -> int | None:
-        """The furthest end offset committed for a source, None if none."""
+    def committed_end(self, source_id: str, start: int = 0) -> int | None:
+        """The end of the unbroken run of stored batches that covers `start`, None when
+        no stored batch reaches past it. Batches are stored out of order (several are in
+        flight at once), so the furthest end alone may lie beyond a range never stored."""
         ...
 
     def query(self, query: Query) -> list[Row]:

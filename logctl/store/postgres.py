@@ -34,9 +34,11 @@ from logctl.store.base import (
     SeriesKey,
     StoredPoint,
     claim_ledger,
+    unbroken_end,
 )
 from logctl.store.rollup import Part, batch_hours, due_hours, hours_of, plan
 from logctl.store.sql import (
+    LEDGER_RUN,
     POSTGRES,
     bucket_expr,
     coverage_sql,
@@ -235,11 +237,10 @@ class PostgresStore:
                 cur.executemany("INSERT INTO malformed_samples (source, line) VALUES (%s, %s)",
                                 [(batch.source, line) for line in aggregate.samples[:room]])
 
-    def committed_end(self, source_id: str) -> int | None:
-        """The furthest end offset the ledger holds for a source."""
-        return self._run("read the ledger", lambda conn: conn.execute(
-            "SELECT max(end_offset) FROM batches WHERE source_id = %s",
-            (source_id,)).fetchone()[0])
+    def committed_end(self, source_id: str, start: int = 0) -> int | None:
+        """The end of the ledger's unbroken run of batches from `start` (None: none)."""
+        return unbroken_end(self._run("read the ledger", lambda conn: conn.execute(
+            LEDGER_RUN.replace("?", "%s"), (source_id, start)).fetchall()), start)
 
     def query(self, query: Query) -> list[Row]:
         """Merged rows: counters summed in SQL, histogram bins summed per group in SQL, both

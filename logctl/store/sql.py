@@ -64,6 +64,10 @@ class Table:
 # the GIL.
 HIST_MERGE = "hist_dense(CAST(group_concat(p.hist, '') AS BLOB))"
 POINTS = Table("points p JOIN series s ON s.id = p.series_id", "s", "p.minute", HIST_MERGE)
+# A source's batches that end past an offset, by start: base.unbroken_end walks them (few:
+# only those stored after the checkpoint, through the (source_id, end_offset) index).
+LEDGER_RUN = ("SELECT start_offset, end_offset FROM batches WHERE source_id = ? AND "
+              "end_offset > ? ORDER BY start_offset")
 
 
 def glob_to_regex(pattern: str) -> str:

@@ -31,10 +31,11 @@ from logctl.store.base import (
     SeriesKey,
     StoredPoint,
     claim_ledger,
+    unbroken_end,
 )
 from logctl.store.migrations import Migration, pending
 from logctl.store.rollup import batch_hours, due_hours, hours_of, plan
-from logctl.store.sql import coverage_sql, malformed_sql, points_sql
+from logctl.store.sql import LEDGER_RUN, coverage_sql, malformed_sql, points_sql
 
 if TYPE_CHECKING:  # imported by `migrate` only when a migration is pending
     import sqlite_utils
@@ -219,11 +220,9 @@ class SQLiteStore:
                 "INSERT INTO malformed_samples (source, line) VALUES (?, ?)",
                 [(batch.source, line) for line in aggregate.samples[:room]])
 
-    def committed_end(self, source_id: str) -> int | None:
-        """The furthest end offset the ledger holds for a source."""
-        row = self.conn.execute("SELECT max(end_offset) FROM batches WHERE source_id = ?",
-                                (source_id,)).fetchone()
-        return row[0]
+    def committed_end(self, source_id: str, start: int = 0) -> int | None:
+        """The end of the ledger's unbroken run of batches from `start` (None: none)."""
+        return unbroken_end(self.conn.execute(LEDGER_RUN, (source_id, start)), start)
 
     def query(self, query: Query) -> list[Row]:
         """Merged rows: SUMs in SQL, histograms merged by the aggregate functions, from the

@@ -101,8 +101,8 @@ class SpoolingStorage:
         self.wake.set()
         return True
 
-    def committed_end(self, source_id: str) -> int | None:
-        return self.inner.committed_end(source_id)
+    def committed_end(self, source_id: str, start: int = 0) -> int | None:
+        return self.inner.committed_end(source_id, start)
 
     def query(self, query: Query) -> list[Row]:
         return self.inner.query(query)

@@ -66,7 +66,8 @@ class StorageServicer(spb_grpc.StorageServicer):
     @maps_errors
     async def CommittedEnd(self, request: spb.CommittedEndRequest,
                            context: grpc.aio.ServicerContext) -> spb.CommittedEndReply:
-        end = await asyncio.to_thread(self.service.committed_end, request.source_id)
+        end = await asyncio.to_thread(self.service.committed_end, request.source_id,
+                                      request.start)
         return spb.CommittedEndReply(found=end is not None, end=end or 0)
 
     @maps_errors
@@ -132,8 +133,9 @@ class GrpcStorageClient:
     def write_batch(self, batch: Batch) -> bool:
         return self._call("Write", wire.batch_to_pb(batch)).applied  # type: ignore[attr-defined]
 
-    def committed_end(self, source_id: str) -> int | None:
-        reply = self._call("CommittedEnd", spb.CommittedEndRequest(source_id=source_id))
+    def committed_end(self, source_id: str, start: int = 0) -> int | None:
+        reply = self._call("CommittedEnd", spb.CommittedEndRequest(source_id=source_id,
+                                                                   start=start))
         return reply.end if reply.found else None  # type: ignore[attr-defined]
 
     def query(self, query: Query) -> list[Row]:
