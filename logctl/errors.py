@@ -62,6 +62,19 @@ class Overloaded(PeerError):
         super().__init__(message, retryable=True, retry_after=retry_after)
 
 
+class DiskFull(Overloaded):
+    """The store's disk is full: nothing of the write was kept. A daemon answers 503
+    (RESOURCE_EXHAUSTED over gRPC) with Retry-After, so writers spool and wait; the
+    embedded ingest stops, and a later run resumes from its checkpoint."""
+
+    http_status = 503
+
+    def __init__(self, where: str, retry_after: float = 5.0) -> None:
+        super().__init__(f"disk full: cannot write to {where}; free some space and the "
+                         "write is retried (logctl ingest: run it again, it resumes where "
+                         "the stored data ends)", retry_after=retry_after)
+
+
 class Forbidden(LogctlError):
     """The caller may not touch this (a path outside the allowed roots); over HTTP, 403."""
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from threading import Lock
 from typing import Any
 
-from logctl.errors import StoreError
+from logctl.errors import DiskFull, StoreError
 from logctl.store.base import Batch, Coverage, Query, Row, Store
 
 Watcher = Callable[[list[int]], None]
@@ -98,7 +98,7 @@ class StorageService:
                 while not stop.is_set() and await asyncio.to_thread(self._refresh_one,
                                                                     time.time()):
                     pass
-            except StoreError as exc:
+            except (StoreError, DiskFull) as exc:
                 logger.warning("rebuilding rollups failed (tried again in %gs): %s",
                                interval, exc)
 

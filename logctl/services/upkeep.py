@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from logctl.errors import StoreError
+from logctl.errors import DiskFull, StoreError
 from logctl.store.base import Store
 
 INTERVAL_S = 0.1
@@ -30,6 +30,8 @@ def rollups_kept(store: Store, interval: float = INTERVAL_S) -> Iterator[None]:
         while not stop.wait(interval):
             try:
                 store.refresh_rollups(passed_only=True)
+            except DiskFull:
+                return  # the writer meets it too, and says so
             except StoreError as exc:
                 logger.warning("rebuilding rollups failed (left for the end): %s", exc)
                 return

@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import errors as pgerrors
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from logctl.errors import StoreError
+from logctl.errors import DiskFull, StoreError
 from logctl.metrics.points import Point
 from logctl.metrics.route import cap_routes
 from logctl.store import postgres_rollup as rollup
@@ -129,6 +130,9 @@ class PostgresStore:
                     raise StoreError(f"cannot {what} in {self.where} after {ATTEMPTS} attempts:"
                                      f" {exc}") from exc
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))
+            except pg_errors.DiskFull as exc:
+                self._forget()
+                raise DiskFull(self.where) from exc
             except (psycopg.Error, PoolTimeout) as exc:
                 self._forget()
                 raise StoreError(f"cannot {what} in {self.where}: {exc}") from exc

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from logctl.errors import StoreError
+from logctl.errors import DiskFull, StoreError
 from logctl.localdb import WAL_CHECKPOINT_PAGES
 from logctl.metrics import dense, sketch
 from logctl.metrics.points import Point
@@ -134,6 +134,8 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 self.series_ids.clear()
                 self.routes.clear()
+                if is_full(exc):
+                    raise DiskFull(str(self.path)) from exc
                 if not is_busy(exc) or attempt == BUSY_RETRIES:
                     raise StoreError(f"cannot write to {self.path}: {exc}") from exc
                 time.sleep(random.uniform(0, 0.05 * 2**attempt))
@@ -279,6 +281,8 @@ class SQLiteStore:
                                 readers[0], rebuild)
                 return rebuilt
             except sqlite3.Error as exc:
+                if is_full(exc):
+                    raise DiskFull(str(self.path)) from exc
                 raise StoreError(f"cannot rebuild the rollups of {self.path}: {exc}") from exc
 
     def _rollup_readers(self) -> list[sqlite3.Connection]:
@@ -401,6 +405,11 @@ def read_parallel(readers: list[sqlite3.Connection], hours: list[int],
     with ThreadPoolExecutor(len(hours), "rollup") as pool:
         return list(pool.map(rollup.read_rebuild, readers, hours,
                              [settled_before] * len(hours)))
+
+
+def is_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL: the disk (or the file system's quota) has no room for the write."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 def is_busy(exc: sqlite3.Error) -> bool:
