@@ -26,8 +26,8 @@ from logctl import __version__, render
 from logctl.auth import ADMIN_FILE, ROLES, TokenBook, caller_token, ensure_token
 from logctl.config import SERVICES, Settings, load_settings
 from logctl.errors import LogctlError, UsageError
-from logctl.formats import NAMES, FormatOptions, make_format
-from logctl.formats.fields import FieldMap, parse_overrides
+from logctl.formats import NAMES, make_format
+from logctl.formats.fields import parse_overrides
 from logctl.metrics.window import iso
 from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
@@ -124,7 +124,7 @@ def ingest(
         _ingest_remote(paths, source, fmt, settings, as_json)
         return
     now = time.time()
-    options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), now)
+    options = settings.format_options(now)
     if settings.format != "auto":
         make_format(settings.format, options)
     sources, warnings = expand_paths(paths, source)
@@ -415,8 +415,8 @@ def status(
     Asks the monitor at `monitor_url` (or --remote); with no daemons running, says so and
     shows the embedded database instead. Ctrl-C leaves the live view."""
     from logctl.dashboard import terminal
-    from logctl.dashboard.status import collect
     from logctl.transport.rest.client import remote_url
+    from logctl.transport.status import collect
 
     settings = settings_from(home, db, config, remote=remote, token=token)
     url = remote_url(settings.remote, settings.monitor_url) if settings.remote \

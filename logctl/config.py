@@ -11,10 +11,13 @@ from typing import Any, get_type_hints
 import platformdirs
 
 from logctl.errors import UsageError
-from logctl.formats.fields import parse_overrides
+from logctl.formats import FormatOptions
+from logctl.formats.fields import FieldMap, parse_overrides
+from logctl.metrics.route import ROUTE_CAP
 from logctl.metrics.window import parse_duration
 from logctl.services.alerts import rules_from
 from logctl.services.contracts import ENGINES
+from logctl.sources import DEFAULT_GLOBS
 
 CONFIG_NAME = "logctl.toml"
 SERVICES = ("storage", "processing", "analytics", "ingest", "monitor")  # in start-up order
@@ -31,7 +34,7 @@ class Settings:
     fields: Mapping[str, str] = field(default_factory=dict)
     workers: int = 0
     chunk_size: int = 4 * 1024 * 1024
-    route_cap: int = 2000
+    route_cap: int = ROUTE_CAP
     engine: str = "auto"
     store: str | None = None
     # The storage daemon syncs every commit to disk before it acknowledges the batch (a
@@ -49,7 +52,7 @@ class Settings:
     remote: str | None = None
     realtime_window: str = "1h"
     watch: tuple[str, ...] = ()
-    globs: tuple[str, ...] = ("*.log", "*.log.gz", "*.log.zst")
+    globs: tuple[str, ...] = DEFAULT_GLOBS
     poll_interval: float = 2.0
     max_body: int = 64 * 1024 * 1024
     # Calls between services (DESIGN.md §4): deadline per call, total retry budget,
@@ -75,6 +78,10 @@ class Settings:
     # Monitor: alert thresholds by rule name (services/alerts.py) and where alerts go.
     alerts: Mapping[str, float] = field(default_factory=dict)
     alert_webhook: str | None = None
+
+    def format_options(self, now: float) -> FormatOptions:
+        """Parser options from these settings; `now` dates syslog stamps without a year."""
+        return FormatOptions(self.rt_unit, FieldMap(dict(self.fields)), now)
 
     @property
     def db_path(self) -> Path:

@@ -21,6 +21,8 @@ from logctl.formats.detect import detect_format
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 BINARY_SAMPLE = 8192
+# The files a watched directory gives: logs, plain or compressed.
+DEFAULT_GLOBS = ("*.log", "*.log.gz", "*.log.zst")
 _ROTATION = re.compile(r"(\.\d+)?(\.gz|\.zst)?$")
 
 

@@ -6,6 +6,9 @@ from functools import lru_cache
 
 OTHER = "(other)"
 MAX_ROUTE = 256
+# Distinct routes kept per source; later new routes are stored as OTHER, so a scan of
+# random paths cannot grow the store without end.
+ROUTE_CAP = 2000
 _ID = re.compile(
     r"^(?:\d+|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
     r"|(?=[^/]*\d)[0-9a-fA-F]{8,}|(?=[^/]*\d)[A-Za-z0-9_-]{20,})$"

@@ -1,9 +1,10 @@
 """What crosses between services, and the client protocols each service is written
-against (DESIGN.md §2). In-process, REST and gRPC wirings implement these."""
+against. In-process, REST and gRPC wirings implement these; no service imports a
+transport."""
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from logctl.store.base import Batch, Position
 
@@ -66,4 +67,33 @@ class StorageClient(Protocol):
 
     def committed_end(self, source_id: str, start: int = 0) -> int | None:
         """The end of the unbroken run of stored batches from `start` (None: none)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One health poll: the body when the service answered 200 with an object, else why
+    not in a few words ("connection refused", "HTTP 503")."""
+
+    ok: bool
+    body: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+class HealthProbe(Protocol):
+    """How the monitor asks a service for its health."""
+
+    async def probe(self, url: str, timeout: float) -> Probe:
+        """Poll one service's health; never raises for a service that is down."""
+        ...
+
+
+Delivery = Literal["sent", "retry", "refused"]
+
+
+class AlertSender(Protocol):
+    """Where alert changes go (the webhook): a refused one is not tried again."""
+
+    async def deliver(self, payload: dict[str, Any]) -> Delivery:
+        """Post one alert change; 'retry' when a later attempt may succeed."""
         ...

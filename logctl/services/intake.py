@@ -25,10 +25,9 @@ import watchfiles
 from logctl.checkpoint import Checkpoint, CheckpointBook
 from logctl.errors import Forbidden, InputError, LogctlError, PeerError
 from logctl.services.ingest import IngestReport, IngestService
-from logctl.sources import SourceFile, is_binary, source_name
+from logctl.sources import DEFAULT_GLOBS, SourceFile, is_binary, source_name
 
 log = logging.getLogger("logctl.ingest")
-DEFAULT_GLOBS = ("*.log", "*.log.gz", "*.log.zst")
 RETRY_S = 2.0
 
 

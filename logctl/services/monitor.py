@@ -1,5 +1,5 @@
-"""Monitor: polls every service's `GET /v1/health` on a fixed cadence, timing each poll
-itself; keeps each service's latest state and a short history (for sparklines), the
+"""Monitor: polls every service's health on a fixed cadence, timing each poll itself;
+keeps each service's latest state and a short history (for sparklines), the
 pipeline's throughput and lag, and the last minutes of the ingested traffic (from
 analytics); evaluates the alert rules after every round; and hands each complete minute
 of its own measurements to storage."""
@@ -11,13 +11,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import Any, Protocol
 
 from logctl.errors import LogctlError
+from logctl.metrics.ranks import rank
 from logctl.services.alerts import Alert, AlertBook, AlertRules, evaluate
-from logctl.services.contracts import StorageClient
+from logctl.services.analytics import MetricsRequest
+from logctl.services.contracts import HealthProbe, StorageClient
 from logctl.services.samples import SOURCE, MinuteSamples
 
 log = logging.getLogger("logctl.monitor")
@@ -46,8 +46,8 @@ class Target:
     @property
     def poll_p95_ms(self) -> float | None:
         """p95 of the last answered polls' times (the monitor's own measure)."""
-        times = sorted(ms for _, ms in list(self.history)[-P95_POLLS:] if ms is not None)
-        return times[min(len(times) - 1, int(0.95 * len(times)))] if times else None
+        return rank(sorted(ms for _, ms in list(self.history)[-P95_POLLS:] if ms is not None),
+                    0.95)
 
     def as_json(self) -> dict[str, Any]:
         health = self.health
@@ -68,8 +68,24 @@ class MonitorSettings:
     interval: float = 2.0
     down_after: int = 2
     rules: AlertRules = field(default_factory=AlertRules)
-    analytics_url: str | None = None
     instance: str = "monitor"
+
+
+class TrafficSource(Protocol):
+    """Analytics as the monitor asks it, from its event loop."""
+
+    async def answer(self, request: MetricsRequest, timeout: float) -> dict[str, Any]:
+        """The JSON answer to a metrics request; PeerError when analytics cannot say."""
+        ...
+
+
+@dataclass(frozen=True)
+class Peers:
+    """What the monitor talks to: every service's health, and analytics for the traffic
+    (None: no traffic panel)."""
+
+    health: HealthProbe
+    traffic: TrafficSource | None = None
 
 
 class Monitor:
@@ -99,27 +115,22 @@ class Monitor:
     def interval(self) -> float:
         return self.settings.interval
 
-    async def poll_once(self, client: httpx.AsyncClient) -> None:
+    async def poll_once(self, peers: Peers) -> None:
         """One round: poll everyone, then update the pipeline, traffic, alerts, samples."""
-        await asyncio.gather(*(self._poll(client, t) for t in self.targets))
+        await asyncio.gather(*(self._poll(peers.health, t) for t in self.targets))
         self.polls += 1
         now = self.clock()
         self._note_pipeline(now)
-        if self.settings.analytics_url and now - self._traffic_at >= TRAFFIC_EVERY_S:
+        if peers.traffic is not None and now - self._traffic_at >= TRAFFIC_EVERY_S:
             self._traffic_at = now
-            await self._poll_traffic(client)
+            await self._poll_traffic(peers.traffic)
         self.check_alerts(now)
         await self._store_samples(now)
 
-    async def _poll(self, client: httpx.AsyncClient, target: Target) -> None:
+    async def _poll(self, health: HealthProbe, target: Target) -> None:
         started = time.perf_counter()
-        try:
-            response = await client.get(f"{target.url}/v1/health", timeout=self.timeout)
-            body = response.json()
-            ok = response.status_code == 200 and isinstance(body, dict)
-            reason = "" if ok else f"HTTP {response.status_code}"
-        except (httpx.HTTPError, ValueError) as exc:
-            ok, body, reason = False, {}, _describe(exc)
+        probe = await health.probe(target.url, self.timeout)
+        ok, body, reason = probe.ok, probe.body, probe.reason
         latency = round((time.perf_counter() - started) * 1000, 3)
         now = self.clock()
         target.history.append((now, latency if ok else None))
@@ -154,13 +165,12 @@ class Monitor:
                               "lag_bytes": int(health.get("lag_bytes", 0)),
                               "lag_s": float(health.get("lag_s", 0.0))})
 
-    async def _poll_traffic(self, client: httpx.AsyncClient) -> None:
+    async def _poll_traffic(self, analytics: TrafficSource) -> None:
         """The last minutes of the ingested logs (the monitor's own source left out)."""
         try:
-            self.traffic = await fetch_traffic(client, self.settings.analytics_url or "",
-                                               self.timeout)
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            log.info("traffic from analytics unavailable: %s", _describe(exc))
+            self.traffic = await fetch_traffic(analytics, self.timeout)
+        except (LogctlError, KeyError, TypeError) as exc:
+            log.info("traffic from analytics unavailable: %s", exc)
 
     def check_alerts(self, now: float) -> list[Alert]:
         """Evaluate the rules and pass on what fired or resolved."""
@@ -181,12 +191,12 @@ class Monitor:
                 return
             self.samples.written(batch)
 
-    async def run(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
+    async def run(self, stop: asyncio.Event, peers: Peers) -> None:
         """Poll every `interval` seconds (measured from round start) until `stop` is set."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             started = loop.time()
-            await self.poll_once(client)
+            await self.poll_once(peers)
             wait = max(self.interval - (loop.time() - started), 0.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
@@ -210,30 +220,16 @@ class Monitor:
         }
 
 
-async def fetch_traffic(client: httpx.AsyncClient, analytics_url: str,
-                        timeout: float) -> list[dict[str, Any]]:
+async def fetch_traffic(analytics: TrafficSource, timeout: float) -> list[dict[str, Any]]:
     """Per minute over the last TRAFFIC_MINUTES: requests, 5xx, their rate and p95 ms of
     every source but the monitor's own, merged (so the p95 is over all of them)."""
     since = f"{TRAFFIC_MINUTES}m"
-    top = await client.get(f"{analytics_url}/v1/metrics/top",
-                           params={"by": "source", "since": since}, timeout=timeout)
-    top.raise_for_status()
-    sources = [g["key"] for g in top.json()["groups"] if g["key"] != SOURCE]
+    top = await analytics.answer(MetricsRequest(since=since, by="source"), timeout)
+    sources = [g["key"] for g in top["groups"] if g["key"] != SOURCE]
     if not sources:
         return []
-    series = await client.get(f"{analytics_url}/v1/metrics/timeseries",
-                              params={"step": "1m", "since": since, "source": sources},
-                              timeout=timeout)
-    series.raise_for_status()
+    series = await analytics.answer(MetricsRequest(since=since, step="1m", sources=sources),
+                                    timeout)
     return [{"t": m["t"], "requests": m["requests"], "errors": m["errors"],
              "error_rate": m["error_rate"],
-             "p95_ms": (m["latency_ms"] or {}).get("p95")} for m in series.json()["series"]]
-
-
-def _describe(exc: Exception) -> str:
-    """A failed poll in a few words: timeouts and refusals say so plainly."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "no answer (timed out)"
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+             "p95_ms": (m["latency_ms"] or {}).get("p95")} for m in series["series"]]

@@ -15,6 +15,7 @@ from threading import Lock
 from typing import Any
 
 from logctl.errors import DiskFull, StoreError
+from logctl.metrics.ranks import rank
 from logctl.store.base import Batch, Coverage, Query, Row, Store
 
 Watcher = Callable[[list[int]], None]
@@ -24,11 +25,6 @@ WRITE_SAMPLES = 1000
 SETTLE_S = 60.0
 ROLLUP_INTERVAL_S = 10.0
 logger = logging.getLogger("logctl.storage")
-
-
-def rank(values: list[float], q: float) -> float | None:
-    """The q-quantile of sorted values by rank, rounded to microseconds."""
-    return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
 
 
 async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:

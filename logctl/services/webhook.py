@@ -1,18 +1,16 @@
-"""The alert webhook: alert changes POSTed as JSON, in order, with retries. Apart from the
-rules so that reading alert settings does not import an HTTP client."""
+"""The alert webhook: alert changes delivered in order, with retries, through an
+AlertSender (over HTTP: a JSON POST each)."""
 
 import asyncio
 import logging
 import random
 
-import httpx
-
 from logctl.services.alerts import Alert
+from logctl.services.contracts import AlertSender
 
 log = logging.getLogger("logctl.monitor")
 WEBHOOK_ATTEMPTS = 5
 WEBHOOK_BACKOFF_S = 0.5
-WEBHOOK_TIMEOUT_S = 5.0
 
 
 class Webhook:
@@ -32,28 +30,22 @@ class Webhook:
         for alert in alerts:
             self.queue.put_nowait(alert)
 
-    async def run(self, client: httpx.AsyncClient) -> None:
+    async def run(self, sender: AlertSender) -> None:
         """Deliver queued alerts until cancelled."""
         while True:
             alert = await self.queue.get()
-            if await self._deliver(client, alert):
+            if await self._deliver(sender, alert):
                 self.sent += 1
             else:
                 self.dropped += 1
                 log.error("alert webhook %s: gave up on %s after %d attempts", self.url,
                           alert.message, self.attempts)
 
-    async def _deliver(self, client: httpx.AsyncClient, alert: Alert) -> bool:
+    async def _deliver(self, sender: AlertSender, alert: Alert) -> bool:
         for attempt in range(self.attempts):
-            try:
-                response = await client.post(self.url, json={"alert": alert.as_json()},
-                                             timeout=WEBHOOK_TIMEOUT_S)
-                if response.status_code < 300:
-                    return True
-                if 400 <= response.status_code < 500 and response.status_code != 429:
-                    return False
-            except httpx.HTTPError as exc:
-                log.warning("alert webhook %s: %s", self.url, exc)
+            outcome = await sender.deliver({"alert": alert.as_json()})
+            if outcome != "retry":
+                return outcome == "sent"
             if attempt + 1 < self.attempts:
                 await asyncio.sleep(self.backoff_s * 2**attempt * random.uniform(0.5, 1.0))
         return False

@@ -5,6 +5,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from logctl.errors import UsageError
+from logctl.metrics.route import ROUTE_CAP
 from logctl.store.base import Store
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -39,7 +40,7 @@ def sqlite_path(target: str | Path) -> Path | None:
     return Path(text).expanduser()
 
 
-def open_store(target: str | Path, route_cap: int = 2000, durable: bool = False,
+def open_store(target: str | Path, route_cap: int = ROUTE_CAP, durable: bool = False,
                check: bool = False) -> Store:
     """Open the store a target names: a postgresql:// URL opens PostgresStore (imported only
     then, so SQLite users need no driver), `sqlite:PATH` or a plain path opens SQLiteStore.

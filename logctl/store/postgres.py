@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from logctl.errors import DiskFull, StoreError
 from logctl.metrics.points import Point
-from logctl.metrics.route import cap_routes
+from logctl.metrics.route import ROUTE_CAP, cap_routes
 from logctl.store import postgres_rollup as rollup
 from logctl.store import postgres_schema as schema
 from logctl.store import redact
@@ -51,7 +51,6 @@ from logctl.store.sql import (
 
 UNKNOWN_MINUTE = -1
 MAX_SAMPLES_PER_SOURCE = 20
-DEFAULT_ROUTE_CAP = 2000
 ATTEMPTS = 8
 RETRYABLE = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected,
              pgerrors.UniqueViolation, pgerrors.CheckViolation)
@@ -93,7 +92,7 @@ class PostgresStore:
     ids, known routes and partitions are per instance and guarded by a lock; they are
     dropped whenever a transaction fails, since it may have rolled back what they hold."""
 
-    def __init__(self, dsn: str, route_cap: int = DEFAULT_ROUTE_CAP, schema_name: str | None = None,
+    def __init__(self, dsn: str, route_cap: int = ROUTE_CAP, schema_name: str | None = None,
                  pool_size: int = 4, connect_timeout: float = 10.0) -> None:
         self.where = redact(dsn).split("?")[0] + (f" (schema {schema_name})" if schema_name else "")
         self.route_cap = route_cap

@@ -18,7 +18,7 @@ from logctl.errors import DiskFull, StoreError
 from logctl.localdb import WAL_CHECKPOINT_PAGES
 from logctl.metrics import dense, sketch
 from logctl.metrics.points import Point
-from logctl.metrics.route import cap_routes
+from logctl.metrics.route import ROUTE_CAP, cap_routes
 from logctl.store import sqlite_rollup as rollup
 from logctl.store import sqlite_schema
 from logctl.store.base import (
@@ -45,7 +45,6 @@ BUSY_RETRIES = 5
 DAY = 86400
 UNKNOWN_MINUTE = -1
 MAX_SAMPLES_PER_SOURCE = 20
-DEFAULT_ROUTE_CAP = 2000
 
 UPSERT_POINT = """
 INSERT INTO points (series_id, minute, count, errors, client_errors, bytes, latency_count,
@@ -109,7 +108,7 @@ class SQLiteStore:
     `check` reads the whole file once (PRAGMA quick_check) and refuses a damaged one, as a
     daemon does before it accepts batches into it."""
 
-    def __init__(self, path: Path, route_cap: int = DEFAULT_ROUTE_CAP,
+    def __init__(self, path: Path, route_cap: int = ROUTE_CAP,
                  durable: bool = False, check: bool = False) -> None:
         self.path = path
         self.route_cap = route_cap

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from logctl.checkpoint import CheckpointBook
 from logctl.config import Settings
-from logctl.formats import FormatOptions
-from logctl.formats.fields import FieldMap
 from logctl.services.analytics import AnalyticsService
 from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.processing import ParsePool, ProcessingService
@@ -42,7 +40,7 @@ def embedded(settings: Settings, now: float, input_bytes: int = 0) -> Iterator[E
                                  or settings.home / "checkpoints.db")
     use_pool = input_bytes > POOL_THRESHOLD and settings.workers != 1
     pool = ParsePool(settings.workers or None if use_pool else 0)
-    options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), now)
+    options = settings.format_options(now)
     try:
         # Two batches of chunks in flight: the pool keeps parsing while a batch is written.
         in_flight = 2 * BATCH_BYTES // settings.chunk_size if use_pool else 1

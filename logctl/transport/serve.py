@@ -25,15 +25,13 @@ from logctl.auth import TokenBook, ensure_token
 from logctl.checkpoint import CheckpointBook
 from logctl.config import SERVICES, Settings
 from logctl.errors import AddressInUse, UsageError
-from logctl.formats import FormatOptions
-from logctl.formats.fields import FieldMap
 from logctl.metrics.window import parse_duration
 from logctl.pb import analytics_pb2_grpc, storage_pb2_grpc
 from logctl.services.alerts import rules_from
 from logctl.services.analytics import AnalyticsService, FirstAnswering, TieredQueryClient
 from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.intake import Intake
-from logctl.services.monitor import Monitor, MonitorSettings
+from logctl.services.monitor import Monitor, MonitorSettings, Peers
 from logctl.services.processing import ParsePool, ProcessingService
 from logctl.services.storage import StorageService
 from logctl.services.webhook import Webhook
@@ -49,6 +47,7 @@ from logctl.transport.rest.client import trust
 from logctl.transport.rest.common import Limits
 from logctl.transport.rest.ingest import ingest_app
 from logctl.transport.rest.monitor import monitor_app
+from logctl.transport.rest.peers import RestAlertSender, RestHealthProbe, RestTrafficSource
 from logctl.transport.rest.processing import RestProcessingClient, processing_app
 from logctl.transport.rest.storage import RestStorageClient, storage_app
 from logctl.transport.spool import Spool, SpoolingStorage
@@ -288,7 +287,7 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
                                       policy=RetryPolicy(budget=settings.retry_budget),
                                       token=node.token, ca=node.ca)
     ledger = node.storage_client()
-    options = FormatOptions(settings.rt_unit, FieldMap(dict(settings.fields)), time.time())
+    options = settings.format_options(time.time())
 
     draining = threading.Event()
 
@@ -337,7 +336,6 @@ def monitor_settings(settings: Settings) -> MonitorSettings:
     instance name (host and port) that keeps its stored samples apart from another's."""
     port = address(settings.monitor_url)[1]
     return MonitorSettings(settings.poll_interval, rules=rules_from(settings.alerts),
-                           analytics_url=settings.analytics_url,
                            instance=f"{socket.gethostname()}:{port}")
 
 
@@ -355,8 +353,10 @@ async def run_monitor(node: Node, instance: int, announce: Announce) -> None:
     auth = {"authorization": f"Bearer {node.token}"}
     async with httpx.AsyncClient(headers=auth, verify=trust(node.ca)) as client, \
             httpx.AsyncClient() as outside:
-        polling = asyncio.create_task(monitor.run(stop, client))
-        sending = asyncio.create_task(webhook.run(outside)) if webhook else None
+        peers = Peers(RestHealthProbe(client), RestTrafficSource(client, settings.analytics_url))
+        polling = asyncio.create_task(monitor.run(stop, peers))
+        sending = asyncio.create_task(webhook.run(RestAlertSender(outside, webhook.url))) \
+            if webhook else None
         try:
             await serve_http(monitor_app(monitor, node.tokens), url, settings, lambda: announce(
                 f"monitor     REST {url}  polling {len(monitor.targets)} services "

@@ -15,6 +15,7 @@ from logctl.config import load_settings
 from logctl.errors import UsageError
 from logctl.services.alerts import AlertBook, AlertRules, evaluate, rules_from
 from logctl.services.webhook import Webhook
+from logctl.transport.rest.peers import RestAlertSender
 
 
 def service(name: str, failures: int = 0, **health: object) -> dict:
@@ -111,7 +112,7 @@ def test_webhook_retries_then_delivers_in_order(hook: tuple[str, type[Hook]]) ->
         webhook = Webhook(url, attempts=3, backoff_s=0.0)
         webhook.send(changes)
         async with httpx.AsyncClient() as client:
-            task = asyncio.create_task(webhook.run(client))
+            task = asyncio.create_task(webhook.run(RestAlertSender(client, url)))
             while webhook.sent + webhook.dropped < 2:
                 await asyncio.sleep(0)
             task.cancel()

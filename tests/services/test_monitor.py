@@ -8,11 +8,12 @@ from pathlib import Path
 import httpx
 
 from logctl.services.alerts import Alert
-from logctl.services.monitor import Monitor, MonitorSettings
+from logctl.services.monitor import Monitor, MonitorSettings, Peers
 from logctl.services.samples import SOURCE
 from logctl.services.storage import StorageService
 from logctl.store.base import Query
 from logctl.store.sqlite import SQLiteStore
+from logctl.transport.rest.peers import RestHealthProbe, RestTrafficSource
 
 HEALTH = {"status": "ok", "reason": "", "requests_per_s": 2.5, "error_rate": 0.0,
           "cpu_percent": 1.5, "rss_bytes": 1000}
@@ -44,8 +45,9 @@ class Cluster:
 def run(monitor: Monitor, cluster: Cluster, rounds: int = 1) -> None:
     async def go() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(cluster.handle)) as client:
+            peers = Peers(RestHealthProbe(client), RestTrafficSource(client, "http://analytics"))
             for _ in range(rounds):
-                await monitor.poll_once(client)
+                await monitor.poll_once(peers)
     asyncio.run(go())
 
 
@@ -59,8 +61,7 @@ class Clock:
 
 def new_monitor(clock: Clock, sent: list[Alert], storage: object = None) -> Monitor:
     targets = {name: f"http://{name}" for name in ("ingest", "storage", "analytics")}
-    return Monitor(targets, MonitorSettings(2.0, analytics_url="http://analytics",
-                                            instance="test:1"),
+    return Monitor(targets, MonitorSettings(2.0, instance="test:1"),
                    storage, sent.extend, clock)  # type: ignore[arg-type]
 
 

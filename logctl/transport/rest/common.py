@@ -33,6 +33,7 @@ from logctl.errors import (
     StoreError,
     UsageError,
 )
+from logctl.metrics.ranks import rank
 from logctl.transport.rest.prometheus import CONTENT_TYPE, exposition, registry_for
 
 log = logging.getLogger("logctl.rest")
@@ -93,12 +94,8 @@ class RequestStats:
             "requests_total": self.total,
             "requests_per_s": round(len(window) / span, 3),
             "error_rate": round(sum(f for _, f, _ in window) / len(window), 4) if window else 0.0,
-            "latency_ms": {"p50": _rank(times, 0.5), "p95": _rank(times, 0.95)},
+            "latency_ms": {"p50": rank(times, 0.5), "p95": rank(times, 0.95)},
         }
-
-
-def _rank(values: list[float], q: float) -> float | None:
-    return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
 
 
 @functools.cache

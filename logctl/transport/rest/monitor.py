@@ -5,9 +5,10 @@ itself (`GET /`)."""
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from logctl.auth import TokenBook
-from logctl.dashboard.web import add_page
+from logctl.dashboard.web import page
 from logctl.services.monitor import Monitor
 from logctl.transport.rest.client import RestClient
 from logctl.transport.rest.common import create_app, needs
@@ -45,3 +46,11 @@ class RestMonitorClient(RestClient):
 
     def dashboard(self) -> dict[str, Any]:
         return self.get("/v1/dashboard")
+
+
+def add_page(app: FastAPI) -> None:
+    """Serve the dashboard page at `GET /`."""
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def get_page() -> HTMLResponse:
+        return HTMLResponse(page())
