@@ -1,4 +1,4 @@
-"""Tokens and roles for the daemons (DESIGN.md §4). The embedded mode needs none.
+"""Tokens and roles for the daemons. The embedded mode needs none.
 
 A token is `lct_<id>_<secret>`: the id finds its record, the secret is checked against
 a stored SHA-256 with a constant-time comparison. Secrets are 32 random bytes, so a fast

@@ -318,7 +318,8 @@ def serve(
     instance: Annotated[int, typer.Option(hidden=True)] = 0,
     home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
-    """Run services as daemons on their configured addresses (DESIGN.md §3 ports).
+    """Run services as daemons on their configured addresses (ingest 7401, processing 7402,
+    storage 7403 and gRPC 7413, analytics 7404 and gRPC 7414, monitor 7405).
 
     `logctl serve --all` starts the whole pipeline as one process tree; `logctl serve
     storage` (etc.) starts one service, finding its peers in logctl.toml / LOGCTL_*."""

@@ -41,7 +41,7 @@ class Settings:
     # power loss then loses nothing a peer was told is stored); false trades that for
     # throughput. The embedded ingest never needs it: it re-reads from its checkpoint.
     durable: bool = True
-    # Daemons (DESIGN.md §3): each service binds its own address and finds its peers here.
+    # Daemons: each service binds its own address and finds its peers here.
     ingest_url: str = "http://127.0.0.1:7401"
     processing_urls: tuple[str, ...] = ("http://127.0.0.1:7402",)
     storage_url: str = "http://127.0.0.1:7403"
@@ -55,7 +55,7 @@ class Settings:
     globs: tuple[str, ...] = DEFAULT_GLOBS
     poll_interval: float = 2.0
     max_body: int = 64 * 1024 * 1024
-    # Calls between services (DESIGN.md §4): deadline per call, total retry budget,
+    # Calls between services: deadline per call, total retry budget,
     # bounded queues, the processing spool, and faults injected for tests (off: "").
     call_timeout: float = 30.0
     retry_budget: float = 60.0

@@ -3,7 +3,8 @@ messages and exit codes."""
 
 
 class LogctlError(Exception):
-    """Base of every error logctl reports to a user; `exit_code` follows DESIGN.md §3."""
+    """Base of every error logctl reports to a user. `exit_code`: 1 for a runtime failure
+    (missing file, unreadable database, unreachable peer), 2 for a usage error."""
 
     exit_code = 1
 

@@ -1,4 +1,4 @@
-"""Calls that cross a process (DESIGN.md §4): retries with exponential backoff and full
+"""Calls that cross a process: retries with exponential backoff and full
 jitter on retryable failures only, within a total time budget; a circuit breaker per
 peer; and a fault-injection switch the reliability tests use to make a peer drop, delay
 or duplicate calls. Transport-neutral: the REST and gRPC clients both call `Guard.call`."""

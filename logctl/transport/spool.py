@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from logctl.errors import Overloaded, PeerError
 from logctl.localdb import open_local
 from logctl.pb import storage_pb2 as spb
@@ -39,7 +41,9 @@ class Spool:
         self.conn = open_local(
             path, "the spool", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
             "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " batch_id TEXT, size INTEGER, body BLOB)")
+            " batch_id TEXT, size INTEGER, body BLOB)",
+            "CREATE TABLE IF NOT EXISTS damaged (seq INTEGER PRIMARY KEY, batch_id TEXT,"
+            " size INTEGER, body BLOB)")
         self.depth, self.bytes = self.conn.execute(
             "SELECT count(*), coalesce(sum(size), 0) FROM spool").fetchone()
 
@@ -55,11 +59,37 @@ class Spool:
             self.bytes += len(body)
 
     def oldest(self) -> tuple[int, Batch] | None:
+        """The oldest spooled batch. One that no longer decodes (a damaged disk) is moved
+        to the `damaged` table, kept for inspection, with an error in the log, so it
+        cannot stall every batch behind it."""
+        while True:
+            with self.lock:
+                row = self.conn.execute(
+                    "SELECT seq, body FROM spool ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            try:
+                return row[0], wire.batch_from_pb(spb.Batch.FromString(row[1]))
+            except (DecodeError, ValueError, TypeError) as exc:
+                log.error("spooled batch %d is damaged, set aside in %s: %s", row[0],
+                          self.path, exc)
+                self._set_aside(row[0])
+
+    def _set_aside(self, seq: int) -> None:
         with self.lock:
-            row = self.conn.execute("SELECT seq, body FROM spool ORDER BY seq LIMIT 1").fetchone()
-        if row is None:
-            return None
-        return row[0], wire.batch_from_pb(spb.Batch.FromString(row[1]))
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("INSERT INTO damaged SELECT seq, batch_id, size, body FROM spool"
+                              " WHERE seq = ?", (seq,))
+            self.conn.execute("DELETE FROM spool WHERE seq = ?", (seq,))
+            self.conn.execute("COMMIT")
+            self.depth, self.bytes = self.conn.execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM spool").fetchone()
+
+    @property
+    def damaged(self) -> int:
+        """Batches set aside because they no longer decoded."""
+        with self.lock:
+            return self.conn.execute("SELECT count(*) FROM damaged").fetchone()[0]
 
     def remove(self, seq: int) -> None:
         with self.lock:

@@ -1,5 +1,5 @@
 """What every REST service shares: JSON errors, body limits, request statistics, the
-`/v1/health` endpoint and `/metrics` (DESIGN.md §4)."""
+`/v1/health` endpoint and `/metrics`."""
 
 import asyncio
 import functools
