@@ -23,21 +23,18 @@ from rich.progress import (
 )
 
 from logctl import __version__, render
-from logctl.auth import ADMIN_FILE, ROLES, TokenBook, caller_token, ensure_token
+from logctl.auth import ADMIN_FILE, ROLES, TokenBook, ensure_token
 from logctl.config import SERVICES, Settings, load_settings
+from logctl.connect import IngestClient, LocalIngest, connect_analytics, connect_ingest
 from logctl.errors import LogctlError, UsageError
 from logctl.formats import NAMES, make_format
 from logctl.formats.fields import parse_overrides
 from logctl.metrics.window import iso
 from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
-from logctl.services.upkeep import rollups_kept
-from logctl.sources import expand_paths
-from logctl.store import redact, sqlite_path
-from logctl.store.base import DIMENSIONS, Query
+from logctl.sources import SourceFile, expand_paths
+from logctl.store.base import DIMENSIONS
 from logctl.synthetic import write_log
-from logctl.transport.local import embedded
-from logctl.transport.resilience import command_guard
 
 # The daemon, client and dashboard modules (FastAPI, uvicorn, gRPC, httpx) are imported by
 # the commands that use them: importing them all made every command, `logctl ingest` of a
@@ -120,26 +117,19 @@ def ingest(
     overrides = parse_overrides(field) if field else None
     settings = settings_from(home, db, config, format=fmt, rt_unit=rt_unit, fields=overrides,
                              workers=workers, remote=remote, store=store, token=token)
-    if settings.remote:
-        _ingest_remote(paths, source, fmt, settings, as_json)
-        return
-    now = time.time()
-    options = settings.format_options(now)
     if settings.format != "auto":
-        make_format(settings.format, options)
+        make_format(settings.format, settings.format_options(time.time()))
+    client = connect_ingest(settings)
     sources, warnings = expand_paths(paths, source)
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    total = sum(s.path.stat().st_size for s in sources if s.path)
-    with embedded(settings, now, total) as services:
-        with rollups_kept(services.store):
-            report = _run_ingest(services.ingest, sources, total, quiet=as_json)
-        services.store.refresh_rollups()
+    report = _with_progress(client, sources, quiet=as_json)
+    where, target = client.where
+    if as_json:
+        out.print_json(json.dumps({where: target, **report.as_json()}))
+        return
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if as_json:
-        out.print_json(json.dumps({"db": redact(settings.store_target), **report.as_json()}))
-        return
     for file in report.files:
         err.print(f"{file.label}: format {file.format}", highlight=False)
     rate = report.lines / report.seconds if report.seconds else 0
@@ -147,60 +137,26 @@ def ingest(
         f"ingested {report.requests:,} requests from {report.lines:,} lines "
         f"({report.malformed:,} malformed) in {len(report.files)} file(s), "
         f"{render.human_bytes(report.bytes)} in {report.seconds:.2f}s ({rate:,.0f} lines/s) "
-        f"into {redact(settings.store_target)}", highlight=False)
+        f"{'into' if where == 'db' else 'via'} {target}", highlight=False)
 
 
-def _ingest_remote(paths: list[str], source: str | None, fmt: str | None,
-                   settings: Settings, as_json: bool) -> None:
-    """Upload the inputs to an ingest daemon and print its reports like a local run."""
-    from logctl.transport.rest.client import remote_url
-    from logctl.transport.rest.ingest import RestIngestClient, upload_all
-
-    url = remote_url(settings.remote or "", settings.ingest_url)
-    sources, warnings = expand_paths(paths, source)
-    for warning in warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    client = RestIngestClient(url, guard=command_guard("ingest"),
-                              token=caller_token(settings.token, settings.home),
-                              ca=settings.tls_ca)
-    try:
-        if as_json or not err.is_terminal:
-            report = upload_all(client, sources, fmt)
-        else:
-            total = sum(s.path.stat().st_size for s in sources if s.path)
-            with Progress(TextColumn("[bold]upload"), BarColumn(), DownloadColumn(),
-                          TransferSpeedColumn(), TimeElapsedColumn(), console=err,
-                          transient=True) as bar:
-                task = bar.add_task("upload", total=total or None)
-                report = upload_all(client, sources, fmt,
-                                    lambda n: bar.update(task, advance=n))
-    finally:
-        client.close()
-    if as_json:
-        out.print_json(json.dumps({"remote": url, **report}))
-        return
-    for warning in report["warnings"]:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    out.print(f"ingested {report['requests']:,} requests from {report['lines']:,} lines "
-              f"({report['malformed']:,} malformed) in {len(report['files'])} file(s), "
-              f"{render.human_bytes(report['bytes'])} in {report['seconds']:.2f}s via {url}",
-              highlight=False)
-
-
-def _run_ingest(service: Any, sources: list, total: int, quiet: bool) -> IngestReport:
-    """Ingest with a progress bar on a terminal."""
+def _with_progress(client: IngestClient, sources: list[SourceFile],
+                   quiet: bool) -> IngestReport:
+    """Ingest with a progress bar on a terminal (bytes, and lines stored when local)."""
     if quiet or not err.is_terminal:
-        return service.ingest(sources)
-    columns = (TextColumn("[bold]ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TextColumn("{task.fields[lines]:,} lines"), TimeElapsedColumn())
+        return client.ingest(sources)
+    total = sum(s.path.stat().st_size for s in sources if s.path)
+    columns = (TextColumn(f"[bold]{client.verb}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TextColumn("{task.fields[lines]:,} lines"),
+               TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("ingest", total=total or None, lines=0)
+        task = bar.add_task(client.verb, total=total or None, lines=0)
 
         def advance(nbytes: int, lines: int) -> None:
             bar.update(task, advance=nbytes,
                        lines=bar.tasks[0].fields["lines"] + lines)
 
-        return service.ingest(sources, advance)
+        return client.ingest(sources, advance)
 
 
 @app.command()
@@ -235,51 +191,18 @@ def metrics(
     if output not in ("table", "json", "csv"):
         raise UsageError(f"unknown output format {output!r}: use table, json or csv")
     settings = settings_from(home, db, config, remote=remote, store=store, token=token)
-    now = time.time()
     request = MetricsRequest(since, until, by, step, top, source or (), host or (), route,
                              status or (), method or ())
-    query = request.to_query(now)
-    if settings.remote:
-        from logctl.transport.rest.analytics import RestAnalyticsClient
-        from logctl.transport.rest.client import remote_url
-
-        client = RestAnalyticsClient(remote_url(settings.remote, settings.analytics_url),
-                                     guard=command_guard("analytics"),
-                                     token=caller_token(settings.token, settings.home),
-                                     ca=settings.tls_ca)
-        try:
-            body = client.answer(request)
-        finally:
-            client.close()
-        empty = not render.has_data(body)
-        if empty:
-            err.print("no data in this range", highlight=False)
-    else:
-        path = sqlite_path(settings.store_target)
-        if path is not None and not path.exists():
-            raise LogctlError(f"no metrics yet: {path} does not exist "
-                              "(run `logctl ingest FILE` first)")
-        with embedded(settings, now) as services:
-            result = services.analytics.metrics(query, top)
-            if result.empty:
-                _say_empty(services.analytics.coverage(query), query)
-        body, empty = result.body, result.empty
+    answer = connect_analytics(settings).answer(request)
+    body, empty = answer.body, answer.empty
+    if empty:
+        err.print(answer.note, highlight=False)
     if output == "json":
         out.print(render.to_json(body), highlight=False, soft_wrap=True)
     elif output == "csv":
         sys.stdout.write(render.to_csv(body))
     elif not empty:
         render.print_table(out, body)
-
-
-def _say_empty(coverage: Any, query: Query) -> None:
-    asked = f"{iso(query.start) if query.start else 'the beginning'} to " \
-            f"{iso(query.end) if query.end else 'now'}"
-    if coverage.first is None:
-        err.print(f"no data from {asked}, and none stored under these filters", highlight=False)
-    else:
-        err.print(f"no data from {asked}; the data covers {iso(coverage.first)} to "
-                  f"{iso(coverage.last)}", highlight=False)
 
 
 @app.command()
@@ -447,7 +370,7 @@ def bench(
     fmt: Annotated[str, typer.Option("--format", help="combined or jsonl.")] = "combined",
     workers: Annotated[int | None, typer.Option(help="Parsing processes.")] = None,
 ) -> None:
-    """Generate a synthetic log and time ingesting it (end to end into a fresh database)."""
+    """Generate a synthetic log and time ingesting it into a fresh database."""
     if fmt not in ("combined", "jsonl"):
         raise UsageError(f"bench generates combined or jsonl, not {fmt!r}")
     with tempfile.TemporaryDirectory(prefix="logctl-bench-") as tmp:
@@ -455,10 +378,8 @@ def bench(
         err.print(f"generating {lines:,} {fmt} lines into {path}", highlight=False)
         truth = write_log(str(path), lines, fmt=fmt)
         settings = load_settings({"home": tmp, "workers": workers}, env={})
-        with embedded(settings, time.time(), path.stat().st_size) as services:
-            started = time.perf_counter()
-            report = services.ingest.ingest(*expand_paths([str(path)])[:1])
-            seconds = time.perf_counter() - started
+        report = LocalIngest(settings).ingest(expand_paths([str(path)])[0])
+        seconds = report.seconds
     ok = report.requests == truth.requests
     out.print(f"{report.lines:,} lines in {seconds:.2f}s: {report.lines / seconds:,.0f} lines/s, "
               f"{path.stat().st_size / seconds / 1e6 if keep else 0:,.1f} MB/s; totals "

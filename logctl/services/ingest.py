@@ -69,7 +69,16 @@ class IngestReport:
             "files": [{"path": f.label, "format": f.format, "start": f.start, "end": f.end,
                        "lines": f.lines, "requests": f.requests, "malformed": f.malformed,
                        "skipped_batches": f.skipped_batches} for f in self.files],
+            "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> "IngestReport":
+        """A report from what `as_json` wrote (an ingest daemon's upload report)."""
+        files = [FileReport(f["path"], f["format"], f["start"], f["end"], f["lines"],
+                            f["requests"], f["malformed"], f["skipped_batches"])
+                 for f in body["files"]]
+        return cls(files, list(body.get("warnings", ())), float(body["seconds"]))
 
 
 @dataclass(frozen=True)

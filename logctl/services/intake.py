@@ -181,7 +181,7 @@ class Intake:
         self._count(report)
         if self.stop.is_set():
             return  # cut short by a drain: resumed at the next start
-        upload.status, upload.report = "done", report_json(report)
+        upload.status, upload.report = "done", report.as_json()
         write_manifest(upload)
 
     def resume_uploads(self, uploads_dir: Path) -> int:
@@ -325,10 +325,6 @@ def lag_seconds(lag_bytes: int, mtime: float, checkpoint: Checkpoint | None,
     since = checkpoint.updated_at if checkpoint else mtime
     return round(max(now - since, 0.0), 3)
 
-
-def report_json(report: IngestReport) -> dict[str, Any]:
-    """An upload's report: `logctl ingest --json`'s shape, with the warnings."""
-    return {**report.as_json(), "warnings": report.warnings}
 
 
 def manifest_path(upload: Upload) -> Path:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from logctl.auth import TokenBook
 from logctl.errors import ParseError, PeerError
 from logctl.formats import FormatOptions, make_format
+from logctl.services.ingest import IngestReport
 from logctl.services.intake import Intake, Upload, read_manifest, write_manifest
 from logctl.sources import SourceFile, stdin_stream
 from logctl.transport.rest.client import RestClient
@@ -158,11 +159,10 @@ def _pieces(stream: BinaryIO, progress: Any) -> Iterator[bytes]:
 
 
 def upload_all(client: RestIngestClient, sources: list[SourceFile], fmt: str | None,
-               progress: Any = None) -> dict[str, Any]:
+               progress: Any = None) -> IngestReport:
     """Upload every input, wait for each report, and total them like a local ingest."""
     started = time.monotonic()
-    totals: dict[str, Any] = {"lines": 0, "requests": 0, "malformed": 0, "bytes": 0,
-                              "files": [], "warnings": []}
+    totals = IngestReport()
     queued = []
     for source in sources:
         with (open(source.path, "rb") if source.path else nullcontext(stdin_stream())) as f:
@@ -171,14 +171,12 @@ def upload_all(client: RestIngestClient, sources: list[SourceFile], fmt: str | N
         done = client.wait(upload["id"])
         if done["status"] == "failed":
             if len(queued) > 1 and done["error_kind"] == "ParseError":
-                totals["warnings"].append(f"skipped {upload['name']}: {done['error']}")
+                totals.warnings.append(f"skipped {upload['name']}: {done['error']}")
                 continue
             error = ParseError if done["error_kind"] == "ParseError" else PeerError
             raise error(f"ingest of {upload['name']} failed: {done['error']}")
-        report = done["report"]
-        for key in ("lines", "requests", "malformed", "bytes"):
-            totals[key] += report[key]
-        totals["files"] += report["files"]
-        totals["warnings"] += report["warnings"]
-    totals["seconds"] = round(time.monotonic() - started, 3)
+        report = IngestReport.from_json(done["report"])
+        totals.files += report.files
+        totals.warnings += report.warnings
+    totals.seconds = time.monotonic() - started
     return totals

@@ -1,0 +1,168 @@
+"""The clients the commands use, chosen once from the settings: embedded (the services
+in this process, over the local store) or remote (the daemons at `remote`). Each kind
+returns the same result types, so a command renders one result whichever answered.
+
+    ingest = connect_ingest(settings)        # LocalIngest or RemoteIngest
+    answer = connect_analytics(settings).answer(request)
+
+Transports are imported only by the remote clients: a local `logctl ingest` of a small
+file never pays for importing httpx, FastAPI or gRPC."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from logctl.auth import caller_token
+from logctl.config import Settings
+from logctl.errors import LogctlError
+from logctl.metrics.window import iso
+from logctl.services.analytics import MetricsRequest
+from logctl.services.ingest import IngestReport
+from logctl.services.upkeep import rollups_kept
+from logctl.sources import SourceFile
+from logctl.store import redact, sqlite_path
+from logctl.transport.local import embedded
+from logctl.transport.resilience import command_guard
+
+# Bytes done and lines stored since the last call (uploads count no lines).
+Progress = Callable[[int, int], None]
+
+
+class IngestClient(Protocol):
+    """Reads inputs into the metrics, here or through an ingest daemon."""
+
+    verb: str  # what the progress bar says: ingest or upload
+    where: tuple[str, str]  # ("db", store) or ("remote", url): where the metrics went
+
+    def ingest(self, sources: list[SourceFile],
+               progress: Progress | None = None) -> IngestReport:
+        """Ingest every input; the report totals them."""
+        ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A metrics answer: the JSON contract, and when it holds no data, a line saying
+    what range the data does cover (or that there is none)."""
+
+    body: dict[str, Any]
+    empty: bool
+    note: str = ""
+
+
+class AnalyticsClient(Protocol):
+    """Answers metrics requests, here or through an analytics daemon."""
+
+    def answer(self, request: MetricsRequest) -> Answer:
+        ...
+
+
+class LocalIngest:
+    """The embedded pipeline; it keeps the store's rollups while it writes and rebuilds
+    what is left at the end, so a query right after reads rollups."""
+
+    verb = "ingest"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.where = ("db", redact(settings.store_target))
+
+    def ingest(self, sources: list[SourceFile],
+               progress: Progress | None = None) -> IngestReport:
+        total = sum(s.path.stat().st_size for s in sources if s.path)
+        with embedded(self.settings, time.time(), total) as services:
+            with rollups_kept(services.store):
+                report = services.ingest.ingest(sources, progress)
+            services.store.refresh_rollups()
+        return report
+
+
+class RemoteIngest:
+    """Uploads to an ingest daemon and waits for its reports."""
+
+    verb = "upload"
+
+    def __init__(self, settings: Settings) -> None:
+        from logctl.transport.rest.client import remote_url
+
+        self.settings = settings
+        self.url = remote_url(settings.remote or "", settings.ingest_url)
+        self.where = ("remote", self.url)
+
+    def ingest(self, sources: list[SourceFile],
+               progress: Progress | None = None) -> IngestReport:
+        from logctl.transport.rest.ingest import RestIngestClient, upload_all
+
+        client = RestIngestClient(self.url, guard=command_guard("ingest"),
+                                  token=caller_token(self.settings.token, self.settings.home),
+                                  ca=self.settings.tls_ca)
+        try:
+            fmt = self.settings.format if self.settings.format != "auto" else None
+            return upload_all(client, sources, fmt,
+                              (lambda n: progress(n, 0)) if progress else None)
+        finally:
+            client.close()
+
+
+class LocalAnalytics:
+    """Queries the local store; an empty answer says what range the data covers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def answer(self, request: MetricsRequest) -> Answer:
+        now = time.time()
+        query = request.to_query(now)
+        path = sqlite_path(self.settings.store_target)
+        if path is not None and not path.exists():
+            raise LogctlError(f"no metrics yet: {path} does not exist "
+                              "(run `logctl ingest FILE` first)")
+        with embedded(self.settings, now) as services:
+            result = services.analytics.metrics(query, request.top)
+            if not result.empty:
+                return Answer(result.body, False)
+            coverage = services.analytics.coverage(query)
+        asked = (f"{iso(query.start) if query.start else 'the beginning'} to "
+                 f"{iso(query.end) if query.end else 'now'}")
+        note = (f"no data from {asked}, and none stored under these filters"
+                if coverage.first is None else
+                f"no data from {asked}; the data covers {iso(coverage.first)} to "
+                f"{iso(coverage.last)}")
+        return Answer(result.body, True, note)
+
+
+class RemoteAnalytics:
+    """Asks an analytics daemon over REST."""
+
+    def __init__(self, settings: Settings) -> None:
+        from logctl.transport.rest.client import remote_url
+
+        self.settings = settings
+        self.url = remote_url(settings.remote or "", settings.analytics_url)
+
+    def answer(self, request: MetricsRequest) -> Answer:
+        from logctl import render
+        from logctl.transport.rest.analytics import RestAnalyticsClient
+
+        request.to_query(time.time())  # a bad time or step: the same error as locally
+        client = RestAnalyticsClient(self.url, guard=command_guard("analytics"),
+                                     token=caller_token(self.settings.token,
+                                                        self.settings.home),
+                                     ca=self.settings.tls_ca)
+        try:
+            body = client.answer(request)
+        finally:
+            client.close()
+        empty = not render.has_data(body)
+        return Answer(body, empty, "no data in this range" if empty else "")
+
+
+def connect_ingest(settings: Settings) -> IngestClient:
+    """The ingest client the settings ask for."""
+    return RemoteIngest(settings) if settings.remote else LocalIngest(settings)
+
+
+def connect_analytics(settings: Settings) -> AnalyticsClient:
+    """The analytics client the settings ask for."""
+    return RemoteAnalytics(settings) if settings.remote else LocalAnalytics(settings)
