@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from logctl.auth import TokenBook
-from logctl.transport.rest.common import create_app
+from logctl.transport.rest.app import create_app
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:

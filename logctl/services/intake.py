@@ -9,6 +9,7 @@ over (the checkpoint is past its end)."""
 
 import asyncio
 import fnmatch
+import hashlib
 import json
 import logging
 import os
@@ -131,6 +132,18 @@ class Intake:
     def submit_upload(self, upload: Upload) -> None:
         self.uploads[upload.id] = upload
         self._jobs.put(lambda: self._ingest_upload(upload))
+
+    def accept_upload(self, received: Path, digest: str, name: str,
+                      fmt: str | None) -> Upload:
+        """Keep a file received whole (its sha256 `digest`) beside it under its upload id,
+        write its manifest (so it resumes after a restart) and queue it for ingest."""
+        name = Path(name).name or "upload"
+        stored = received.with_name(upload_id(digest, name))
+        received.replace(stored)
+        upload = Upload(stored.name, name, stored, stored.stat().st_size, fmt)
+        write_manifest(upload)
+        self.submit_upload(upload)
+        return upload
 
     def changed(self, changes: Iterable[tuple[watchfiles.Change, str]]) -> list[Path]:
         """The files a batch of filesystem changes asks to read: matching files, and
@@ -342,6 +355,13 @@ def write_manifest(upload: Upload) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     partial.replace(manifest_path(upload))
+
+
+def upload_id(digest: str, name: str) -> str:
+    """Where an upload is kept, and its id: named by its content and its source name, so
+    sending the same file again under the same name is recognised (its checkpoint is at
+    the end) and a client can follow its upload across a daemon restart."""
+    return f"{digest}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
 
 
 def read_manifest(path: Path) -> Upload | None:

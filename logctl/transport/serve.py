@@ -44,8 +44,8 @@ from logctl.transport.lifeline import tie_from_environment
 from logctl.transport.resilience import Guard, RetryPolicy, guard_factory
 from logctl.transport.rest.analytics import analytics_app
 from logctl.transport.rest.client import trust
-from logctl.transport.rest.common import Limits
 from logctl.transport.rest.ingest import ingest_app
+from logctl.transport.rest.limits import Limits
 from logctl.transport.rest.monitor import monitor_app
 from logctl.transport.rest.peers import RestAlertSender, RestHealthProbe, RestTrafficSource
 from logctl.transport.rest.processing import RestProcessingClient, processing_app

@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from logctl.auth import TokenBook
 from logctl.errors import UsageError
 from logctl.services.analytics import AnalyticsService, MetricsRequest
+from logctl.transport.rest.app import create_app
 from logctl.transport.rest.client import RestClient
-from logctl.transport.rest.common import create_app, needs
+from logctl.transport.rest.common import needs
 
 Many = Annotated[list[str] | None, Param()]
 Text = Annotated[str | None, Param(max_length=256)]

@@ -1,27 +1,20 @@
-"""What every REST service shares: JSON errors, body limits, request statistics, the
-`/v1/health` endpoint and `/metrics`."""
+"""What every REST handler uses: JSON errors and their mapping from library errors, token
+checks, and request bodies read within a size limit."""
 
-import asyncio
-import functools
 import hashlib
 import logging
 import os
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import psutil
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from logctl import __version__
 from logctl.auth import TokenBook, allows
 from logctl.errors import (
     Forbidden,
@@ -33,12 +26,9 @@ from logctl.errors import (
     StoreError,
     UsageError,
 )
-from logctl.metrics.ranks import rank
-from logctl.transport.rest.prometheus import CONTENT_TYPE, exposition, registry_for
 
 log = logging.getLogger("logctl.rest")
 MAX_BODY = 64 * 1024 * 1024
-WINDOW_SECONDS = 60.0
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 409: "conflict", 413: "too_large",
           415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
@@ -71,49 +61,6 @@ def status_for(exc: LogctlError) -> int:
     return 500
 
 
-class RequestStats:
-    """Requests of the last minute, for req/s, error rate and latency in the health page."""
-
-    def __init__(self) -> None:
-        self.started = time.time()
-        self.recent: deque[tuple[float, bool, float]] = deque(maxlen=200_000)
-        self.total = 0
-
-    def record(self, failed: bool, ms: float) -> None:
-        self.total += 1
-        self.recent.append((time.monotonic(), failed, ms))
-
-    def snapshot(self) -> dict[str, Any]:
-        cutoff = time.monotonic() - WINDOW_SECONDS
-        while self.recent and self.recent[0][0] < cutoff:
-            self.recent.popleft()
-        window = list(self.recent)
-        times = sorted(ms for _, _, ms in window)
-        span = min(WINDOW_SECONDS, max(time.time() - self.started, 1.0))
-        return {
-            "requests_total": self.total,
-            "requests_per_s": round(len(window) / span, 3),
-            "error_rate": round(sum(f for _, f, _ in window) / len(window), 4) if window else 0.0,
-            "latency_ms": {"p50": rank(times, 0.5), "p95": rank(times, 0.95)},
-        }
-
-
-@functools.cache
-def _process(pid: int) -> psutil.Process:
-    """One Process object per pid: psutil's CPU percent is measured between two calls on
-    the same object (a fresh one always says 0.0)."""
-    return psutil.Process(pid)
-
-
-def process_figures() -> dict[str, Any]:
-    """CPU, memory and descriptors of this process (psutil)."""
-    proc = _process(os.getpid())
-    with proc.oneshot():
-        return {"cpu_percent": proc.cpu_percent(interval=None),
-                "rss_bytes": proc.memory_info().rss, "open_fds": proc.num_fds(),
-                "pid": os.getpid()}
-
-
 bearer = HTTPBearer(auto_error=False, description="A logctl token: `logctl token create`.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
@@ -139,87 +86,6 @@ def needs(role: str) -> list:
     return [Depends(require(role))]
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Per-request bounds every app keeps: requests one client may have open at once
-    (429 beyond), and how long a request may take (503 beyond; streamed uploads are
-    bounded by their size instead)."""
-
-    per_client: int = 32
-    timeout: float = 300.0
-
-
-def create_app(service: str, tokens: TokenBook,
-               health: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
-    """A FastAPI app for one service, with JSON errors, request statistics and health.
-    `health` adds the service's own figures (queue depth, store size...) and may set
-    `status`, `reason` and `breakers`; without a valid token, health says only the service
-    and its state. `/metrics` needs a `read` token unless `app.state.metrics_open`;
-    `app.state.limits` bounds each request (the daemon sets both from its settings)."""
-    app = FastAPI(title=f"logctl {service}", version=__version__,
-                  description=f"The logctl {service} service (REST, /v1). Every endpoint "
-                              "but /v1/health needs a bearer token (`logctl token create`).",
-                  responses=ERROR_RESPONSES)
-    stats = RequestStats()
-    app.state.stats = stats
-    app.state.tokens = tokens
-    _install_error_handlers(app)
-
-    app.state.limits = Limits()
-    app.state.metrics_open = False
-    open_requests: dict[str, int] = {}
-
-    @app.middleware("http")
-    async def count_requests(request: Request,
-                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        bounds: Limits = request.app.state.limits
-        client = request.client.host if request.client else "-"
-        if open_requests.get(client, 0) >= bounds.per_client:
-            response = error_response(429, f"more than {bounds.per_client} requests at once "
-                                           "from one client")
-            response.headers["Retry-After"] = "1"
-            return response
-        open_requests[client] = open_requests.get(client, 0) + 1
-        started = time.perf_counter()
-        try:
-            response = await _within(bounds.timeout, request, call_next)
-        finally:
-            open_requests[client] -= 1
-            if not open_requests[client]:
-                del open_requests[client]
-        stats.record(response.status_code >= 500, (time.perf_counter() - started) * 1000)
-        return response
-
-    def health_body() -> dict[str, Any]:
-        extra = health() if health else {}
-        breakers = extra.pop("breakers", {})
-        status, reason = judge(extra.pop("status", "ok"), extra.pop("reason", ""), breakers)
-        return {"service": service, "status": status, "reason": reason,
-                "version": __version__, "uptime_s": round(time.time() - stats.started, 3),
-                **stats.snapshot(), **process_figures(), "queue_depth": 0,
-                "breakers": breakers, **extra}
-
-    registry = registry_for(service, health_body)
-
-    @app.get("/v1/health", summary="Service state and figures (in full with a token)")
-    def get_health(request: Request) -> dict[str, Any]:
-        body = health_body()
-        if tokens.role_of(bearer_token(request)) is None:
-            return {"service": service, "status": body["status"]}
-        return body
-
-    read = require("read")
-
-    @app.get("/metrics", summary="The health figures in Prometheus text format",
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
-    def get_metrics(request: Request, credentials: Credentials) -> Response:
-        if not request.app.state.metrics_open:
-            read(request, credentials)
-        return Response(exposition(registry), media_type=CONTENT_TYPE)
-
-    return app
-
-
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer …` header, if any."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -241,27 +107,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status in (400, 401, 403, 404, 413, 415, 422, 429, 503)}
 
 
-def judge(status: str, reason: str, breakers: dict[str, str]) -> tuple[str, str]:
-    """The service's state and why: an open breaker to a peer degrades an ok service
-    (`breakers` maps a peer to closed/open/half_open; circuit breakers fill it in)."""
-    opened = sorted(peer for peer, state in breakers.items() if state == "open")
-    if status == "ok" and opened:
-        return "degraded", f"circuit open to {', '.join(opened)}"
-    return status, reason or ("" if status == "ok" else status)
-
-
-async def _within(timeout: float, request: Request,
-                  call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """The response, or 503 once `timeout` passes (uploads stream, so they are exempt)."""
-    if request.url.path == "/v1/uploads" and request.method == "POST":
-        return await call_next(request)
-    try:
-        return await asyncio.wait_for(call_next(request), timeout)
-    except TimeoutError:
-        return error_response(503, f"the request took longer than {timeout:g}s")
-
-
-def _install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error as `{\"error\": {\"code\", \"message\"}}`, never a traceback."""
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         response = error_response(exc.status, str(exc))

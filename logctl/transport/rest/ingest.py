@@ -1,7 +1,6 @@
 """Ingest over REST: uploads (`POST /v1/uploads`, streamed to disk, then ingested),
 watched sources (`POST/GET /v1/sources`), and the client `logctl ingest --remote` uses."""
 
-import hashlib
 import re
 import time
 import uuid
@@ -18,12 +17,12 @@ from logctl.auth import TokenBook
 from logctl.errors import ParseError, PeerError
 from logctl.formats import FormatOptions, make_format
 from logctl.services.ingest import IngestReport
-from logctl.services.intake import Intake, Upload, read_manifest, write_manifest
+from logctl.services.intake import Intake, Upload, read_manifest
 from logctl.sources import SourceFile, stdin_stream
+from logctl.transport.rest.app import create_app
 from logctl.transport.rest.client import RestClient
 from logctl.transport.rest.common import (
     ApiError,
-    create_app,
     needs,
     require_content_type,
     stream_to_file,
@@ -44,13 +43,6 @@ class SourceIn(BaseModel):
     globs: list[str] = Field(default_factory=list, max_length=32)
 
 
-def upload_path_name(digest: str, name: str) -> str:
-    """Where an upload is kept, and its id: named by its content and its source name, so
-    sending the same file again under the same name is recognised (its checkpoint is at
-    the end) and a client can follow its upload across a daemon restart."""
-    return f"{digest}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
-
-
 def upload_json(upload: Upload) -> dict[str, Any]:
     return {"id": upload.id, "name": upload.name, "size": upload.size,
             "status": upload.status, "report": upload.report, "error": upload.error,
@@ -64,7 +56,7 @@ def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
     app = create_app("ingest", tokens, lambda: {
         "queue_depth": intake.queue_depth, "sources": len(intake.roots),
         "lines": intake.lines, "requests": intake.requests, "last_error": intake.last_error,
-        **intake.lag()})
+        **intake.lag()}, untimed=[("POST", "/v1/uploads")])
 
     @app.post("/v1/uploads", status_code=202, summary="Upload a log file to ingest",
               dependencies=needs("ingest"))
@@ -81,13 +73,7 @@ def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
         if size == 0:
             partial.unlink()
             raise ApiError(400, "empty upload")
-        name = Path(name).name or "upload"
-        stored = uploads_dir / upload_path_name(digest, name)
-        partial.replace(stored)
-        upload = Upload(stored.name, name, stored, size, format)
-        write_manifest(upload)
-        intake.submit_upload(upload)
-        return upload_json(upload)
+        return upload_json(intake.accept_upload(partial, digest, name, format))
 
     @app.get("/v1/uploads/{upload_id}", summary="An upload's state and ingest report",
              dependencies=needs("ingest"))

@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse
 from logctl.auth import TokenBook
 from logctl.dashboard.web import page
 from logctl.services.monitor import Monitor
+from logctl.transport.rest.app import create_app
 from logctl.transport.rest.client import RestClient
-from logctl.transport.rest.common import create_app, needs
+from logctl.transport.rest.common import needs
 
 
 def monitor_app(monitor: Monitor, tokens: TokenBook) -> FastAPI:

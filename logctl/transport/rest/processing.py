@@ -19,11 +19,11 @@ from logctl.services.contracts import ENGINES, ChunkAck, ChunkRequest, FormatSpe
 from logctl.services.processing import ProcessingService, format_for
 from logctl.store.base import Position
 from logctl.transport.resilience import Guard, RetryPolicy
+from logctl.transport.rest.app import create_app
 from logctl.transport.rest.client import TIMEOUT_S, RestClient
 from logctl.transport.rest.common import (
     MAX_BODY,
     ApiError,
-    create_app,
     needs,
     read_body,
     require_content_type,

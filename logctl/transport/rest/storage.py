@@ -13,8 +13,9 @@ from logctl.auth import TokenBook
 from logctl.services.storage import StorageService
 from logctl.store.base import Coverage, Query, Row
 from logctl.transport import wire
+from logctl.transport.rest.app import create_app
 from logctl.transport.rest.client import RestClient
-from logctl.transport.rest.common import create_app, needs
+from logctl.transport.rest.common import needs
 
 Many = Annotated[list[str] | None, Param()]
 
