@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from logctl.errors import DiskFull, StoreError
 from logctl.localdb import WAL_CHECKPOINT_PAGES
@@ -20,7 +19,6 @@ from logctl.metrics import dense, sketch
 from logctl.metrics.points import Point
 from logctl.metrics.route import ROUTE_CAP, cap_routes
 from logctl.store import sqlite_rollup as rollup
-from logctl.store import sqlite_schema
 from logctl.store.base import (
     Batch,
     Coverage,
@@ -33,12 +31,9 @@ from logctl.store.base import (
     claim_ledger,
     unbroken_end,
 )
-from logctl.store.migrations import Migration, pending
 from logctl.store.rollup import batch_hours, due_hours, hours_of, plan
 from logctl.store.sql import LEDGER_RUN, coverage_sql, malformed_sql, points_sql
-
-if TYPE_CHECKING:  # imported by `migrate` only when a migration is pending
-    import sqlite_utils
+from logctl.store.sqlite_schema import migrate
 
 BUSY_RETRIES = 5
 
@@ -448,107 +443,3 @@ def verify(conn: sqlite3.Connection, path: Path) -> None:
     if found != ["ok"]:
         why = " ".join(" ".join(found).replace("*** in database main ***", "").split())
         raise StoreError(f"damaged database {path}: {why}")
-
-
-def migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the schema to the newest version under the write lock, so two processes
-    opening an old file at once upgrade it once. A new database loads the newest schema
-    at once (sqlite_schema); an older one replays the steps it lacks with sqlite_utils; an
-    up-to-date one (every open but the first) is only read: no write lock, and no
-    sqlite_utils, whose import alone took a tenth of a second of every command."""
-    try:
-        if not pending(schema_version(conn), MIGRATIONS, str(path)):
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        steps = pending(schema_version(conn), MIGRATIONS, str(path))
-        if steps == MIGRATIONS and steps[-1].version == sqlite_schema.VERSION:
-            for statement in sqlite_schema.STATEMENTS:
-                conn.execute(statement)
-            record_version(conn, sqlite_schema.VERSION)
-        elif steps:
-            replay(conn, steps)
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        conn.rollback()
-        raise StoreError(f"cannot migrate the schema of {path}: {exc}") from None
-    except StoreError:
-        conn.rollback()
-        raise
-
-
-def replay(conn: sqlite3.Connection, steps: list[Migration]) -> None:
-    """Apply migration steps in order inside the caller's transaction."""
-    import sqlite_utils
-
-    db = sqlite_utils.Database(conn)
-    for step in steps:
-        step.apply(db)
-        record_version(conn, step.version)
-
-
-def record_version(conn: sqlite3.Connection, version: int) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                 (str(version),))
-
-
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The version recorded in `meta`, 0 for a new (empty) database."""
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-                        ).fetchone():
-        return 0
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    return int(row[0]) if row else 0
-
-
-POINT_COLUMNS = {
-    "series_id": int, "minute": int, "count": int, "errors": int, "client_errors": int,
-    "bytes": int, "latency_count": int, "latency_sum": float, "latency_max": float,
-    "hist": bytes, "first_ts": float, "last_ts": float,
-}
-
-
-def _create_tables(db: "sqlite_utils.Database") -> None:
-    """Migration 1: series, points, malformed lines and samples, the batch ledger."""
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db["series"].create(
-        {"id": int, "source": str, "host": str, "method": str, "route": str, "status": int},
-        pk="id", not_null={"source", "host", "method", "route", "status"}, if_not_exists=True)
-    db["series"].create_index(["source", "host", "method", "route", "status"], unique=True,
-                              if_not_exists=True)
-    db["points"].create(POINT_COLUMNS, pk=("series_id", "minute"),
-                        foreign_keys=[("series_id", "series", "id")], if_not_exists=True)
-    db["points"].create_index(["minute"], if_not_exists=True)
-    db["malformed"].create({"source": str, "minute": int, "count": int},
-                           pk=("source", "minute"), if_not_exists=True)
-    db["malformed_samples"].create({"id": int, "source": str, "line": str}, pk="id",
-                                   if_not_exists=True)
-    db["batches"].create(
-        {"batch_id": str, "source": str, "source_id": str, "start_offset": int,
-         "end_offset": int, "lines": int, "committed_at": float},
-        pk="batch_id", if_not_exists=True)
-    db["batches"].create_index(["source_id", "end_offset"], if_not_exists=True)
-
-
-def _points_by_minute(db: "sqlite_utils.Database") -> None:
-    """Migration 3: points keyed by (minute, series_id), without the separate minute index.
-
-    Points arrive in time order, so each insert now appends to the one index instead of
-    landing beside its series in (series_id, minute) order while a second index on minute
-    is kept too: ingest's writes, the slowest part of its main thread, got faster and stay
-    flat as the database grows. A time range reads the key's prefix as it read the minute
-    index."""
-    db["points_by_minute"].create(POINT_COLUMNS, pk=("minute", "series_id"),
-                                  foreign_keys=[("series_id", "series", "id")])
-    columns = ", ".join(POINT_COLUMNS)
-    db.execute(f"INSERT INTO points_by_minute ({columns}) SELECT {columns} FROM points"
-               " ORDER BY minute, series_id")
-    db.execute("DROP TABLE points")
-    db.execute("ALTER TABLE points_by_minute RENAME TO points")
-
-
-MIGRATIONS: list[Migration] = [
-    Migration(1, "series, points, malformed, samples, batch ledger", _create_tables),
-    Migration(2, "rollups per series and hour and per source and minute, dirty hours",
-              rollup.create_tables),
-    Migration(3, "points keyed by (minute, series_id)", _points_by_minute),
-]

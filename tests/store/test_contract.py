@@ -13,7 +13,7 @@ from logctl.formats.combined import CombinedParser
 from logctl.metrics import sketch
 from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
-from logctl.store import postgres_schema, sqlite
+from logctl.store import postgres_schema, sqlite_schema
 from logctl.store.base import Batch, Position, Query
 from logctl.store.migrations import Migration
 from logctl.store.sqlite import SQLiteStore
@@ -236,7 +236,7 @@ def schema_version(backend: Backend) -> int:
 
 
 def migrations_of(backend: Backend):
-    return sqlite if backend.name == "sqlite" else postgres_schema
+    return sqlite_schema if backend.name == "sqlite" else postgres_schema
 
 
 def add_note(conn) -> None:
@@ -275,7 +275,7 @@ def test_sqlite_points_move_to_minute_order_with_their_data(
     every point, and the minute index it no longer needs is gone."""
     path = tmp_path / "v2.db"
     with monkeypatch.context() as patched:
-        patched.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:2])
+        patched.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:2])
         old = SQLiteStore(path)
         for each in apache_batches():
             old.write_batch(each)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from logctl.errors import StoreError, UsageError
 from logctl.metrics import sketch
 from logctl.metrics.points import ChunkAggregate, Point
-from logctl.store import open_store, postgres_rollup, sqlite, sqlite_rollup, transfer
+from logctl.store import open_store, postgres_rollup, sqlite_rollup, sqlite_schema, transfer
 from logctl.store.base import DIMENSIONS, Batch, Position, Query
 from logctl.store.postgres import PostgresStore
 from logctl.store.rollup import HOUR_POINTS, SOURCE_POINTS, Part, due_hours, plan, whole_hours
@@ -306,7 +306,7 @@ def test_migrating_an_old_database_marks_its_hours_dirty(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.db"
     with monkeypatch.context() as old:
-        old.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:1])
+        old.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
         store = SQLiteStore(path)
         store.conn.execute("CREATE TABLE dirty_hours (hour INTEGER PRIMARY KEY, marked_at REAL)")
         store.write_batch(hour_batch("a", 0, 3, 1))

@@ -9,7 +9,7 @@ import pytest
 from logctl.formats.combined import CombinedParser
 from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
-from logctl.store import sqlite, sqlite_schema
+from logctl.store import sqlite_schema
 from logctl.store.base import Batch, Position, Query
 from logctl.store.sqlite import SQLiteStore
 
@@ -86,7 +86,7 @@ def test_new_database_loads_the_schema_the_migrations_build(
         SQLiteStore(tmp_path / "replayed.db").close()
     replayed = schema_of(tmp_path / "replayed.db")
     statements = [sql for _, _, _, sql in replayed if sql]
-    assert sqlite.MIGRATIONS[-1].version == sqlite_schema.VERSION, statements
+    assert sqlite_schema.MIGRATIONS[-1].version == sqlite_schema.VERSION, statements
     assert schema_of(tmp_path / "new.db") == replayed, statements
     for name in ("new.db", "replayed.db"):
         with closing(sqlite3.connect(tmp_path / name)) as conn:
