@@ -44,6 +44,7 @@ app = typer.Typer(
     help="Turn raw log files into metrics you can query and watch.\n\n"
          "Embedded by default: `logctl ingest access.log`, then `logctl metrics --since 1h`.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -278,6 +279,7 @@ def serve(
 
 
 token_app = typer.Typer(help="Manage the tokens daemons accept (roles: ingest, read, admin).",
+                        rich_markup_mode="markdown",
                         no_args_is_help=True)
 app.add_typer(token_app, name="token")
 

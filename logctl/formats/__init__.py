@@ -12,7 +12,7 @@ from logctl.formats.record import LineParser, Record
 from logctl.formats.regex import compile_pattern
 from logctl.formats.syslog import SyslogParser
 
-NAMES = ("auto", "combined", "common", "jsonl", "logfmt", "syslog", "regex:<pattern>")
+NAMES = ("auto", "combined", "common", "jsonl", "logfmt", "syslog", "regex:PATTERN")
 
 
 @dataclass(frozen=True)

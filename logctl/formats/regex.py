@@ -1,4 +1,4 @@
-"""User patterns: `--format 'regex:<pattern>'` with named groups (ts, method, path, status,
+"""User patterns: `--format 'regex:PATTERN'` with named groups (ts, method, path, status,
 bytes, host, client, level, and latency as rt_ms, duration_ms, request_time...)."""
 
 import re
