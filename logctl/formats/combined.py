@@ -19,7 +19,8 @@ RT_UNITS = {"auto": None, "s": 1000.0, "ms": 1.0, "us": 0.001}
 MAX_SIZE_DIGITS = 15
 
 LINE = re.compile(
-    rb"^(?:(?P<vhost>[^\s\"\[]+) )?(?P<client>[^\s\"\[]+) \S+ (?P<user>\S+|\"[^\"]*\") "
+    rb"^(?:(?P<vhost>[^\s\",\[]+) )?(?:\"(?P<xff>[^\"]*)\" )?"
+    rb"(?P<client>(?:[^\s\",\[]+, )*[^\s\"\[]+) \S+ (?P<user>\S+|\"[^\"]*\") "
     rb"\[(?P<ts>[^\]\s]+)(?: (?P<tz>[+-]\d{4}))?\] "
     rb"\"(?P<request>(?:[^\"\\]|\\.)*)\" (?P<status>\d{3}) (?P<bytes>\d{1,%d}|-)"
     rb"(?P<agent> \"(?:[^\"\\]|\\.)*\" \"(?:[^\"\\]|\\.)*\")?"
@@ -42,7 +43,7 @@ class CombinedParser:
         match = LINE.match(line)
         if match is None:
             return None
-        vhost, client, _, stamp, tz, request, status, size, _, extra = match.groups()
+        vhost, _, client, _, stamp, tz, request, status, size, _, extra = match.groups()
         ts = parse_clf(stamp.decode("ascii", "replace"), tz and tz.decode("ascii"))
         if ts is None:
             return None
@@ -59,22 +60,28 @@ class CombinedParser:
         )
 
     def response_time(self, extra: bytes) -> float | None:
-        """The last numeric field after the user agent, converted to milliseconds."""
-        fields = extra.split()
-        if not fields or not _RT.match(fields[-1]):
+        """The first numeric field after the user agent, converted to milliseconds: the
+        response time (Apache %D or %T, nginx $request_time), which comes before any
+        upstream times nginx adds ($upstream_response_time may be '-', 'a, b' or 'a : b')."""
+        raw = next((field for field in extra.split() if _RT.match(field)), None)
+        if raw is None:
             return None
-        raw = fields[-1]
         scale = RT_UNITS[self.rt_unit]
         if scale is None:
             scale = 1000.0 if b"." in raw else 0.001
         return float(raw) * scale
 
 
+INVALID = "(invalid)"
+
+
 def split_request(request: bytes) -> tuple[str, str]:
-    """'GET /a?b HTTP/1.1' to ('GET', '/a?b'); a request with no method/path gives '-'."""
+    """'GET /a?b HTTP/1.1' to ('GET', '/a?b'). A request that is not 'METHOD PATH' (empty,
+    or bytes of another protocol: a TLS handshake on an HTTP port) is still a request
+    with its status: method '-', route INVALID."""
     parts = request.split(b" ")
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        return "-", "-"
+        return "-", INVALID
     return parts[0].decode("ascii", "replace"), parts[1].decode("utf-8", "replace")
 
 

@@ -35,7 +35,24 @@ def test_real_combined_line() -> None:
      ("GET", "/", 200, 1, "10.0.0.1", 971186136.0)),
     # junk request (TLS handshake on an HTTP port) is still a request with a status
     (b'10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "\\x16\\x03\\x01" 400 0 "-" "-"',
-     ("-", "-", 400, 0, "10.0.0.1", 971186136.0)),
+     ("-", "(invalid)", 400, 0, "10.0.0.1", 971186136.0)),
+    # an empty request (a connection closed before it sent one)
+    (b'10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "" 400 0 "-" "-"',
+     ("-", "(invalid)", 400, 0, "10.0.0.1", 971186136.0)),
+    # an X-Forwarded-For list as the client (nginx real_ip off, $proxy_add_x_forwarded_for)
+    (b'10.0.0.2, 10.0.0.1, 127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /x HTTP/1.1" 200 '
+     b'571 "-" "ua"', ("GET", "/x", 200, 571, "10.0.0.2, 10.0.0.1, 127.0.0.1", 971186136.0)),
+    # IPv6 addresses in the list
+    (b'2001:db8::2, ::1 - - [10/Oct/2000:13:55:36 +0000] "GET /6 HTTP/1.1" 200 1',
+     ("GET", "/6", 200, 1, "2001:db8::2, ::1", 971186136.0)),
+    # a quoted X-Forwarded-For before the client ("$http_x_forwarded_for" $remote_addr ...)
+    (b'"203.0.113.7, 10.0.0.1" 127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /q HTTP/1.1" '
+     b'200 2 "-" "ua"', ("GET", "/q", 200, 2, "127.0.0.1", 971186136.0)),
+    (b'"-" 127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /q HTTP/1.1" 200 2 "-" "ua"',
+     ("GET", "/q", 200, 2, "127.0.0.1", 971186136.0)),
+    # a unix socket client
+    (b'unix: - - [10/Oct/2000:13:55:36 +0000] "GET /u HTTP/1.1" 200 3 "-" "ua"',
+     ("GET", "/u", 200, 3, "unix:", 971186136.0)),
     # escaped quotes inside the user agent
     (b'10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /q HTTP/1.1" 200 5 "-" '
      b'"Mozilla \\"quoted\\" agent"', ("GET", "/q", 200, 5, "10.0.0.1", 971186136.0)),
@@ -53,11 +70,33 @@ def test_edge_cases(line: bytes, expected: tuple) -> None:
     (b" 2", "s", 2000.0),            # Apache %T, seconds
     (b" 15", "ms", 15.0),
     (b' "upstream" 0.5', "auto", 500.0),
+    # nginx main + $request_time $upstream_response_time: the request time counts
+    (b" 0.250 0.240", "auto", 250.0),
+    (b" 0.250 -", "auto", 250.0),
+    (b" 0.250 0.100, 0.140", "auto", 250.0),
+    (b" 0.250 0.100 : 0.140", "auto", 250.0),
+    (b' 512 0.250 "-" "x"', "s", 512000.0),  # the first number, whatever its unit
 ])
 def test_response_time_units(tail: bytes, unit: str, ms: float) -> None:
     line = REAL + tail
     record = CombinedParser(unit)(line)
     assert record is not None and record.rt_ms == pytest.approx(ms)
+
+
+@pytest.mark.parametrize(("prefix", "host", "client"), [
+    (b"www.example.com", "www.example.com", "10.0.0.1"),
+    (b"www.example.com:8443", "www.example.com:8443", "10.0.0.1"),
+    (b'www.example.com "198.51.100.9"', "www.example.com", "10.0.0.1"),
+])
+def test_vhost_before_a_forwarded_for_list(prefix: bytes, host: str, client: str) -> None:
+    record = parse(prefix + b' 10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" '
+                            b'200 1 "-" "ua" 0.5')
+    assert record is not None and (record.host, record.client, record.rt_ms) == (
+        host, client, 500.0)
+    listed = parse(prefix + b' 198.51.100.9, 10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] '
+                            b'"GET / HTTP/1.1" 200 1')
+    assert listed is not None and (listed.host, listed.client) == (
+        host, "198.51.100.9, 10.0.0.1")
 
 
 def test_vhost_combined_carries_host() -> None:
