@@ -1,0 +1,141 @@
+"""Lines produced by a real server, not by hand: Debian's nginx on a free port writes one
+access log per log_format (combined; main with $request_time $upstream_response_time; an
+X-Forwarded-For list as the client; a quoted X-Forwarded-For before the client; a
+vhost:port prefix) while the test sends a known mix of requests; each log, ingested by
+`logctl ingest`, must give exactly the requests, 5xx, 4xx, bytes and routes that were sent."""
+
+import json
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from logctl.cli import app
+from tests.cluster import free_ports, wait_until
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+COMBINED = ('"$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"')
+FORMATS = {
+    "combined": f"$remote_addr - $remote_user [$time_local] {COMBINED}",
+    "main_times": f"$remote_addr - $remote_user [$time_local] {COMBINED} "
+                  "$request_time $upstream_response_time",
+    "xff_list": f"$proxy_add_x_forwarded_for - $remote_user [$time_local] {COMBINED}",
+    "xff_quoted": f'"$http_x_forwarded_for" $remote_addr - $remote_user [$time_local] '
+                  f"{COMBINED}",
+    "vhost": f"$host:$server_port $remote_addr - $remote_user [$time_local] {COMBINED}",
+}
+# What the test sends: (path, status, body), each this many times.
+ROUTES = {"/ok": (200, "hello world"), "/missing": (404, "nf"), "/boom": (503, "down!"),
+          "/users/123": (200, "u")}
+TIMES = {"/ok": 7, "/missing": 3, "/boom": 2, "/users/123": 4}
+
+
+def config(root: Path, port: int) -> str:
+    formats = "\n".join(f"    log_format {name} '{spec}';" for name, spec in FORMATS.items()
+                         if name != "combined")  # nginx's own, built in
+    logs = "\n".join(f"        access_log {root}/{name}.log {name};" for name in FORMATS)
+    locations = "\n".join(
+        f"        location = {path} {{ return {status} \"{body}\"; }}"
+        for path, (status, body) in ROUTES.items())
+    return f"""
+daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+{formats}
+    server {{
+        listen 127.0.0.1:{port};
+        server_name localhost;
+{logs}
+{locations}
+    }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def nginx_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int, int]]:
+    """nginx started on a free port, sent the test's requests, then stopped (so its logs
+    are flushed); yields the log folder, the size of nginx's own 400 page and the port."""
+    if not Path(NGINX).exists():
+        pytest.fail("nginx is not installed (.ci/run installs Debian's nginx-light)")
+    root = tmp_path_factory.mktemp("nginx")
+    (port,) = free_ports(1)
+    (root / "nginx.conf").write_text(config(root, port))
+    server = subprocess.Popen([NGINX, "-p", str(root), "-c", str(root / "nginx.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(base), 20, what=f"nginx to start; its log said: "
+                   f"{(root / 'error.log').read_text() if (root / 'error.log').exists() else ''}")
+        with httpx.Client(base_url=base) as client:
+            for path, times in TIMES.items():
+                for i in range(times):
+                    client.get(path, headers={"x-forwarded-for": f"203.0.113.{i + 1}"})
+        bad_page = _send_junk(port)
+    finally:
+        server.terminate()
+        server.wait(20)
+    yield root, bad_page, port
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/ok", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _send_junk(port: int) -> int:
+    """A TLS handshake's first bytes to the HTTP port: nginx answers 400 and logs the
+    request as it came; returns the length of the 400 page it sent."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    return len(body)
+
+
+def metrics(runner, db: Path, *extra: str) -> dict:
+    shown = runner.invoke(app, ["metrics", "--db", str(db), "--format", "json", *extra])
+    assert shown.exit_code == 0, shown.output
+    return json.loads(shown.output)
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_each_nginx_log_format_counts_what_was_sent(nginx_logs: tuple[Path, int, int],
+                                                    name: str, runner, tmp_path: Path) -> None:
+    root, bad_page, port = nginx_logs
+    log, db = root / f"{name}.log", tmp_path / "logctl.db"
+    lines = log.read_bytes().splitlines()
+    warmup = sum(1 for line in lines if b'"GET /ok ' in line) - TIMES["/ok"]  # start-up polls
+    done = runner.invoke(app, ["ingest", str(log), "--db", str(db)])
+    assert done.exit_code == 0, done.output
+    body = metrics(runner, db)
+    sent = {path: TIMES[path] + (warmup if path == "/ok" else 0) for path in TIMES}
+    requests = sum(sent.values()) + 1  # and the junk request
+    sizes = sum(len(ROUTES[path][1]) * n for path, n in sent.items()) + bad_page
+    assert (body["requests"], body["errors"], body["client_errors"], body["bytes"],
+            body["malformed"]) == (requests, sent["/boom"], sent["/missing"] + 1, sizes, 0)
+    routes = {g["key"]: g["requests"] for g in metrics(runner, db, "--by", "route")["groups"]}
+    assert routes == {"/ok": sent["/ok"], "/missing": 3, "/boom": 2, "/users/:id": 4,
+                      "(invalid)": 1}
+    if name == "main_times":
+        assert body["latency_ms"] is not None and body["latency_ms"]["max"] < 1000
+    if name == "vhost":
+        hosts = {g["key"]: g["requests"] for g in metrics(runner, db, "--by", "host")["groups"]}
+        assert hosts == {f"127.0.0.1:{port}": requests - 1, f"localhost:{port}": 1}
