@@ -139,3 +139,87 @@ def test_each_nginx_log_format_counts_what_was_sent(nginx_logs: tuple[Path, int,
     if name == "vhost":
         hosts = {g["key"]: g["requests"] for g in metrics(runner, db, "--by", "host")["groups"]}
         assert hosts == {f"127.0.0.1:{port}": requests - 1, f"localhost:{port}": 1}
+
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
+def haproxy_config(port: int) -> str:
+    returns = "\n".join(
+        f'    http-request return status {status} content-type text/plain string "{body}"'
+        f" if {{ path {path} }}" for path, (status, body) in ROUTES.items())
+    return f"""
+global
+    log stdout format raw local0
+    log stderr format rfc3164 local0
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend web
+    bind 127.0.0.1:{port}
+{returns}
+"""
+
+
+def logged_bytes(log: Path) -> int:
+    """HAProxy's own count of bytes sent (headers included, its connection header not), the
+    7th field of each line after any syslog header: what logctl must add up."""
+    return sum(int(line.rpartition(b"]: ")[2].split()[6]) for line in
+               log.read_bytes().splitlines())
+
+
+@pytest.fixture(scope="module")
+def haproxy_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """HAProxy answering the test's routes itself, logging each request raw to stdout and
+    as RFC 3164 syslog to stderr; yields the folder and its port."""
+    if not Path(HAPROXY).exists():
+        pytest.fail("haproxy is not installed (.ci/run installs Debian's haproxy)")
+    root = tmp_path_factory.mktemp("haproxy")
+    (port,) = free_ports(1)
+    (root / "haproxy.cfg").write_text(haproxy_config(port))
+    with open(root / "raw.log", "wb") as raw, open(root / "syslog.log", "wb") as syslog:
+        server = subprocess.Popen([HAPROXY, "-db", "-f", str(root / "haproxy.cfg")],
+                                  stdout=raw, stderr=syslog)
+        try:
+            wait_until(lambda: _listening(port), 20, what="haproxy to start")
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+                for path, times in TIMES.items():
+                    for _ in range(times):
+                        client.get(path)
+            wait_until(lambda: (root / "raw.log").read_bytes().count(b"\n") >= 16, 10,
+                       what="haproxy's log lines")
+        finally:
+            server.terminate()
+            server.wait(20)
+    yield root, port
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("name", ["raw", "syslog"])
+def test_haproxy_logs_count_what_was_sent(haproxy_logs: tuple[Path, int], name: str,
+                                          runner, tmp_path: Path) -> None:
+    root, _ = haproxy_logs
+    sent_bytes = logged_bytes(root / f"{name}.log")
+    assert sent_bytes > sum(len(ROUTES[p][1]) * n for p, n in TIMES.items())  # + headers
+    db = tmp_path / "logctl.db"
+    done = runner.invoke(app, ["ingest", str(root / f"{name}.log"), "--db", str(db)])
+    assert done.exit_code == 0, done.output
+    assert "format haproxy" in done.output
+    body = metrics(runner, db)
+    assert (body["requests"], body["errors"], body["client_errors"], body["bytes"],
+            body["malformed"]) == (sum(TIMES.values()), TIMES["/boom"], TIMES["/missing"],
+                                   sent_bytes, 0)
+    assert body["latency_ms"] is not None
+    routes = {g["key"]: g["requests"] for g in metrics(runner, db, "--by", "route")["groups"]}
+    assert routes == {"/ok": 7, "/missing": 3, "/boom": 2, "/users/:id": 4}
+    hosts = {g["key"] for g in metrics(runner, db, "--by", "host")["groups"]}
+    assert hosts == {"web/web"}

@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 from logctl.errors import ParseError
 from logctl.formats.combined import RT_UNITS, CombinedParser
 from logctl.formats.fields import FieldMap
+from logctl.formats.haproxy import HaproxyParser
 from logctl.formats.jsonl import JsonLinesParser
 from logctl.formats.logfmt import LogfmtParser
 from logctl.formats.record import LineParser, Record
 from logctl.formats.regex import compile_pattern
 from logctl.formats.syslog import SyslogParser
 
-NAMES = ("auto", "combined", "common", "jsonl", "logfmt", "syslog", "regex:PATTERN")
+NAMES = ("auto", "combined", "common", "haproxy", "jsonl", "logfmt", "syslog", "regex:PATTERN")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def make_format(spec: str, options: FormatOptions) -> Format:
         return Format(spec, CombinedParser(options.rt_unit), spec, options, columnar="clf")
     if spec in ("jsonl", "json"):
         return Format("jsonl", JsonLinesParser(options.fields), spec, options, columnar="json")
+    if spec == "haproxy":
+        return Format("haproxy", HaproxyParser(), spec, options)
     if spec == "logfmt":
         return Format("logfmt", LogfmtParser(options.fields), spec, options)
     if spec == "syslog":
