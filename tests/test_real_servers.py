@@ -223,3 +223,61 @@ def test_haproxy_logs_count_what_was_sent(haproxy_logs: tuple[Path, int], name: 
     assert routes == {"/ok": 7, "/missing": 3, "/boom": 2, "/users/:id": 4}
     hosts = {g["key"] for g in metrics(runner, db, "--by", "host")["groups"]}
     assert hosts == {"web/web"}
+
+
+CADDY = shutil.which("caddy") or "/usr/bin/caddy"
+
+
+@pytest.fixture(scope="module")
+def caddy_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """Caddy answering the test's routes, writing its JSON access log; yields the log
+    and the port (its admin API and automatic HTTPS turned off)."""
+    if not Path(CADDY).exists():
+        pytest.fail("caddy is not installed (.ci/run installs Debian's caddy)")
+    root = tmp_path_factory.mktemp("caddy")
+    (port,) = free_ports(1)
+    responds = "\n".join(f'    respond {path} "{body}" {status}'
+                         for path, (status, body) in ROUTES.items())
+    (root / "Caddyfile").write_text(
+        "{\n    admin off\n    auto_https off\n}\n"
+        f"http://127.0.0.1:{port} {{\n    log {{\n        output file {root}/access.log\n"
+        f"    }}\n{responds}\n}}\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(root), "XDG_DATA_HOME": str(root / "data"),
+           "XDG_CONFIG_HOME": str(root / "config")}
+    server = subprocess.Popen([CADDY, "run", "--config", str(root / "Caddyfile"),
+                               "--adapter", "caddyfile"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _listening(port), 30, what="caddy to start")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for path, times in TIMES.items():
+                for _ in range(times):
+                    client.get(path)
+        wait_until(lambda: (root / "access.log").exists() and
+                   (root / "access.log").read_bytes().count(b"\n") >= sum(TIMES.values()),
+                   10, what="caddy's access log")
+    finally:
+        server.terminate()
+        server.wait(20)
+    yield root / "access.log", port
+
+
+def test_caddy_json_access_log_counts_what_was_sent(caddy_log: tuple[Path, int], runner,
+                                                    tmp_path: Path) -> None:
+    log, port = caddy_log
+    db = tmp_path / "logctl.db"
+    done = runner.invoke(app, ["ingest", str(log), "--db", str(db)])
+    assert done.exit_code == 0, done.output
+    assert "format jsonl" in done.output
+    body = metrics(runner, db)
+    sizes = sum(len(ROUTES[path][1]) * n for path, n in TIMES.items())
+    assert (body["requests"], body["errors"], body["client_errors"], body["bytes"],
+            body["malformed"]) == (sum(TIMES.values()), TIMES["/boom"], TIMES["/missing"],
+                                   sizes, 0)
+    assert body["latency_ms"] is not None and body["latency_ms"]["max"] < 1000
+    routes = {g["key"]: g["requests"] for g in metrics(runner, db, "--by", "route")["groups"]}
+    assert routes == {"/ok": 7, "/missing": 3, "/boom": 2, "/users/:id": 4}
+    methods = {g["key"] for g in metrics(runner, db, "--by", "method")["groups"]}
+    assert methods == {"GET"}
+    hosts = {g["key"] for g in metrics(runner, db, "--by", "host")["groups"]}
+    assert hosts == {f"127.0.0.1:{port}"}

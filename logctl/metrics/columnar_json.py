@@ -172,7 +172,7 @@ def _read(lines: pl.Series, matched: pl.Series, shape: Shape) -> pl.DataFrame:
     severity = pl.col("level").replace_strict(*_distinct(frame["level"], severity_of),
                                               return_dtype=pl.Int8)
     status = pl.col("status")
-    error = (status >= 500) | (severity <= 3).fill_null(False)
+    error = (status >= 500) | ((status < 100) & (severity <= 3).fill_null(False))
     level = severity.replace_strict(list(range(8)), [level_name(s) for s in range(8)],
                                     return_dtype=pl.String).fill_null("-")
     split = (pl.col("method") == "") & pl.col("path").str.contains(" ", literal=True)

@@ -156,7 +156,10 @@ def add_record(points: dict[PointKey, Point], record: Record) -> int:
         point = points[key] = Point()
     point.count += 1
     status = record.status
-    if status >= 500 or (record.severity is not None and record.severity <= 3):
+    # An HTTP status decides (Caddy logs a 404 at level error); a record without one (an
+    # event) is an error when its level is err or worse.
+    if status >= 500 or (status < 100 and record.severity is not None
+                         and record.severity <= 3):
         point.errors += 1
     elif 400 <= status < 500:
         point.client_errors += 1

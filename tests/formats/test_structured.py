@@ -138,3 +138,25 @@ def test_user_regex() -> None:
 def test_bad_user_regex(pattern: str) -> None:
     with pytest.raises(ParseError):
         compile_pattern(pattern, FieldMap())
+
+
+# The access log entry of Caddy's documentation (caddyserver.com/docs/logging): nested
+# request fields, the duration in seconds.
+CADDY = (b'{"level":"info","ts":1646861401.5241024,"logger":"http.log.access.log0","msg":'
+         b'"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"41342",'
+         b'"proto":"HTTP/2.0","method":"GET","host":"localhost","uri":"/","headers":{'
+         b'"User-Agent":["curl/7.82.0"],"Accept":["*/*"]},"tls":{"resumed":false,'
+         b'"version":772,"cipher_suite":4865,"proto":"h2","server_name":"example.com"}},'
+         b'"bytes_read":0,"user_id":"","duration":0.000929675,"size":10900,"status":200,'
+         b'"resp_headers":{"Server":["Caddy"],"Content-Type":["text/html; charset=utf-8"]}}')
+
+
+def test_caddy_access_log_reads_its_nested_request() -> None:
+    from logctl.formats.jsonl import JsonLinesParser
+
+    record = JsonLinesParser()(CADDY)
+    assert record is not None
+    assert (record.ts, record.method, record.path, record.status, record.bytes,
+            record.rt_ms, record.host, record.client) == (
+        1646861401.5241024, "GET", "/", 200, 10900, pytest.approx(0.929675), "localhost",
+        "127.0.0.1")

@@ -64,6 +64,8 @@ def test_nginx_json_with_values_as_strings() -> None:
 
 
 EDGE = [
+    '{"ts": 971186136, "level": "error", "status": 404, "path": "/caddy-404"}',
+    '{"ts": 971186136, "level": "error", "status": 0, "path": "/no-status"}',
     '{"time":"01/Jun/2025:00:00:00 +0000","method":"GET","path":"/x/1","status":200,'
     '"bytes":10,"duration_ms":9}',
     '{"time":"01/Jun/2025:00:00:01 +0000","method":"GET","path":"/x/2","status":500,'

@@ -71,3 +71,18 @@ def test_a_point_pickles_its_histogram_packed_and_reads_it_back() -> None:
     assert copy.encoded_hist() == point.encoded_hist()
     copy.merge(point)
     assert sum(copy.hist.values()) == 4
+
+
+def test_a_status_decides_and_the_level_only_without_one() -> None:
+    """Caddy logs a 404 at level error: a 4xx, not an error. An event (no HTTP status) at
+    level error is an error."""
+    from logctl.formats.jsonl import JsonLinesParser
+
+    lines = (b'{"ts": 971186136, "level": "error", "status": 404, "method": "GET", "path": "/a"}\n'
+             b'{"ts": 971186136, "level": "error", "status": 502, "method": "GET", "path": "/a"}\n'
+             b'{"ts": 971186136, "level": "error", "msg": "disk gone"}\n'
+             b'{"ts": 971186136, "level": "info", "msg": "started"}\n')
+    result = aggregate_lines(lines, JsonLinesParser())
+    points = list(result.points.values())
+    assert (sum(p.count for p in points), sum(p.errors for p in points),
+            sum(p.client_errors for p in points)) == (4, 2, 1)
