@@ -4,6 +4,7 @@
 from dataclasses import dataclass, field
 
 from logctl.errors import ParseError
+from logctl.formats.aws_lb import AwsLbParser
 from logctl.formats.combined import RT_UNITS, CombinedParser
 from logctl.formats.fields import FieldMap
 from logctl.formats.haproxy import HaproxyParser
@@ -13,7 +14,8 @@ from logctl.formats.record import LineParser, Record
 from logctl.formats.regex import compile_pattern
 from logctl.formats.syslog import SyslogParser
 
-NAMES = ("auto", "combined", "common", "haproxy", "jsonl", "logfmt", "syslog", "regex:PATTERN")
+NAMES = ("auto", "combined", "common", "haproxy", "aws_lb", "jsonl", "logfmt", "syslog",
+         "regex:PATTERN")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ def make_format(spec: str, options: FormatOptions) -> Format:
         return Format(spec, CombinedParser(options.rt_unit), spec, options, columnar="clf")
     if spec in ("jsonl", "json"):
         return Format("jsonl", JsonLinesParser(options.fields), spec, options, columnar="json")
+    if spec in ("aws_lb", "alb", "elb"):
+        return Format("aws_lb", AwsLbParser(), spec, options)
     if spec == "haproxy":
         return Format("haproxy", HaproxyParser(), spec, options)
     if spec == "logfmt":

@@ -1,0 +1,52 @@
+"""AWS load balancer access logs: the Application Load Balancer's (its first field is the
+request type: http, https, h2, grpcs, ws, wss) and the Classic Load Balancer's (no type),
+one parser for both since their first thirteen fields agree:
+
+    [type] time elb client:port target:port request_time target_time response_time
+      elb_status target_status received_bytes sent_bytes "request" "user_agent" ...
+
+The response time is the sum of the three processing times (seconds; -1 in any means the
+load balancer could not say, so none). The status is the load balancer's (`-`: none sent,
+status 0); bytes are those sent to the client; the host is the request URL's host, and
+the route its path."""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from logctl.formats.combined import MAX_SIZE_DIGITS, split_request
+from logctl.formats.record import Record
+from logctl.formats.timestamps import parse_iso
+
+_TIME = rb"-?\d{1,9}(?:\.\d{1,9})?"
+LINE = re.compile(
+    rb"^(?:[a-z0-9]{1,8} )?(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z) \S+ "
+    rb"(?P<client>\S+?)(?::\d+)? \S+ (?P<t1>%s) (?P<t2>%s) (?P<t3>%s) "
+    rb"(?P<status>\d{3}|-) (?:\d{3}|-) \d{1,%d} (?P<sent>\d{1,%d}) "
+    rb"\"(?P<request>(?:[^\"\\]|\\.)*)\" \"(?:[^\"\\]|\\.)*\"(?: .*)?$"
+    % (_TIME, _TIME, _TIME, MAX_SIZE_DIGITS, MAX_SIZE_DIGITS)
+)
+
+
+@dataclass(frozen=True)
+class AwsLbParser:
+    """Parses one ALB or classic ELB access log line."""
+
+    def __call__(self, line: bytes) -> Record | None:
+        match = LINE.match(line)
+        if match is None:
+            return None
+        time, client, t1, t2, t3, status, sent, request = match.groups()
+        ts = parse_iso(time.decode("ascii"))
+        if ts is None:
+            return None
+        method, target = split_request(request)
+        url = urlsplit(target)
+        times = [float(t1), float(t2), float(t3)]
+        return Record(
+            ts=ts, method=method, path=url.path or target if url.scheme else target,
+            status=0 if status == b"-" else int(status), bytes=int(sent),
+            rt_ms=None if min(times) < 0 else sum(times) * 1000.0,
+            host=url.netloc if url.scheme else "",
+            client=client.decode("utf-8", "replace"),
+        )
