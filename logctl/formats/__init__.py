@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from logctl.errors import ParseError
 from logctl.formats.aws_lb import AwsLbParser
 from logctl.formats.combined import RT_UNITS, CombinedParser
+from logctl.formats.envoy import EnvoyParser
 from logctl.formats.fields import FieldMap
 from logctl.formats.haproxy import HaproxyParser
 from logctl.formats.jsonl import JsonLinesParser
@@ -14,8 +15,8 @@ from logctl.formats.record import LineParser, Record
 from logctl.formats.regex import compile_pattern
 from logctl.formats.syslog import SyslogParser
 
-NAMES = ("auto", "combined", "common", "haproxy", "aws_lb", "jsonl", "logfmt", "syslog",
-         "regex:PATTERN")
+NAMES = ("auto", "combined", "common", "haproxy", "aws_lb", "envoy", "jsonl", "logfmt",
+         "syslog", "regex:PATTERN")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ def make_format(spec: str, options: FormatOptions) -> Format:
         return Format("jsonl", JsonLinesParser(options.fields), spec, options, columnar="json")
     if spec in ("aws_lb", "alb", "elb"):
         return Format("aws_lb", AwsLbParser(), spec, options)
+    if spec == "envoy":
+        return Format("envoy", EnvoyParser(), spec, options)
     if spec == "haproxy":
         return Format("haproxy", HaproxyParser(), spec, options)
     if spec == "logfmt":

@@ -27,6 +27,11 @@ LINE = re.compile(
     rb"(?P<extra>(?: +[^\s\"]+| +\"(?:[^\"\\]|\\.)*\")*)\s*$" % MAX_SIZE_DIGITS
 )
 _RT = re.compile(rb"^\d+(?:\.\d+)?$")
+# Known tails after the user agent that carry the time elsewhere than first, and a host:
+# Traefik's CLF (requests so far, "router", "service URL", duration in ms) and
+# ingress-nginx's default (request length, $request_time, [upstream name], ...).
+_TRAEFIK = re.compile(rb'^ +\d+ "(?P<router>[^"]*)" "[^"]*" (?P<ms>\d{1,12})ms\s*$')
+_INGRESS = re.compile(rb"^ +\d+ (?P<s>\d{1,12}(?:\.\d{1,9})?) \[(?P<upstream>[^\]]*)\] \[")
 
 
 @dataclass(frozen=True)
@@ -48,16 +53,31 @@ class CombinedParser:
         if ts is None:
             return None
         method, path = split_request(request)
+        host = vhost.decode("utf-8", "replace") if vhost else ""
+        rt_ms = None
+        if extra:
+            rt_ms, host = self.tail(extra, host)
         return Record(
             ts=ts,
             method=method,
             path=path,
             status=int(status),
             bytes=0 if size == b"-" else int(size),
-            rt_ms=self.response_time(extra),
-            host=vhost.decode("utf-8", "replace") if vhost else "",
+            rt_ms=rt_ms,
+            host=host,
             client=client.decode("utf-8", "replace"),
         )
+
+    def tail(self, extra: bytes, host: str) -> tuple[float | None, str]:
+        """The response time (ms) and host from the fields after the user agent: Traefik's
+        duration and router, ingress-nginx's $request_time and upstream name, else the
+        first number (see `response_time`) and the vhost."""
+        if match := _TRAEFIK.match(extra):
+            return float(match["ms"]), match["router"].decode("utf-8", "replace") or host
+        if match := _INGRESS.match(extra):
+            return (float(match["s"]) * 1000.0,
+                    match["upstream"].decode("utf-8", "replace") or host)
+        return self.response_time(extra), host
 
     def response_time(self, extra: bytes) -> float | None:
         """The first numeric field after the user agent, converted to milliseconds: the
