@@ -13,9 +13,10 @@ from logctl.formats.jsonl import JsonLinesParser
 from logctl.formats.logfmt import LogfmtParser
 from logctl.formats.record import LineParser, Record
 from logctl.formats.regex import compile_pattern
+from logctl.formats.s3 import S3Parser
 from logctl.formats.syslog import SyslogParser
 
-NAMES = ("auto", "combined", "common", "haproxy", "aws_lb", "envoy", "jsonl", "logfmt",
+NAMES = ("auto", "combined", "common", "haproxy", "aws_lb", "s3", "envoy", "jsonl", "logfmt",
          "syslog", "regex:PATTERN")
 
 
@@ -53,6 +54,8 @@ def make_format(spec: str, options: FormatOptions) -> Format:
         return Format("jsonl", JsonLinesParser(options.fields), spec, options, columnar="json")
     if spec in ("aws_lb", "alb", "elb"):
         return Format("aws_lb", AwsLbParser(), spec, options)
+    if spec == "s3":
+        return Format("s3", S3Parser(), spec, options)
     if spec == "envoy":
         return Format("envoy", EnvoyParser(), spec, options)
     if spec == "haproxy":

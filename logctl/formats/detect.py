@@ -5,7 +5,8 @@ from logctl.formats import Format, FormatOptions, make_format
 from logctl.formats.combined import has_referer_agent
 from logctl.formats.lines import iter_lines, parse_bounded
 
-CANDIDATES = ("combined", "haproxy", "aws_lb", "envoy", "jsonl", "syslog", "logfmt")  # ties: first
+CANDIDATES = (
+    "combined", "haproxy", "aws_lb", "s3", "envoy", "jsonl", "syslog", "logfmt")  # ties: first
 SAMPLE_LINES = 50
 
 
