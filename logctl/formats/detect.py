@@ -1,7 +1,7 @@
 """Auto-detection: try each parser on a sample of lines and keep the one that reads most."""
 
 from logctl.errors import ParseError
-from logctl.formats import Format, FormatOptions, make_format
+from logctl.formats import NAMES, Format, FormatOptions, make_format
 from logctl.formats.combined import has_referer_agent
 from logctl.formats.lines import iter_lines, parse_bounded
 
@@ -26,8 +26,8 @@ def detect_format(sample: bytes, options: FormatOptions) -> Format:
             best, best_hits = fmt, hits
     if best is None:
         raise ParseError(
-            "cannot detect the format: no known format reads the first lines; "
-            "name one with --format (combined, common, jsonl, logfmt, syslog, regex:...)"
+            "cannot detect the format: no known format reads the first lines; name one "
+            f"with --format ({', '.join(name for name in NAMES if name != 'auto')})"
         )
     if best.name == "combined" and not any(has_referer_agent(line) for line in lines):
         best = make_format("common", options)
