@@ -11,10 +11,9 @@ status 0); bytes are those sent to the client; the host is the request URL's hos
 the route its path."""
 
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from logctl.formats.combined import MAX_SIZE_DIGITS, split_request
+from logctl.formats.access import MAX_SIZE_DIGITS, PatternParser, count
 from logctl.formats.record import Record
 from logctl.formats.timestamps import parse_iso
 
@@ -28,25 +27,21 @@ LINE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class AwsLbParser:
+class AwsLbParser(PatternParser):
     """Parses one ALB or classic ELB access log line."""
 
-    def __call__(self, line: bytes) -> Record | None:
-        match = LINE.match(line)
-        if match is None:
-            return None
-        time, client, t1, t2, t3, status, sent, request = match.groups()
-        ts = parse_iso(time.decode("ascii"))
-        if ts is None:
-            return None
-        method, target = split_request(request)
+    LINE = LINE
+
+    def stamp(self, match: re.Match[bytes]) -> float | None:
+        return parse_iso(match["time"].decode("ascii"))
+
+    def record(self, match: re.Match[bytes], ts: float, method: str, target: str) -> Record:
         url = urlsplit(target)
-        times = [float(t1), float(t2), float(t3)]
+        times = [float(match[name]) for name in ("t1", "t2", "t3")]
         return Record(
-            ts=ts, method=method, path=url.path or target if url.scheme else target,
-            status=0 if status == b"-" else int(status), bytes=int(sent),
+            ts=ts, method=method, path=(url.path or target) if url.scheme else target,
+            status=count(match["status"]), bytes=int(match["sent"]),
             rt_ms=None if min(times) < 0 else sum(times) * 1000.0,
             host=url.netloc if url.scheme else "",
-            client=client.decode("utf-8", "replace"),
+            client=match["client"].decode("utf-8", "replace"),
         )

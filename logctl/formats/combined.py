@@ -10,13 +10,11 @@ the last numeric one being the response time.
 import re
 from dataclasses import dataclass
 
+from logctl.formats.access import MAX_SIZE_DIGITS, split_request
 from logctl.formats.record import Record
 from logctl.formats.timestamps import parse_clf
 
 RT_UNITS = {"auto": None, "s": 1000.0, "ms": 1.0, "us": 0.001}
-# A response size of more digits (a petabyte or more) is no real response: the line is
-# malformed, so that sums of sizes stay within the store's 64-bit integers.
-MAX_SIZE_DIGITS = 15
 
 LINE = re.compile(
     rb"^(?:(?P<vhost>[^\s\",\[]+) )?(?:\"(?P<xff>[^\"]*)\" )?"
@@ -90,19 +88,6 @@ class CombinedParser:
         if scale is None:
             scale = 1000.0 if b"." in raw else 0.001
         return float(raw) * scale
-
-
-INVALID = "(invalid)"
-
-
-def split_request(request: bytes) -> tuple[str, str]:
-    """'GET /a?b HTTP/1.1' to ('GET', '/a?b'). A request that is not 'METHOD PATH' (empty,
-    or bytes of another protocol: a TLS handshake on an HTTP port) is still a request
-    with its status: method '-', route INVALID."""
-    parts = request.split(b" ")
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        return "-", INVALID
-    return parts[0].decode("ascii", "replace"), parts[1].decode("utf-8", "replace")
 
 
 def has_referer_agent(line: bytes) -> bool:

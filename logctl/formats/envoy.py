@@ -10,9 +10,8 @@ A response code of 0 (the downstream went away before a response) counts, as sta
 """
 
 import re
-from dataclasses import dataclass
 
-from logctl.formats.combined import MAX_SIZE_DIGITS, split_request
+from logctl.formats.access import MAX_SIZE_DIGITS, PatternParser
 from logctl.formats.record import Record
 from logctl.formats.timestamps import parse_iso
 
@@ -25,22 +24,19 @@ LINE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class EnvoyParser:
+class EnvoyParser(PatternParser):
     """Parses one line of Envoy's default access log format."""
 
-    def __call__(self, line: bytes) -> Record | None:
-        match = LINE.match(line)
-        if match is None:
-            return None
-        time, request, status, sent, duration, xff, authority = match.groups()
-        ts = parse_iso(time.decode("ascii"))
-        if ts is None:
-            return None
-        method, path = split_request(request)
+    LINE = LINE
+
+    def stamp(self, match: re.Match[bytes]) -> float | None:
+        return parse_iso(match["time"].decode("ascii"))
+
+    def record(self, match: re.Match[bytes], ts: float, method: str, path: str) -> Record:
+        duration, authority = match["duration"], match["authority"]
         return Record(
-            ts=ts, method=method, path=path, status=int(status), bytes=int(sent),
-            rt_ms=None if duration == b"-" else float(duration),
+            ts=ts, method=method, path=path, status=int(match["status"]),
+            bytes=int(match["sent"]), rt_ms=None if duration == b"-" else float(duration),
             host="" if authority == b"-" else authority.decode("utf-8", "replace"),
-            client=xff.strip(b'"').decode("utf-8", "replace"),
+            client=match["xff"].strip(b'"').decode("utf-8", "replace"),
         )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from logctl.errors import UsageError
-from logctl.formats.combined import split_request
+from logctl.formats.access import split_request
 from logctl.formats.record import Record
 from logctl.formats.timestamps import parse_any
 

@@ -11,9 +11,8 @@ accept date carries no zone: it is read as UTC, as syslog stamps are.
 """
 
 import re
-from dataclasses import dataclass
 
-from logctl.formats.combined import MAX_SIZE_DIGITS, split_request
+from logctl.formats.access import MAX_SIZE_DIGITS, PatternParser
 from logctl.formats.record import Record
 from logctl.formats.timestamps import parse_clf
 
@@ -27,23 +26,21 @@ LINE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class HaproxyParser:
+class HaproxyParser(PatternParser):
     """Parses one HAProxy HTTP log line (plain, or with its syslog header)."""
 
-    def __call__(self, line: bytes) -> Record | None:
-        match = LINE.search(line)
-        if match is None:
-            return None
-        client, stamp, frontend, backend, ta, status, size, request = match.groups()
-        ts = parse_clf(stamp.decode("ascii"), None)
-        if ts is None:
-            return None
-        method, path = split_request(request)
-        elapsed = int(ta)
+    LINE = LINE
+    SEARCH = True
+
+    def stamp(self, match: re.Match[bytes]) -> float | None:
+        return parse_clf(match["ts"].decode("ascii"), None)
+
+    def record(self, match: re.Match[bytes], ts: float, method: str, path: str) -> Record:
+        elapsed = int(match["ta"])
+        frontend, backend = (match[name].decode("utf-8", "replace")
+                             for name in ("frontend", "backend"))
         return Record(
-            ts=ts, method=method, path=path, status=max(int(status), 0), bytes=int(size),
-            rt_ms=float(elapsed) if elapsed >= 0 else None,
-            host=f"{frontend.decode('utf-8', 'replace')}/{backend.decode('utf-8', 'replace')}",
-            client=client.decode("utf-8", "replace"),
+            ts=ts, method=method, path=path, status=max(int(match["status"]), 0),
+            bytes=int(match["bytes"]), rt_ms=float(elapsed) if elapsed >= 0 else None,
+            host=f"{frontend}/{backend}", client=match["client"].decode("utf-8", "replace"),
         )

@@ -8,9 +8,8 @@ The response time is Total Time (ms, `-` when S3 could not say); bytes are those
 (`-`: none); the host is the bucket, the route the request URI's path."""
 
 import re
-from dataclasses import dataclass
 
-from logctl.formats.combined import MAX_SIZE_DIGITS, split_request
+from logctl.formats.access import MAX_SIZE_DIGITS, PatternParser, count
 from logctl.formats.record import Record
 from logctl.formats.timestamps import parse_clf
 
@@ -23,22 +22,19 @@ LINE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class S3Parser:
+class S3Parser(PatternParser):
     """Parses one S3 server access log line."""
 
-    def __call__(self, line: bytes) -> Record | None:
-        match = LINE.match(line)
-        if match is None:
-            return None
-        bucket, stamp, tz, client, _, request, status, sent, total = match.groups()
-        ts = parse_clf(stamp.decode("ascii"), tz.decode("ascii"))
-        if ts is None:
-            return None
-        method, path = split_request(request)
+    LINE = LINE
+
+    def stamp(self, match: re.Match[bytes]) -> float | None:
+        return parse_clf(match["ts"].decode("ascii"), match["tz"].decode("ascii"))
+
+    def record(self, match: re.Match[bytes], ts: float, method: str, path: str) -> Record:
+        total = match["total"]
         return Record(
-            ts=ts, method=method, path=path, status=0 if status == b"-" else int(status),
-            bytes=0 if sent == b"-" else int(sent),
-            rt_ms=None if total == b"-" else float(total),
-            host=bucket.decode("utf-8", "replace"), client=client.decode("utf-8", "replace"),
+            ts=ts, method=method, path=path, status=count(match["status"]),
+            bytes=count(match["sent"]), rt_ms=None if total == b"-" else float(total),
+            host=match["bucket"].decode("utf-8", "replace"),
+            client=match["client"].decode("utf-8", "replace"),
         )

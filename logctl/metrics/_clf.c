@@ -291,7 +291,7 @@ static int parse_line(const char *p, const char *e, const Settings *s, Line *lin
         int64_t size = 0;
         while (q < e && is_digit((unsigned char)*q)) {
             if (q - start >= 15)
-                return 0; /* combined.MAX_SIZE_DIGITS: the line parser calls it malformed */
+                return 0; /* access.MAX_SIZE_DIGITS: the line parser calls it malformed */
             size = size * 10 + (*q++ - '0');
         }
         if (q == start)

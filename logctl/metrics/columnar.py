@@ -14,7 +14,8 @@ from array import array
 
 import polars as pl
 
-from logctl.formats.combined import MAX_SIZE_DIGITS, RT_UNITS
+from logctl.formats.access import MAX_SIZE_DIGITS
+from logctl.formats.combined import RT_UNITS
 from logctl.formats.lines import MAX_LINE, parse_bounded, strip_eol
 from logctl.formats.record import LineParser
 from logctl.formats.timestamps import clf_minute
