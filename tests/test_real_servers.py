@@ -79,15 +79,20 @@ def nginx_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(base), 20, what=f"nginx to start; its log said: "
                    f"{(root / 'error.log').read_text() if (root / 'error.log').exists() else ''}")
-        with httpx.Client(base_url=base) as client:
-            for path, times in TIMES.items():
-                for i in range(times):
-                    client.get(path, headers={"x-forwarded-for": f"203.0.113.{i + 1}"})
+        send_mix(base, lambda i: {"x-forwarded-for": f"203.0.113.{i + 1}"})
         bad_page = _send_junk(port)
     finally:
         server.terminate()
         server.wait(20)
     yield root, bad_page, port
+
+
+def send_mix(base: str, headers=lambda i: {}) -> None:
+    """The test's requests: each route of TIMES that many times (`headers(i)` on the i-th)."""
+    with httpx.Client(base_url=base) as client:
+        for path, times in TIMES.items():
+            for i in range(times):
+                client.get(path, headers=headers(i))
 
 
 def _answers(base: str) -> bool:
@@ -187,10 +192,7 @@ def haproxy_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
                                   stdout=raw, stderr=syslog)
         try:
             wait_until(lambda: _listening(port), 20, what="haproxy to start")
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-                for path, times in TIMES.items():
-                    for _ in range(times):
-                        client.get(path)
+            send_mix(f"http://127.0.0.1:{port}")
             wait_until(lambda: (root / "raw.log").read_bytes().count(b"\n") >= 16, 10,
                        what="haproxy's log lines")
         finally:
@@ -249,10 +251,7 @@ def caddy_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: _listening(port), 30, what="caddy to start")
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            for path, times in TIMES.items():
-                for _ in range(times):
-                    client.get(path)
+        send_mix(f"http://127.0.0.1:{port}")
         wait_until(lambda: (root / "access.log").exists() and
                    (root / "access.log").read_bytes().count(b"\n") >= sum(TIMES.values()),
                    10, what="caddy's access log")

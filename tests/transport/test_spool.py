@@ -4,7 +4,6 @@ spooled survives closing and reopening, and a damaged entry is set aside instead
 stalling the batches behind it."""
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from logctl.metrics.points import aggregate_lines
 from logctl.store.base import Batch, Position
 from logctl.transport.resilience import CircuitBreaker
 from logctl.transport.spool import Spool, SpoolFull, SpoolingStorage
+from tests.cluster import wait_until
 
 LINE = b'1.1.1.1 - - [10/Oct/2000:13:55:36 +0000] "GET /a HTTP/1.1" 200 10\n'
 
@@ -45,13 +45,6 @@ class FakeStorage:
         return None
 
 
-def wait_for(check, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-
-
 def test_spooled_batches_replay_oldest_first(tmp_path: Path) -> None:
     storage = FakeStorage()
     spooling = SpoolingStorage(storage, Spool(tmp_path / "spool.db"))  # type: ignore[arg-type]
@@ -61,7 +54,7 @@ def test_spooled_batches_replay_oldest_first(tmp_path: Path) -> None:
         assert spooling.spool.depth == 5
         storage.up = True
         spooling.write_batch(batch(5))  # older batches wait: this one queues behind them
-        wait_for(lambda: spooling.spool.depth == 0)
+        wait_until(lambda: spooling.spool.depth == 0, 5, 0.005, "the spool to drain")
         assert storage.written == [batch(n).batch_id for n in range(6)]
         assert spooling.health()["spool_replayed"] == 6
     finally:
