@@ -175,7 +175,11 @@ def metrics(
     top: Annotated[int | None, typer.Option(
         help="Keep the N largest groups.", min=1, show_default=False)] = None,
     output: Annotated[str, typer.Option(
-        "--format", "-o", help="table, json or csv.")] = "table",
+        "--format", "-o", help="table, json, csv or markdown.")] = "table",
+    sort: Annotated[str | None, typer.Option(
+        help=f"Order groups by a column: {', '.join(render.SORTS)} (the key ascending, "
+             "figures largest first). Default: most requests first.",
+        show_default=False)] = None,
     source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
     host: Annotated[list[str] | None, typer.Option(help="Only these hosts.")] = None,
     route: Annotated[str | None, typer.Option(
@@ -189,8 +193,10 @@ def metrics(
     """Query stored metrics: totals, error rate, latency quantiles, by group or over time.
 
     With --remote (or LOGCTL_REMOTE), the analytics daemon answers."""
-    if output not in ("table", "json", "csv"):
-        raise UsageError(f"unknown output format {output!r}: use table, json or csv")
+    if output not in ("table", "json", "csv", "markdown"):
+        raise UsageError(f"unknown output format {output!r}: use table, json, csv or markdown")
+    if sort is not None and sort not in render.SORTS:
+        raise UsageError(f"cannot sort by {sort!r}: use one of {', '.join(render.SORTS)}")
     settings = settings_from(home, db, config, remote=remote, store=store, token=token)
     request = MetricsRequest(since, until, by, step, top, source or (), host or (), route,
                              status or (), method or ())
@@ -198,10 +204,14 @@ def metrics(
     body, empty = answer.body, answer.empty
     if empty:
         err.print(answer.note, highlight=False)
+    if sort is not None:
+        body = render.sorted_groups(body, sort)
     if output == "json":
         out.print(render.to_json(body), highlight=False, soft_wrap=True)
     elif output == "csv":
         sys.stdout.write(render.to_csv(body))
+    elif output == "markdown":
+        sys.stdout.write(render.to_markdown(body))
     elif not empty:
         render.print_table(out, body)
 

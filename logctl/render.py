@@ -46,13 +46,10 @@ def to_json(body: dict[str, Any]) -> str:
     return json.dumps(body, indent=2)
 
 
-def summary_table(body: dict[str, Any]) -> Table:
-    """A two-column table of one summary."""
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+def summary_rows(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """One summary as (name, value) rows, for people."""
     latency = body["latency_ms"] or {}
-    rows = [
+    return [
         ("requests", human_count(body["requests"])),
         ("5xx errors", f"{human_count(body['errors'])} ({human_rate(body['error_rate'])})"),
         ("4xx", human_count(body["client_errors"])),
@@ -62,9 +59,31 @@ def summary_table(body: dict[str, Any]) -> Table:
         ("first", body["first"] or "-"),
         ("last", body["last"] or "-"),
     ]
-    for name, value in rows:
+
+
+def summary_table(body: dict[str, Any]) -> Table:
+    """A two-column table of one summary."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in summary_rows(body):
         table.add_row(name, value)
     return table
+
+
+COLUMNS = ("requests", "5xx", "5xx %", "4xx", "bytes", "p50", "p95", "p99")
+
+
+def entry_cells(entry: dict[str, Any], leading: list[str]) -> list[str]:
+    """One group or series entry as the cells of COLUMNS, after its `leading` keys."""
+    latency = entry["latency_ms"] or {}
+    return [
+        *(str(entry.get(name) if entry.get(name) is not None else "-") for name in leading),
+        human_count(entry["requests"]), human_count(entry["errors"]),
+        human_rate(entry["error_rate"]), human_count(entry["client_errors"]),
+        human_bytes(entry["bytes"]), human_ms(latency.get("p50")),
+        human_ms(latency.get("p95")), human_ms(latency.get("p99")),
+    ]
 
 
 def rows_table(entries: list[dict[str, Any]], leading: list[str]) -> Table:
@@ -73,18 +92,60 @@ def rows_table(entries: list[dict[str, Any]], leading: list[str]) -> Table:
     for name in leading:  # keys fold only past 40 columns, so short ones stay whole
         widest = max((len(str(entry.get(name))) for entry in entries), default=1)
         table.add_column(name, overflow="fold", min_width=min(widest, 40))
-    for name in ("requests", "5xx", "5xx %", "4xx", "bytes", "p50", "p95", "p99"):
+    for name in COLUMNS:
         table.add_column(name, justify="right", no_wrap=True)
     for entry in entries:
-        latency = entry["latency_ms"] or {}
-        table.add_row(
-            *(str(entry.get(name) if entry.get(name) is not None else "-") for name in leading),
-            human_count(entry["requests"]), human_count(entry["errors"]),
-            human_rate(entry["error_rate"]), human_count(entry["client_errors"]),
-            human_bytes(entry["bytes"]), human_ms(latency.get("p50")),
-            human_ms(latency.get("p95")), human_ms(latency.get("p99")),
-        )
+        table.add_row(*entry_cells(entry, leading))
     return table
+
+
+def to_markdown(body: dict[str, Any]) -> str:
+    """A Markdown table, for pasting into an issue or a chat (pipes in keys escaped)."""
+    if "series" not in body and "groups" not in body:
+        head, rows, right = ["metric", "value"], [list(r) for r in summary_rows(body)], {1}
+    else:
+        entries, leading = table_entries(body)
+        head = [*leading, *COLUMNS]
+        rows = [entry_cells(entry, leading) for entry in entries]
+        right = set(range(len(leading), len(head)))
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(head))) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+              for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def table_entries(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows of a grouped or series answer, and their key columns."""
+    if "groups" in body:
+        return body["groups"], ["key"]
+    if any("groups" in entry for entry in body["series"]):
+        return [{"t": e["t"], **g} for e in body["series"] for g in e.get("groups", [])], \
+            ["t", "key"]
+    return body["series"], ["t"]
+
+
+SORTS = ("key", *FIELDS, *LATENCY)
+
+
+def sorted_groups(body: dict[str, Any], column: str) -> dict[str, Any]:
+    """The answer with its groups (each bucket's, in a series) ordered by `column`: the
+    key ascending, any figure largest first (no latency last)."""
+    def order(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if column == "key":
+            return sorted(groups, key=lambda g: str(g["key"]))
+        def figure(group: dict[str, Any]) -> float:
+            value = (group["latency_ms"] or {}).get(column) if column in LATENCY \
+                else group[column]
+            return float("-inf") if value is None else value
+        return sorted(groups, key=figure, reverse=True)
+
+    if "groups" in body:
+        return {**body, "groups": order(body["groups"])}
+    if "series" in body:
+        return {**body, "series": [{**e, "groups": order(e["groups"])} if "groups" in e else e
+                                   for e in body["series"]]}
+    return body
 
 
 def flat_entries(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -122,13 +183,8 @@ def to_csv(body: dict[str, Any]) -> str:
 
 def print_table(console: Console, body: dict[str, Any]) -> None:
     """The right table for a summary, groups or series."""
-    if "series" in body:
-        grouped = any("groups" in entry for entry in body["series"])
-        entries = [{"t": e["t"], **g} for e in body["series"] for g in e.get("groups", [])] \
-            if grouped else body["series"]
-        console.print(rows_table(entries, ["t", "key"] if grouped else ["t"]))
-    elif "groups" in body:
-        console.print(rows_table(body["groups"], ["key"]))
+    if "series" in body or "groups" in body:
+        console.print(rows_table(*table_entries(body)))
     else:
         console.print(summary_table(body))
 

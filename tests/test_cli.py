@@ -267,3 +267,29 @@ def _stored_batches(db: Path) -> int:
             return conn.execute("SELECT count(*) FROM batches").fetchone()[0]
         except sqlite3.OperationalError:  # the schema is not there yet
             return 0
+
+
+def test_markdown_tables_for_pasting(runner: CliRunner, home: Path, apache_log: Path) -> None:
+    run(runner, "ingest", str(apache_log))
+    table = run(runner, "metrics", "--by", "status", "--sort", "key", "--format", "markdown")
+    assert table.splitlines()[:4] == [
+        "| key | requests | 5xx | 5xx % | 4xx | bytes | p50 | p95 | p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| 200 | 9,125 | 0 | 0.00% | 0 | 2.74 GB | - | - | - |",
+        "| 206 | 45 | 0 | 0.00% | 0 | 11.51 MB | - | - | - |"]
+    assert table.splitlines()[-1] == "| 500 | 3 | 3 | 100.00% | 0 | 626 B | - | - | - |"
+    totals = run(runner, "metrics", "--format", "markdown").splitlines()
+    assert totals[:4] == ["| metric | value |", "|---|---:|", "| requests | 9,999 |",
+                          "| 5xx errors | 3 (0.03%) |"]
+
+
+def test_sort_orders_the_groups_by_any_column(runner: CliRunner, home: Path,
+                                               apache_log: Path) -> None:
+    run(runner, "ingest", str(apache_log))
+    top = summary(runner, "--by", "route", "--top", "3", "--sort", "bytes")["groups"]
+    assert [(g["key"], g["bytes"]) for g in top] == [
+        ("/", 19178162), ("/favicon.ico", 2866744), ("/style2.css", 2594564)]
+    by_key = summary(runner, "--by", "status", "--sort", "key")["groups"]
+    assert [g["key"] for g in by_key] == ["200", "206", "301", "304", "403", "404", "416", "500"]
+    assert run(runner, "metrics", "--sort", "nope", code=2).startswith(
+        "error: cannot sort by 'nope': use one of key, requests, errors")
