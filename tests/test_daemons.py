@@ -6,6 +6,7 @@ with a JSON error and never takes a daemon down; SIGTERM stops the whole tree.""
 import gzip
 import json
 import threading
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,6 +212,16 @@ def test_bad_grpc_calls_are_invalid_argument(cluster: Cluster) -> None:
             storage.Query(spb.RangeQuery(group_by="colour"), timeout=10,
                           metadata=cluster.metadata)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        unsorted = array("i", [5, 1, 3, 1]).tobytes()  # bins descending: no encoder wrote it
+        corrupt = spb.Batch(source="x", position=spb.Position(source_id="c", start=0, end=1),
+                            points=[spb.KeyedPoint(minute=60, method="GET", route="/",
+                                                   status=200, point=spb.Point(
+                                                       count=2, latency_count=2,
+                                                       hist=unsorted))])
+        with pytest.raises(grpc.RpcError) as caught:
+            storage.Write(corrupt, timeout=10, metadata=cluster.metadata)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "corrupted latency histogram" in caught.value.details()
     with grpc.insecure_channel(cluster.analytics_grpc) as channel:
         analytics = apb_grpc.AnalyticsStub(channel)
         for call, message in ((analytics.Top, apb.MetricsRequest()),

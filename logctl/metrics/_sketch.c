@@ -102,6 +102,21 @@ static PyObject *merge(PyObject *module, PyObject *args) {
     return result;
 }
 
+PyDoc_STRVAR(check_doc, "check(blob) -> None\n\n"
+"Raise ValueError unless the packed histogram is whole pairs, bins ascending, counts >= 1.");
+
+static PyObject *check_blob(PyObject *module, PyObject *blob) {
+    (void)module;
+    Py_buffer b;
+    if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int ok = check(&b) && check_pairs(b.buf, b.len / 8, 1);
+    PyBuffer_Release(&b);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* Dense packing (see metrics/dense.py): int64 lowest bin, int64 number of fields, one int64
  * count per bin from the lowest, then the bins outside [low, high] as int64 (bin, count)
  * pairs, ascending. */
@@ -195,6 +210,7 @@ static PyObject *pack_concat(PyObject *module, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"merge", merge, METH_VARARGS, merge_doc},
+    {"check", check_blob, METH_O, check_doc},
     {"pack_concat", pack_concat, METH_VARARGS, pack_concat_doc},
     {NULL, NULL, 0, NULL},
 };

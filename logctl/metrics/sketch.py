@@ -105,6 +105,20 @@ def decode(blob: bytes | None, typecode: str = NARROW) -> Histogram:
     return dict(zip(bins, counts, strict=True))
 
 
+def check(blob: bytes | None) -> None:
+    """StoreError unless `blob` is what `encode` writes (empty counts as empty): what a
+    store checks of histograms that arrive from another process."""
+    if not blob:
+        return
+    if _sketch is None:
+        decode(blob)
+        return
+    try:
+        _sketch.check(blob)
+    except ValueError as error:
+        raise StoreError(str(error)) from None
+
+
 def _pairs(blob: bytes, typecode: str) -> array:
     """The flat (bin, count, ...) values of a packed blob; StoreError if not whole pairs."""
     flat = array(typecode)

@@ -5,6 +5,8 @@ Histograms cross packed, as the workers and the stores keep them: never unpacked
 import base64
 from typing import Any
 
+from logctl.errors import StoreError, UsageError
+from logctl.metrics import sketch
 from logctl.metrics.points import ChunkAggregate, Point
 from logctl.pb import analytics_pb2 as apb
 from logctl.pb import storage_pb2 as spb
@@ -22,6 +24,12 @@ def point_to_pb(point: Point) -> spb.Point:
 
 
 def point_from_pb(msg: spb.Point) -> Point:
+    """A point from the wire; a corrupted histogram is the sender's error (UsageError, so
+    it is refused as a bad request and never retried)."""
+    try:
+        sketch.check(msg.hist)
+    except StoreError as exc:
+        raise UsageError(f"bad point: {exc}") from None
     point = Point()
     point.count, point.errors, point.client_errors = msg.count, msg.errors, msg.client_errors
     point.bytes, point.latency_count = msg.bytes, msg.latency_count

@@ -113,12 +113,14 @@ def test_corrupted_blobs_are_refused_by_native_and_python_merges_alike(blob: byt
     good = pairs(1, 1, 4, 2)
     with pytest.raises(StoreError, match="corrupted latency histogram"):
         sketch.decode(blob)
-    with pytest.raises(StoreError, match="corrupted latency histogram"):
-        sketch.merge_packed(good, blob)
-    with pytest.MonkeyPatch.context() as python_only:
-        python_only.setattr(sketch, "_sketch", None)
+    for check in (lambda: sketch.merge_packed(good, blob), lambda: sketch.check(blob)):
         with pytest.raises(StoreError, match="corrupted latency histogram"):
-            sketch.merge_packed(good, blob)
+            check()
+        with pytest.MonkeyPatch.context() as python_only:
+            python_only.setattr(sketch, "_sketch", None)
+            with pytest.raises(StoreError, match="corrupted latency histogram"):
+                check()
+    sketch.check(good)
 
 
 @pytest.mark.parametrize("blob", [CORRUPT["a negative count"], CORRUPT["a zero count"],
