@@ -290,7 +290,8 @@ def test_query_over_the_cell_limit_is_refused(cluster: Cluster) -> None:
 
 
 def test_one_client_gets_429_past_its_concurrent_requests(cluster: Cluster) -> None:
-    """Two uploads held open (their bodies trickle in); a third request is refused."""
+    """Two uploads held open (their bodies trickle in); a third request is refused, but
+    health is not: the monitor's polls from the same host took a holder's place before."""
     release = threading.Event()
     underway = threading.Semaphore(0)
 
@@ -314,6 +315,9 @@ def test_one_client_gets_429_past_its_concurrent_requests(cluster: Cluster) -> N
         assert underway.acquire(timeout=20) and underway.acquire(timeout=20)
         third = wait_until(lambda: _third(cluster), 10, what="a 429 for the third request")
         assert third.headers["retry-after"] == "1"
+        # Health still answers the same client (the monitor polls from this host too).
+        assert httpx.get(f"{cluster.urls['ingest']}/v1/health", headers=cluster.auth,
+                         timeout=5).status_code == 200
     finally:
         release.set()
         for holder in holders:

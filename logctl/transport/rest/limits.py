@@ -1,11 +1,14 @@
 """Per-request bounds every REST service keeps, as one middleware: requests one client may
 have open at once (429 with Retry-After beyond), and how long a request may take (503
 beyond). Each app names the routes exempt from the time bound (a streamed upload is
-bounded by its size instead)."""
+bounded by its size instead). Health and /metrics are never refused for a busy client:
+the monitor polls from the same host as local clients, and a service must not look down
+because one of them is using all its places."""
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -14,6 +17,7 @@ from logctl.transport.rest.common import error_response
 from logctl.transport.rest.health import RequestStats
 
 Next = Callable[[Request], Awaitable[Response]]
+ALWAYS_ANSWERED = frozenset({"/v1/health", "/metrics"})
 
 
 @dataclass(frozen=True)
@@ -36,21 +40,28 @@ class RequestLimiter:
     async def __call__(self, request: Request, call_next: Next) -> Response:
         bounds: Limits = request.app.state.limits
         client = request.client.host if request.client else "-"
-        if self.open.get(client, 0) >= bounds.per_client:
+        limited = request.url.path not in ALWAYS_ANSWERED
+        if limited and self.open.get(client, 0) >= bounds.per_client:
             response = error_response(429, f"more than {bounds.per_client} requests at once "
                                            "from one client")
             response.headers["Retry-After"] = "1"
             return response
-        self.open[client] = self.open.get(client, 0) + 1
         started = time.perf_counter()
-        try:
+        with self._place(client) if limited else nullcontext():
             response = await self._within(bounds.timeout, request, call_next)
+        self.stats.record(response.status_code >= 500, (time.perf_counter() - started) * 1000)
+        return response
+
+    @contextmanager
+    def _place(self, client: str) -> Iterator[None]:
+        """One of the client's places, held while its request runs."""
+        self.open[client] = self.open.get(client, 0) + 1
+        try:
+            yield
         finally:
             self.open[client] -= 1
             if not self.open[client]:
                 del self.open[client]
-        self.stats.record(response.status_code >= 500, (time.perf_counter() - started) * 1000)
-        return response
 
     async def _within(self, timeout: float, request: Request, call_next: Next) -> Response:
         """The response, or 503 once `timeout` passes (untimed routes are left alone)."""
