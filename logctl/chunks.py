@@ -53,15 +53,16 @@ def skip_to(stream: BinaryIO, offset: int) -> None:
 PIECE = 256 * 1024
 
 
-def _blocks(stream: BinaryIO, size: int, first: int) -> Iterator[bytes]:
-    """Blocks of `size` bytes after a first one of `first` bytes (which ends on a multiple
-    of `size` from the stream's start). A compressed stream is read in pieces, so that one
-    cut short or corrupt gives up everything before the damage, then an InputError (never
-    a traceback); a plain file is read a block at a time."""
+def _blocks(stream: BinaryIO, size: int, start: int) -> Iterator[bytes]:
+    """Blocks that end on multiples of `size` from the stream's start (the stream is at
+    `start`), even after a short read of a file still being written. A compressed stream
+    is read in pieces, so that one cut short or corrupt gives up everything before the
+    damage, then an InputError (never a traceback); a plain file is read a block at a
+    time."""
     read = 0
     plain = isinstance(stream, io.BufferedReader) and isinstance(stream.raw, io.FileIO)
-    want = first
     while True:
+        want = size - (start + read) % size
         pieces: list[bytes] = []
         got = 0
         piece_size = want if plain else min(PIECE, want)
@@ -77,7 +78,6 @@ def _blocks(stream: BinaryIO, size: int, first: int) -> Iterator[bytes]:
         if not pieces:
             return
         read += got
-        want = size
         yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
@@ -96,7 +96,7 @@ def read_chunks(
     offset = start  # stream offset of the first byte not yet yielded
     carry = b""
     overlong: tuple[bytes, int] | None = None  # head and length of a line being skipped
-    for block in _blocks(stream, chunk_size, chunk_size - start % chunk_size):
+    for block in _blocks(stream, chunk_size, start):
         if overlong is not None:
             head, length = overlong
             cut = block.find(b"\n")

@@ -103,3 +103,23 @@ def test_a_reread_from_any_chunk_end_cuts_the_same_chunks(data: bytes, size: int
     resume = chunks[pick % len(chunks)][1]
     again = [(c.start, c.end) for c in read_chunks(io.BytesIO(data[resume:]), resume, size)]
     assert again == [c for c in chunks if c[0] >= resume]
+
+
+def test_cuts_stay_on_multiples_when_a_file_grows_between_reads(tmp_path) -> None:
+    """A short read at the end of a growing file must not shift later cuts: a re-read
+    from any chunk end (a checkpoint) must cut the same chunks, with the same batch ids."""
+    line = b"x" * 24 + b"\n"
+    path = tmp_path / "growing.log"
+    path.write_bytes(line * 6)  # 150 bytes: the second read of 100 comes back short
+    with open(path, "rb") as stream:
+        live = read_chunks(stream, 0, 100)
+        cuts = [(c.start, c.end) for c in (next(live), next(live))]
+        with open(path, "ab") as more:
+            more.write(line * 40)
+        cuts += [(c.start, c.end) for c in live]
+    assert cuts[:2] == [(0, 100), (100, 150)]
+    with open(path, "rb") as stream:
+        stream.seek(150)
+        again = [(c.start, c.end) for c in read_chunks(stream, 150, 100)]
+    assert cuts[2:] == again
+    assert all(end % 100 == 0 for _, end in again[:-1])

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from logctl.transport.serve import address
-from tests.cluster import health, running_cluster, wait_until
+from tests.cluster import free_ports, health, running_cluster, wait_until
 
 
 def listening(port: int) -> bool:
@@ -86,3 +86,18 @@ def test_the_parent_watch_stops_an_orphan_without_pdeathsig(tmp_path: Path) -> N
     wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
                5, what=f"orphan {pid} to stop")
 
+
+
+def test_fewer_storage_grpc_addresses_than_instances_is_one_clear_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    ports = free_ports(3)
+    (home / "logctl.toml").write_text(
+        f'storage_url = "http://127.0.0.1:{ports[0]},http://127.0.0.1:{ports[1]}"\n'
+        f'storage_grpc = "127.0.0.1:{ports[2]}"\n')
+    done = subprocess.run([sys.executable, "-m", "logctl", "serve", "--all", "--home",
+                           str(home), "--config", str(home / "logctl.toml")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "storage gRPC" in done.stderr.splitlines()[-1]

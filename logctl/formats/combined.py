@@ -29,7 +29,7 @@ _RT = re.compile(rb"^\d+(?:\.\d+)?$")
 # Traefik's CLF (requests so far, "router", "service URL", duration in ms) and
 # ingress-nginx's default (request length, $request_time, [upstream name], ...).
 _TRAEFIK = re.compile(rb'^ +\d+ "(?P<router>[^"]*)" "[^"]*" (?P<ms>\d{1,12})ms\s*$')
-_INGRESS = re.compile(rb"^ +\d+ (?P<s>\d{1,12}(?:\.\d{1,9})?) \[(?P<upstream>[^\]]*)\] \[")
+_INGRESS = re.compile(rb"^ +\d+ (?P<s>\d{1,12}(?:\.\d{1,9})?) \[(?P<upstream>[^\]]*)\](?: \[|\s)")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from logctl.errors import Overloaded, PeerError
+from logctl.errors import LogctlError, Overloaded, PeerError
 from logctl.localdb import open_local
 from logctl.pb import storage_pb2 as spb
 from logctl.store.base import Batch, Coverage, Query, Row
@@ -70,10 +70,14 @@ class Spool:
                 return None
             try:
                 return row[0], wire.batch_from_pb(spb.Batch.FromString(row[1]))
-            except (DecodeError, ValueError, TypeError) as exc:
+            except (DecodeError, ValueError, TypeError, LogctlError) as exc:
                 log.error("spooled batch %d is damaged, set aside in %s: %s", row[0],
                           self.path, exc)
                 self._set_aside(row[0])
+
+    def set_aside(self, seq: int) -> None:
+        """Move a batch that can never be stored to the `damaged` table."""
+        self._set_aside(seq)
 
     def _set_aside(self, seq: int) -> None:
         with self.lock:
@@ -151,7 +155,12 @@ class SpoolingStorage:
             try:
                 self.inner.write_batch(batch)
             except PeerError as exc:
-                self.stopping.wait(exc.retry_after or IDLE_S)
+                if exc.retryable:
+                    self.stopping.wait(exc.retry_after or IDLE_S)
+                    continue
+                log.error("storage refused spooled batch %s for good, set aside: %s",
+                          batch.batch_id, exc)
+                self.spool.set_aside(seq)
                 continue
             self.spool.remove(seq)
             self.replayed += 1

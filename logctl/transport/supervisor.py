@@ -19,7 +19,7 @@ from logctl.config import SERVICES, Settings
 from logctl.errors import LogctlError
 from logctl.transport.lifeline import PARENT_ENV
 from logctl.transport.rest.client import trust
-from logctl.transport.serve import address, check_free, instance_list
+from logctl.transport.serve import address, check_free, instance_list, nth
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -107,7 +107,8 @@ class Supervisor:
         analytics."""
         rest = self.urls[name][instance] if name in self.urls else \
             getattr(self.settings, f"{name}_url")
-        grpc = {"storage": storage_grpc[instance] if name == "storage" else None,
+        grpc = {"storage": nth(storage_grpc, instance, "storage gRPC")
+                if name == "storage" else None,
                 "analytics": self.settings.analytics_grpc}.get(name)
         return [rest, grpc] if grpc else [rest]
 

@@ -53,6 +53,13 @@ def test_ingress_nginx_request_time_and_upstream() -> None:
     assert record.rt_ms == pytest.approx(12.0)  # $request_time, not $request_length (86)
 
 
+def test_older_ingress_nginx_without_the_alternative_upstream() -> None:
+    line = INGRESS.replace(b"[default-api-80] [] ", b"[default-api-80] ")
+    record = CombinedParser()(line)
+    assert record is not None and record.host == "default-api-80"
+    assert record.rt_ms == pytest.approx(12.0)
+
+
 @pytest.mark.parametrize(("line", "name"), [(ENVOY, "envoy"), (TRAEFIK, "combined"),
                                             (INGRESS, "combined")])
 def test_auto_detected(line: bytes, name: str) -> None:

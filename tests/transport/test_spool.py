@@ -96,3 +96,38 @@ def test_a_damaged_entry_is_set_aside(tmp_path: Path) -> None:
     assert oldest.batch_id == batch(1).batch_id
     assert (spool.depth, spool.damaged) == (2, 1)
     spool.close()
+
+
+def test_a_batch_storage_refuses_for_good_is_set_aside(tmp_path: Path) -> None:
+    """A spooled batch storage answers with a non-retryable error (a bad request) must
+    not stall the drain: it is set aside and the batches behind it go on."""
+    storage = FakeStorage()
+    refused = batch(1).batch_id
+
+    def write(b: Batch) -> bool:
+        if b.batch_id == refused:
+            raise PeerError("storage: bad point", retryable=False)
+        storage.written.append(b.batch_id)
+        return True
+
+    spooling = SpoolingStorage(storage, Spool(tmp_path / "spool.db"))  # type: ignore[arg-type]
+    try:
+        for n in range(3):
+            spooling.write_batch(batch(n))
+        storage.write_batch = write  # type: ignore[method-assign]
+        wait_until(lambda: spooling.spool.depth == 0, 5, 0.005, "the spool to drain")
+        assert storage.written == [batch(0).batch_id, batch(2).batch_id]
+        assert spooling.spool.damaged == 1
+    finally:
+        spooling.close()
+
+
+def test_a_spooled_point_with_a_corrupt_histogram_is_set_aside(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    bad = batch(0)
+    next(iter(bad.aggregate.points.values())).set_encoded_hist(bytes(8))  # a count of 0
+    spool.append(bad)
+    spool.append(batch(1))
+    _, oldest = spool.oldest()  # type: ignore[misc]
+    assert (oldest.batch_id, spool.damaged) == (batch(1).batch_id, 1)
+    spool.close()
