@@ -59,7 +59,7 @@ TokenOpt = Annotated[str | None, typer.Option(
 RemoteOpt = Annotated[str | None, typer.Option(
     "--remote", show_default=False,
     help="Use daemons at this URL (default: LOGCTL_REMOTE). Without a port, the service's "
-         "configured port is used.")]
+         "configured port is used. metrics also takes grpc://HOST[:PORT].")]
 StoreOpt = Annotated[str | None, typer.Option(
     "--store", show_default=False, help="Metrics store: postgresql://… URL, sqlite:PATH or a "
     "path (default: LOGCTL_STORE, else the --db file).")]

@@ -3,7 +3,7 @@ in this process, over the local store) or remote (the daemons at `remote`). Each
 returns the same result types, so a command renders one result whichever answered.
 
     ingest = connect_ingest(settings)        # LocalIngest or RemoteIngest
-    answer = connect_analytics(settings).answer(request)
+    answer = connect_analytics(settings).answer(request)   # local, REST, or gRPC
 
 Transports are imported only by the remote clients: a local `logctl ingest` of a small
 file never pays for importing httpx, FastAPI or gRPC."""
@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from logctl.auth import caller_token
 from logctl.config import Settings
-from logctl.errors import LogctlError
+from logctl.errors import LogctlError, UsageError
 from logctl.metrics.window import iso
 from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
@@ -133,23 +133,17 @@ class LocalAnalytics:
 
 
 class RemoteAnalytics:
-    """Asks an analytics daemon over REST."""
+    """Asks an analytics daemon over REST, or over gRPC for a `grpc://` remote."""
 
     def __init__(self, settings: Settings) -> None:
-        from logctl.transport.rest.client import remote_url
-
         self.settings = settings
-        self.url = remote_url(settings.remote or "", settings.analytics_url)
+        self.grpc = (settings.remote or "").startswith("grpc://")
 
     def answer(self, request: MetricsRequest) -> Answer:
         from logctl import render
-        from logctl.transport.rest.analytics import RestAnalyticsClient
 
         request.to_query(time.time())  # a bad time or step: the same error as locally
-        client = RestAnalyticsClient(self.url, guard=command_guard("analytics"),
-                                     token=caller_token(self.settings.token,
-                                                        self.settings.home),
-                                     ca=self.settings.tls_ca)
+        client = self._client()
         try:
             body = client.answer(request)
         finally:
@@ -157,9 +151,30 @@ class RemoteAnalytics:
         empty = not render.has_data(body)
         return Answer(body, empty, "no data in this range" if empty else "")
 
+    def _client(self) -> Any:
+        """The REST or gRPC client of the analytics daemon at `remote`."""
+        from logctl.transport.rest.client import remote_url
+
+        settings = self.settings
+        token = caller_token(settings.token, settings.home)
+        if self.grpc:
+            from logctl.transport.grpc.analytics import GrpcAnalyticsClient
+
+            url = remote_url("http://" + (settings.remote or "").removeprefix("grpc://"),
+                             f"http://{settings.analytics_grpc}")
+            return GrpcAnalyticsClient(url.removeprefix("http://"), token=token,
+                                       ca=settings.tls_ca)
+        from logctl.transport.rest.analytics import RestAnalyticsClient
+
+        return RestAnalyticsClient(remote_url(settings.remote or "", settings.analytics_url),
+                                   guard=command_guard("analytics"), token=token,
+                                   ca=settings.tls_ca)
+
 
 def connect_ingest(settings: Settings) -> IngestClient:
     """The ingest client the settings ask for."""
+    if (settings.remote or "").startswith("grpc://"):
+        raise UsageError("ingest daemons take uploads over HTTP: give --remote http://HOST")
     return RemoteIngest(settings) if settings.remote else LocalIngest(settings)
 
 

@@ -293,3 +293,37 @@ def test_sort_orders_the_groups_by_any_column(runner: CliRunner, home: Path,
     assert [g["key"] for g in by_key] == ["200", "206", "301", "304", "403", "404", "416", "500"]
     assert run(runner, "metrics", "--sort", "nope", code=2).startswith(
         "error: cannot sort by 'nope': use one of key, requests, errors")
+
+
+class FakeAnalytics:
+    """An AnalyticsClient in memory: the CLI renders whatever Answer a client gives."""
+
+    def __init__(self, answer) -> None:
+        self.asked: list = []
+        self.given = answer
+
+    def answer(self, request):
+        self.asked.append(request)
+        return self.given
+
+
+def test_metrics_renders_the_answer_of_whichever_client(runner: CliRunner, home: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from logctl import cli
+    from logctl.connect import Answer
+
+    body = {"groups": [{"key": "/a", "requests": 3, "errors": 1, "client_errors": 0,
+                        "error_rate": 0.333333, "bytes": 10, "malformed": 0,
+                        "latency_ms": None, "first": None, "last": None}]}
+    fake = FakeAnalytics(Answer(body, False))
+    monkeypatch.setattr(cli, "connect_analytics", lambda settings: fake)
+    shown = run(runner, "metrics", "--by", "route", "--format", "markdown")
+    assert shown.splitlines()[2] == "| /a | 3 | 1 | 33.33% | 0 | 10 B | - | - | - |"
+    assert [r.by for r in fake.asked] == ["route"]
+    fake.given = Answer({**body, "groups": []}, True, "no data in this range")
+    assert "no data in this range" in run(runner, "metrics", "--by", "route")
+
+
+def test_ingest_has_no_grpc_remote(runner: CliRunner, home: Path, apache_log: Path) -> None:
+    out = run(runner, "ingest", str(apache_log), "--remote", "grpc://127.0.0.1:1", code=2)
+    assert out.startswith("error: ingest daemons take uploads over HTTP")

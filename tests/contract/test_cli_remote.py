@@ -35,7 +35,11 @@ def test_remote_commands_match_embedded(cluster: Cluster, tmp_path: Path) -> Non
         asked = ["metrics", "--source", log.name, "--format", "json", *extra]
         remote = run(runner, *asked, "--remote", cluster.urls["analytics"], "--token",
                      cluster.token)
-        assert json.loads(remote) == json.loads(run(runner, *asked, "--home", str(home)))
+        local = json.loads(run(runner, *asked, "--home", str(home)))
+        assert json.loads(remote) == local
+        over_grpc = run(runner, *asked, "--remote", f"grpc://{cluster.analytics_grpc}",
+                        "--token", cluster.token)
+        assert json.loads(over_grpc) == local
 
 
 def test_remote_url_takes_the_service_port_when_none_is_given() -> None:
