@@ -327,3 +327,29 @@ def test_metrics_renders_the_answer_of_whichever_client(runner: CliRunner, home:
 def test_ingest_has_no_grpc_remote(runner: CliRunner, home: Path, apache_log: Path) -> None:
     out = run(runner, "ingest", str(apache_log), "--remote", "grpc://127.0.0.1:1", code=2)
     assert out.startswith("error: ingest daemons take uploads over HTTP")
+
+
+def test_ingest_renders_the_report_of_whichever_client(runner: CliRunner, home: Path,
+                                                       apache_log: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IngestClient in memory: local and remote runs print the same line."""
+    from logctl import cli
+    from logctl.services.ingest import FileReport, IngestReport
+
+    class FakeIngest:
+        verb = "upload"
+        where = ("remote", "http://lb:7401")
+
+        def ingest(self, sources, progress=None) -> IngestReport:
+            assert [s.name for s in sources] == ["apache_logs.log"]
+            return IngestReport([FileReport("apache_logs.log", "combined", 0, 2000, 10, 9, 1)],
+                                ["one warning"], 0.5)
+
+    monkeypatch.setattr(cli, "connect_ingest", lambda settings: FakeIngest())
+    out = run(runner, "ingest", str(apache_log))
+    assert out.splitlines()[-1] == ("ingested 9 requests from 10 lines (1 malformed) in 1 "
+                                    "file(s), 2.00 kB in 0.50s (20 lines/s) via http://lb:7401")
+    assert "warning: one warning" in out
+    report = json.loads(run(runner, "ingest", str(apache_log), "--json"))
+    assert (report["remote"], report["requests"], report["warnings"]) == (
+        "http://lb:7401", 9, ["one warning"])
