@@ -105,6 +105,7 @@ def env_name(setting: str) -> str:
 # Counts that may be 0 (workers: 0 means one per core); every other int setting is > 0.
 ZERO_ALLOWED = ("workers",)
 
+
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
                   config: Path | None = None) -> Settings:
     """Resolve settings from every layer; `flags` holds only options the user gave."""

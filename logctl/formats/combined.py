@@ -4,13 +4,15 @@ a response-time field (nginx `$request_time` in seconds, Apache `%D` in microsec
 
 One lenient pattern reads all of them: a `common` line is a combined line without the
 referer and user agent; anything after the user agent must be whitespace-separated fields,
-the last numeric one being the response time.
+the first numeric one being the response time (Traefik's and ingress-nginx's tails are
+told apart: see `CombinedParser.tail`). Before the client there may be a vhost, a quoted
+X-Forwarded-For, and the client may itself be an X-Forwarded-For list.
 """
 
 import re
 from dataclasses import dataclass
 
-from logctl.formats.access import MAX_SIZE_DIGITS, split_request
+from logctl.formats.access import MAX_SIZE_DIGITS, count, split_request
 from logctl.formats.record import Record
 from logctl.formats.timestamps import parse_clf
 
@@ -60,7 +62,7 @@ class CombinedParser:
             method=method,
             path=path,
             status=int(status),
-            bytes=0 if size == b"-" else int(size),
+            bytes=count(size),
             rt_ms=rt_ms,
             host=host,
             client=client.decode("utf-8", "replace"),

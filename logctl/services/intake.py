@@ -339,7 +339,6 @@ def lag_seconds(lag_bytes: int, mtime: float, checkpoint: Checkpoint | None,
     return round(max(now - since, 0.0), 3)
 
 
-
 def manifest_path(upload: Upload) -> Path:
     return upload.path.with_name(upload.path.name + ".json")
 

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg import errors as pgerrors
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -129,7 +128,7 @@ class PostgresStore:
                     raise StoreError(f"cannot {what} in {self.where} after {ATTEMPTS} attempts:"
                                      f" {exc}") from exc
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))
-            except pg_errors.DiskFull as exc:
+            except pgerrors.DiskFull as exc:
                 self._forget()
                 raise DiskFull(self.where) from exc
             except (psycopg.Error, PoolTimeout) as exc:
