@@ -15,7 +15,6 @@ from array import array
 from functools import lru_cache
 from itertools import compress
 
-from logctl.errors import StoreError
 from logctl.metrics import sketch
 
 try:
@@ -46,10 +45,7 @@ def pack_concat(packed: bytes | None) -> bytes:
     """Sparse-packed histograms written back to back (as SQL's group_concat joins a group's
     blobs), summed and packed dense: one native pass where built, one loop otherwise."""
     if _sketch is not None:
-        try:
-            return _sketch.pack_concat(packed, LOW, HIGH)
-        except ValueError as error:
-            raise StoreError(str(error)) from None
+        return sketch.native(_sketch.pack_concat, packed, LOW, HIGH)
     return encode(sketch.merge_concatenated(packed or b""))
 
 

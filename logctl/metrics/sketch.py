@@ -15,8 +15,9 @@ import math
 import operator
 from array import array
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate, chain
+from typing import TypeVar
 
 from logctl.errors import StoreError
 
@@ -35,6 +36,7 @@ NARROW = "i"  # array typecodes of the packings: int32 pairs (points), int64 pai
 WIDE = "q"
 
 Histogram = dict[int, int]
+T = TypeVar("T")
 
 
 def bin_index(ms: float) -> int:
@@ -113,8 +115,14 @@ def check(blob: bytes | None) -> None:
     if _sketch is None:
         decode(blob)
         return
+    native(_sketch.check, blob)
+
+
+def native(call: Callable[..., T], *args: object) -> T:
+    """A call into `_sketch`, whose ValueError for a corrupt blob becomes the StoreError
+    the pure-Python paths raise."""
     try:
-        _sketch.check(blob)
+        return call(*args)
     except ValueError as error:
         raise StoreError(str(error)) from None
 
@@ -149,10 +157,7 @@ def merge_concatenated(packed: bytes) -> Histogram:
 def merge_packed(a: bytes | None, b: bytes | None) -> bytes | None:
     """Two packed histograms merged, packed (None when both are empty)."""
     if _sketch is not None:
-        try:
-            return _sketch.merge(a, b)
-        except ValueError as error:
-            raise StoreError(str(error)) from None
+        return native(_sketch.merge, a, b)
     if not a or not b:
         return a or b
     return encode(merge_into(decode(a), decode(b)))
