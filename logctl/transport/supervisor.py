@@ -105,12 +105,18 @@ class Supervisor:
     def _addresses(self, name: str, instance: int, storage_grpc: tuple[str, ...]) -> list[str]:
         """What one service instance listens on: its REST URL, and gRPC for storage and
         analytics."""
-        rest = self.urls[name][instance] if name in self.urls else \
-            getattr(self.settings, f"{name}_url")
-        grpc = {"storage": nth(storage_grpc, instance, "storage gRPC")
-                if name == "storage" else None,
-                "analytics": self.settings.analytics_grpc}.get(name)
-        return [rest, grpc] if grpc else [rest]
+        rest = self._rest_url(name, instance)
+        if name == "storage":
+            return [rest, nth(storage_grpc, instance, "storage gRPC")]
+        if name == "analytics":
+            return [rest, self.settings.analytics_grpc]
+        return [rest]
+
+    def _rest_url(self, name: str, instance: int) -> str:
+        """The REST URL of one service instance (spread over ports for several)."""
+        if name in self.urls:
+            return self.urls[name][instance]
+        return getattr(self.settings, f"{name}_url")
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stopping = True
@@ -119,9 +125,7 @@ class Supervisor:
         command = [sys.executable, "-m", "logctl", "serve", name, "--instance", str(instance),
                    *self.flags]
         process = subprocess.Popen(command, env=self.child_env, start_new_session=True)
-        url = self.urls[name][instance] if name in self.urls else \
-            getattr(self.settings, f"{name}_url")
-        child = Child(name, instance, url, command, process,
+        child = Child(name, instance, self._rest_url(name, instance), command, process,
                       many=len(self.urls.get(name, ())) > 1)
         self.children.append(child)
         self._await_health(child)

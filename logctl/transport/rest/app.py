@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from logctl import __version__
 from logctl.auth import TokenBook
 from logctl.transport.rest.common import ERROR_RESPONSES, install_error_handlers
-from logctl.transport.rest.health import Figures, RequestStats, health_router
+from logctl.transport.rest.health import HEALTH, METRICS, Figures, RequestStats, health_router
 from logctl.transport.rest.limits import Limits, RequestLimiter
 
 
@@ -27,6 +27,6 @@ def create_app(service: str, tokens: TokenBook, health: Figures | None = None,
     app.state.limits = Limits()
     app.state.metrics_open = False
     install_error_handlers(app)
-    app.middleware("http")(RequestLimiter(stats, untimed))
+    app.middleware("http")(RequestLimiter(stats, untimed, unlimited=(HEALTH, METRICS)))
     app.include_router(health_router(service, tokens, stats, health))
     return app

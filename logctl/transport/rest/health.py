@@ -19,6 +19,7 @@ from logctl.transport.rest.common import Credentials, bearer_token, require
 from logctl.transport.rest.prometheus import CONTENT_TYPE, exposition, registry_for
 
 WINDOW_SECONDS = 60.0
+HEALTH, METRICS = "/v1/health", "/metrics"  # the router's paths
 Figures = Callable[[], dict[str, Any]]
 
 
@@ -94,14 +95,14 @@ def health_router(service: str, tokens: TokenBook, stats: RequestStats,
     registry = registry_for(service, health_body)
     read = require("read")
 
-    @router.get("/v1/health", summary="Service state and figures (in full with a token)")
+    @router.get(HEALTH, summary="Service state and figures (in full with a token)")
     def get_health(request: Request) -> dict[str, Any]:
         body = health_body()
         if tokens.role_of(bearer_token(request)) is None:
             return {"service": service, "status": body["status"]}
         return body
 
-    @router.get("/metrics", summary="The health figures in Prometheus text format",
+    @router.get(METRICS, summary="The health figures in Prometheus text format",
                 responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
     def get_metrics(request: Request, credentials: Credentials) -> Response:
         if not request.app.state.metrics_open:

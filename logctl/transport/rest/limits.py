@@ -1,9 +1,9 @@
 """Per-request bounds every REST service keeps, as one middleware: requests one client may
 have open at once (429 with Retry-After beyond), and how long a request may take (503
 beyond). Each app names the routes exempt from the time bound (a streamed upload is
-bounded by its size instead). Health and /metrics are never refused for a busy client:
-the monitor polls from the same host as local clients, and a service must not look down
-because one of them is using all its places."""
+bounded by its size instead) and those never refused for a busy client (health: the
+monitor polls from the same host as local clients, and a service must not look down
+because one of them is using all its places)."""
 
 import asyncio
 import time
@@ -17,7 +17,6 @@ from logctl.transport.rest.common import error_response
 from logctl.transport.rest.health import RequestStats
 
 Next = Callable[[Request], Awaitable[Response]]
-ALWAYS_ANSWERED = frozenset({"/v1/health", "/metrics"})
 
 
 @dataclass(frozen=True)
@@ -32,15 +31,17 @@ class RequestLimiter:
     """The `http` middleware: counts each client's open requests, bounds each request's
     time, and records every answer in the app's request statistics."""
 
-    def __init__(self, stats: RequestStats, untimed: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(self, stats: RequestStats, untimed: Iterable[tuple[str, str]] = (),
+                 unlimited: Iterable[str] = ()) -> None:
         self.stats = stats
         self.untimed = frozenset(untimed)  # (method, path) pairs exempt from the timeout
+        self.unlimited = frozenset(unlimited)  # paths that take none of a client's places
         self.open: dict[str, int] = {}
 
     async def __call__(self, request: Request, call_next: Next) -> Response:
         bounds: Limits = request.app.state.limits
         client = request.client.host if request.client else "-"
-        limited = request.url.path not in ALWAYS_ANSWERED
+        limited = request.url.path not in self.unlimited
         if limited and self.open.get(client, 0) >= bounds.per_client:
             response = error_response(429, f"more than {bounds.per_client} requests at once "
                                            "from one client")
