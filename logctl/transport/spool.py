@@ -73,13 +73,10 @@ class Spool:
             except (DecodeError, ValueError, TypeError, LogctlError) as exc:
                 log.error("spooled batch %d is damaged, set aside in %s: %s", row[0],
                           self.path, exc)
-                self._set_aside(row[0])
+                self.set_aside(row[0])
 
     def set_aside(self, seq: int) -> None:
         """Move a batch that can never be stored to the `damaged` table."""
-        self._set_aside(seq)
-
-    def _set_aside(self, seq: int) -> None:
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute("INSERT INTO damaged SELECT seq, batch_id, size, body FROM spool"
@@ -91,7 +88,7 @@ class Spool:
 
     @property
     def damaged(self) -> int:
-        """Batches set aside because they no longer decoded."""
+        """Batches set aside: they no longer decoded, or storage refused them for good."""
         with self.lock:
             return self.conn.execute("SELECT count(*) FROM damaged").fetchone()[0]
 
