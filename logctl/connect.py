@@ -160,9 +160,8 @@ class RemoteAnalytics:
         if self.grpc:
             from logctl.transport.grpc.analytics import GrpcAnalyticsClient
 
-            url = remote_url("http://" + (settings.remote or "").removeprefix("grpc://"),
-                             f"http://{settings.analytics_grpc}")
-            return GrpcAnalyticsClient(url.removeprefix("http://"), token=token,
+            url = remote_url(settings.remote or "", f"grpc://{settings.analytics_grpc}")
+            return GrpcAnalyticsClient(url.removeprefix("grpc://"), token=token,
                                        ca=settings.tls_ca)
         from logctl.transport.rest.analytics import RestAnalyticsClient
 
