@@ -33,7 +33,7 @@ from logctl.metrics.window import iso
 from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
 from logctl.sources import SourceFile, expand_paths
-from logctl.store.base import DIMENSIONS
+from logctl.store.base import DIMENSIONS, grouping
 from logctl.synthetic import write_log
 
 # The daemon, client and dashboard modules (FastAPI, uvicorn, gRPC, httpx) are imported by
@@ -169,7 +169,8 @@ def metrics(
     until: Annotated[str | None, typer.Option(
         help="End (exclusive), same forms as --since. Default: now.", show_default=False)] = None,
     by: Annotated[str | None, typer.Option(
-        help=f"Group by {', '.join(DIMENSIONS)}.", show_default=False)] = None,
+        help=f"Group by one of {', '.join(DIMENSIONS)}, or by two: route,status.",
+        show_default=False)] = None,
     step: Annotated[str | None, typer.Option(
         help="Time series with this bucket (1m, 5m, 1h, 1d).", show_default=False)] = None,
     top: Annotated[int | None, typer.Option(
@@ -201,7 +202,7 @@ def metrics(
     request = MetricsRequest(since, until, by, step, top, source or (), host or (), route,
                              status or (), method or ())
     answer = connect_analytics(settings).answer(request)
-    body, empty = answer.body, answer.empty
+    body, empty, dims = answer.body, answer.empty, grouping(by)
     if empty:
         err.print(answer.note, highlight=False)
     if sort is not None:
@@ -209,11 +210,11 @@ def metrics(
     if output == "json":
         out.print(render.to_json(body), highlight=False, soft_wrap=True)
     elif output == "csv":
-        sys.stdout.write(render.to_csv(body))
+        sys.stdout.write(render.to_csv(body, dims))
     elif output == "markdown":
-        sys.stdout.write(render.to_markdown(body))
+        sys.stdout.write(render.to_markdown(body, dims))
     elif not empty:
-        render.print_table(out, body)
+        render.print_table(out, body, dims)
 
 
 @app.command()

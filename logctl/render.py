@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -99,12 +100,12 @@ def rows_table(entries: list[dict[str, Any]], leading: list[str]) -> Table:
     return table
 
 
-def to_markdown(body: dict[str, Any]) -> str:
+def to_markdown(body: dict[str, Any], dims: Sequence[str] = ()) -> str:
     """A Markdown table, for pasting into an issue or a chat (pipes in keys escaped)."""
     if "series" not in body and "groups" not in body:
         head, rows, right = ["metric", "value"], [list(r) for r in summary_rows(body)], {1}
     else:
-        entries, leading = table_entries(body)
+        entries, leading = table_entries(body, dims)
         head = [*leading, *COLUMNS]
         rows = [entry_cells(entry, leading) for entry in entries]
         right = set(range(len(leading), len(head)))
@@ -115,14 +116,26 @@ def to_markdown(body: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def table_entries(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The rows of a grouped or series answer, and their key columns."""
+def table_entries(body: dict[str, Any], dims: Sequence[str] = ()
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows of a grouped or series answer, and their key columns: grouped by two
+    dimensions (`dims`), a column each."""
+    keys = list(dims) if len(dims) > 1 else ["key"]
     if "groups" in body:
-        return body["groups"], ["key"]
+        return split_keys(body["groups"], dims), keys
     if any("groups" in entry for entry in body["series"]):
-        return [{"t": e["t"], **g} for e in body["series"] for g in e.get("groups", [])], \
-            ["t", "key"]
+        return split_keys([{"t": e["t"], **g} for e in body["series"]
+                           for g in e.get("groups", [])], dims), ["t", *keys]
     return body["series"], ["t"]
+
+
+def split_keys(entries: list[dict[str, Any]], dims: Sequence[str]) -> list[dict[str, Any]]:
+    """Entries whose key is a list of two dimensions' values, with a field per dimension
+    instead (an entry with a one-value key is as it was)."""
+    if len(dims) < 2:
+        return entries
+    return [{**dict(zip(dims, entry["key"], strict=True)),
+             **{k: v for k, v in entry.items() if k != "key"}} for entry in entries]
 
 
 SORTS = ("key", *FIELDS, *LATENCY)
@@ -133,7 +146,8 @@ def sorted_groups(body: dict[str, Any], column: str) -> dict[str, Any]:
     key ascending, any figure largest first (no latency last)."""
     def order(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if column == "key":
-            return sorted(groups, key=lambda g: str(g["key"]))
+            return sorted(groups, key=lambda g: [str(part) for part in g["key"]]
+                          if isinstance(g["key"], list) else [str(g["key"])])
         def figure(group: dict[str, Any]) -> float:
             value = (group["latency_ms"] or {}).get(column) if column in LATENCY \
                 else group[column]
@@ -148,19 +162,10 @@ def sorted_groups(body: dict[str, Any], column: str) -> dict[str, Any]:
     return body
 
 
-def flat_entries(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Summary, groups or series as flat rows (latency fields become p50_ms...)."""
-    if "series" in body:
-        rows = []
-        for entry in body["series"]:
-            if "groups" in entry:
-                rows += [{"t": entry["t"], **group} for group in entry["groups"]]
-            else:
-                rows.append(entry)
-    elif "groups" in body:
-        rows = body["groups"]
-    else:
-        rows = [body]
+def flat_entries(body: dict[str, Any], dims: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Summary, groups or series as flat rows (latency fields become p50_ms..., two
+    dimensions' key a column each)."""
+    rows = table_entries(body, dims)[0] if "series" in body or "groups" in body else [body]
     flat = []
     for row in rows:
         latency = row.get("latency_ms") or {}
@@ -170,9 +175,9 @@ def flat_entries(body: dict[str, Any]) -> list[dict[str, Any]]:
     return flat
 
 
-def to_csv(body: dict[str, Any]) -> str:
+def to_csv(body: dict[str, Any], dims: Sequence[str] = ()) -> str:
     """CSV with a header row."""
-    rows = flat_entries(body)
+    rows = flat_entries(body, dims)
     buffer = io.StringIO()
     if rows:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
@@ -181,10 +186,10 @@ def to_csv(body: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def print_table(console: Console, body: dict[str, Any]) -> None:
+def print_table(console: Console, body: dict[str, Any], dims: Sequence[str] = ()) -> None:
     """The right table for a summary, groups or series."""
     if "series" in body or "groups" in body:
-        console.print(rows_table(*table_entries(body)))
+        console.print(rows_table(*table_entries(body, dims)))
     else:
         console.print(summary_table(body))
 

@@ -295,6 +295,25 @@ def test_sort_orders_the_groups_by_any_column(runner: CliRunner, home: Path,
         "error: cannot sort by 'nope': use one of key, requests, errors")
 
 
+def test_by_two_dimensions_gives_a_column_each(runner: CliRunner, home: Path,
+                                               apache_log: Path) -> None:
+    run(runner, "ingest", str(apache_log))
+    table = run(runner, "metrics", "--by", "route,status", "--top", "2", "--format",
+                "markdown").splitlines()
+    assert table[0] == "| route | status | requests | 5xx | 5xx % | 4xx | bytes | p50 | p95 | p99 |"
+    assert table[2:] == ["| /favicon.ico | 200 | 796 | 0 | 0.00% | 0 | 2.87 MB | - | - | - |",
+                         "| / | 200 | 575 | 0 | 0.00% | 0 | 19.18 MB | - | - | - |"]
+    csv_lines = run(runner, "metrics", "--by", "status,method", "--sort", "key", "--format",
+                    "csv").splitlines()
+    assert csv_lines[0].startswith("status,method,requests,errors,")
+    assert csv_lines[1].startswith("200,GET,9090,0,")
+    by_key = summary(runner, "--by", "status,method", "--sort", "key")["groups"]
+    assert [g["key"] for g in by_key[:3]] == [["200", "GET"], ["200", "HEAD"], ["200", "POST"]]
+    for bad, why in (("route,route", "two different ones"), ("route,nope", "'nope'"),
+                     ("route,status,host", "one dimension or two")):
+        assert why in run(runner, "metrics", "--by", bad, code=2)
+
+
 class FakeAnalytics:
     """An AnalyticsClient in memory: the CLI renders whatever Answer a client gives."""
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19logctl/pb/analytics.proto\x12\tlogctl.v1\"\xa7\x01\n\x0eMetricsRequest\x12\r\n\x05since\x18\x01 \x01(\t\x12\r\n\x05until\x18\x02 \x01(\t\x12\n\n\x02\x62y\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12\x0b\n\x03top\x18\x05 \x01(\x05\x12\x0f\n\x07sources\x18\x06 \x03(\t\x12\r\n\x05hosts\x18\x07 \x03(\t\x12\r\n\x05route\x18\x08 \x01(\t\x12\x10\n\x08statuses\x18\t \x03(\t\x12\x0f\n\x07methods\x18\n \x03(\t\"X\n\x07Latency\x12\x0b\n\x03p50\x18\x01 \x01(\x01\x12\x0b\n\x03p90\x18\x02 \x01(\x01\x12\x0b\n\x03p95\x18\x03 \x01(\x01\x12\x0b\n\x03p99\x18\x04 \x01(\x01\x12\x0b\n\x03max\x18\x05 \x01(\x01\x12\x0c\n\x04mean\x18\x06 \x01(\x01\"\xee\x01\n\x07Summary\x12\x10\n\x08requests\x18\x01 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x02 \x01(\x03\x12\x15\n\rclient_errors\x18\x03 \x01(\x03\x12\x12\n\nerror_rate\x18\x04 \x01(\x01\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x11\n\tmalformed\x18\x06 \x01(\x03\x12+\n\nlatency_ms\x18\x07 \x01(\x0b\x32\x12.logctl.v1.LatencyH\x00\x88\x01\x01\x12\x12\n\x05\x66irst\x18\x08 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04last\x18\t \x01(\tH\x02\x88\x01\x01\x42\r\n\x0b_latency_msB\x08\n\x06_firstB\x07\n\x05_last\"9\n\x05Group\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x07summary\x18\x02 \x01(\x0b\x32\x12.logctl.v1.Summary\"_\n\x0bSeriesEntry\x12\t\n\x01t\x18\x01 \x01(\t\x12#\n\x07summary\x18\x02 \x01(\x0b\x32\x12.logctl.v1.Summary\x12 \n\x06groups\x18\x03 \x03(\x0b\x32\x10.logctl.v1.Group\"3\n\x0cSummaryReply\x12#\n\x07summary\x18\x01 \x01(\x0b\x32\x12.logctl.v1.Summary\",\n\x08TopReply\x12 \n\x06groups\x18\x01 \x03(\x0b\x32\x10.logctl.v1.Group\"9\n\x0fTimeSeriesReply\x12&\n\x06series\x18\x01 \x03(\x0b\x32\x16.logctl.v1.SeriesEntry2\x84\x02\n\tAnalytics\x12=\n\x07Summary\x12\x19.logctl.v1.MetricsRequest\x1a\x17.logctl.v1.SummaryReply\x12\x35\n\x03Top\x12\x19.logctl.v1.MetricsRequest\x1a\x13.logctl.v1.TopReply\x12\x43\n\nTimeSeries\x12\x19.logctl.v1.MetricsRequest\x1a\x1a.logctl.v1.TimeSeriesReply\x12<\n\x05Watch\x12\x19.logctl.v1.MetricsRequest\x1a\x16.logctl.v1.SeriesEntry0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19logctl/pb/analytics.proto\x12\tlogctl.v1\"\xa7\x01\n\x0eMetricsRequest\x12\r\n\x05since\x18\x01 \x01(\t\x12\r\n\x05until\x18\x02 \x01(\t\x12\n\n\x02\x62y\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\t\x12\x0b\n\x03top\x18\x05 \x01(\x05\x12\x0f\n\x07sources\x18\x06 \x03(\t\x12\r\n\x05hosts\x18\x07 \x03(\t\x12\r\n\x05route\x18\x08 \x01(\t\x12\x10\n\x08statuses\x18\t \x03(\t\x12\x0f\n\x07methods\x18\n \x03(\t\"X\n\x07Latency\x12\x0b\n\x03p50\x18\x01 \x01(\x01\x12\x0b\n\x03p90\x18\x02 \x01(\x01\x12\x0b\n\x03p95\x18\x03 \x01(\x01\x12\x0b\n\x03p99\x18\x04 \x01(\x01\x12\x0b\n\x03max\x18\x05 \x01(\x01\x12\x0c\n\x04mean\x18\x06 \x01(\x01\"\xee\x01\n\x07Summary\x12\x10\n\x08requests\x18\x01 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x02 \x01(\x03\x12\x15\n\rclient_errors\x18\x03 \x01(\x03\x12\x12\n\nerror_rate\x18\x04 \x01(\x01\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x11\n\tmalformed\x18\x06 \x01(\x03\x12+\n\nlatency_ms\x18\x07 \x01(\x0b\x32\x12.logctl.v1.LatencyH\x00\x88\x01\x01\x12\x12\n\x05\x66irst\x18\x08 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04last\x18\t \x01(\tH\x02\x88\x01\x01\x42\r\n\x0b_latency_msB\x08\n\x06_firstB\x07\n\x05_last\"H\n\x05Group\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x07summary\x18\x02 \x01(\x0b\x32\x12.logctl.v1.Summary\x12\r\n\x05parts\x18\x03 \x03(\t\"_\n\x0bSeriesEntry\x12\t\n\x01t\x18\x01 \x01(\t\x12#\n\x07summary\x18\x02 \x01(\x0b\x32\x12.logctl.v1.Summary\x12 \n\x06groups\x18\x03 \x03(\x0b\x32\x10.logctl.v1.Group\"3\n\x0cSummaryReply\x12#\n\x07summary\x18\x01 \x01(\x0b\x32\x12.logctl.v1.Summary\",\n\x08TopReply\x12 \n\x06groups\x18\x01 \x03(\x0b\x32\x10.logctl.v1.Group\"9\n\x0fTimeSeriesReply\x12&\n\x06series\x18\x01 \x03(\x0b\x32\x16.logctl.v1.SeriesEntry2\x84\x02\n\tAnalytics\x12=\n\x07Summary\x12\x19.logctl.v1.MetricsRequest\x1a\x17.logctl.v1.SummaryReply\x12\x35\n\x03Top\x12\x19.logctl.v1.MetricsRequest\x1a\x13.logctl.v1.TopReply\x12\x43\n\nTimeSeries\x12\x19.logctl.v1.MetricsRequest\x1a\x1a.logctl.v1.TimeSeriesReply\x12<\n\x05Watch\x12\x19.logctl.v1.MetricsRequest\x1a\x16.logctl.v1.SeriesEntry0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,15 +38,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUMMARY']._serialized_start=301
   _globals['_SUMMARY']._serialized_end=539
   _globals['_GROUP']._serialized_start=541
-  _globals['_GROUP']._serialized_end=598
-  _globals['_SERIESENTRY']._serialized_start=600
-  _globals['_SERIESENTRY']._serialized_end=695
-  _globals['_SUMMARYREPLY']._serialized_start=697
-  _globals['_SUMMARYREPLY']._serialized_end=748
-  _globals['_TOPREPLY']._serialized_start=750
-  _globals['_TOPREPLY']._serialized_end=794
-  _globals['_TIMESERIESREPLY']._serialized_start=796
-  _globals['_TIMESERIESREPLY']._serialized_end=853
-  _globals['_ANALYTICS']._serialized_start=856
-  _globals['_ANALYTICS']._serialized_end=1116
+  _globals['_GROUP']._serialized_end=613
+  _globals['_SERIESENTRY']._serialized_start=615
+  _globals['_SERIESENTRY']._serialized_end=710
+  _globals['_SUMMARYREPLY']._serialized_start=712
+  _globals['_SUMMARYREPLY']._serialized_end=763
+  _globals['_TOPREPLY']._serialized_start=765
+  _globals['_TOPREPLY']._serialized_end=809
+  _globals['_TIMESERIESREPLY']._serialized_start=811
+  _globals['_TIMESERIESREPLY']._serialized_end=868
+  _globals['_ANALYTICS']._serialized_start=871
+  _globals['_ANALYTICS']._serialized_end=1131
 # @@protoc_insertion_point(module_scope)

@@ -69,12 +69,14 @@ class Summary(_message.Message):
     def __init__(self, requests: _Optional[int] = ..., errors: _Optional[int] = ..., client_errors: _Optional[int] = ..., error_rate: _Optional[float] = ..., bytes: _Optional[int] = ..., malformed: _Optional[int] = ..., latency_ms: _Optional[_Union[Latency, _Mapping]] = ..., first: _Optional[str] = ..., last: _Optional[str] = ...) -> None: ...
 
 class Group(_message.Message):
-    __slots__ = ("key", "summary")
+    __slots__ = ("key", "summary", "parts")
     KEY_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
     key: str
     summary: Summary
-    def __init__(self, key: _Optional[str] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
+    parts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, key: _Optional[str] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., parts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SeriesEntry(_message.Message):
     __slots__ = ("t", "summary", "groups")

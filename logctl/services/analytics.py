@@ -12,7 +12,7 @@ from logctl.errors import PeerError, UsageError
 from logctl.metrics import sketch
 from logctl.metrics.points import Point
 from logctl.metrics.window import iso, parse_moment, parse_step
-from logctl.store.base import DIMENSIONS, Coverage, Query, Row
+from logctl.store.base import KEY_SEP, Coverage, Query, Row, grouping
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
@@ -43,8 +43,7 @@ class MetricsRequest:
 
     def to_query(self, now: float) -> Query:
         """The store query, checked: a bad time, step, grouping or top is a UsageError."""
-        if self.by is not None and self.by not in DIMENSIONS:
-            raise UsageError(f"cannot group by {self.by!r}: use one of {', '.join(DIMENSIONS)}")
+        grouping(self.by)
         if self.top is not None and self.top < 1:
             raise UsageError(f"bad top {self.top}: use a number of groups, 1 or more")
         return Query(
@@ -187,7 +186,7 @@ class AnalyticsService:
         if query.step_minutes:
             body = {"series": self._series(rows, query, top)}
         elif query.group_by:
-            body = {"groups": ranked(rows, top)}
+            body = {"groups": ranked(rows, top, len(query.dimensions))}
         else:
             merged = merge_rows(rows)
             body = summarize(merged.point, merged.malformed)
@@ -209,7 +208,7 @@ class AnalyticsService:
             bucket_rows = by_bucket.get(bucket, [])
             entry: dict[str, Any] = {"t": iso(bucket)}
             if query.group_by:
-                entry["groups"] = ranked(bucket_rows, top)
+                entry["groups"] = ranked(bucket_rows, top, len(query.dimensions))
             else:
                 merged = merge_rows(bucket_rows)
                 entry.update(summarize(merged.point, merged.malformed))
@@ -228,9 +227,18 @@ def merge_rows(rows: list[Row]) -> Row:
     return total
 
 
-def ranked(rows: list[Row], top: int | None) -> list[dict[str, Any]]:
-    """Groups by requests, most first (ties by key), cut to `top`."""
+def ranked(rows: list[Row], top: int | None, width: int = 1) -> list[dict[str, Any]]:
+    """Groups by requests, most first (ties by key), cut to `top`. Grouped by two
+    dimensions (`width`), a key is the list of its values."""
     ordered = sorted(rows, key=lambda r: (-r.point.count, str(r.key)))
     limit = top if top is not None else math.inf
-    return [{"key": row.key, **summarize(row.point, row.malformed)}
+    return [{"key": group_key(row.key, width), **summarize(row.point, row.malformed)}
             for i, row in enumerate(ordered) if i < limit]
+
+
+def group_key(key: str | None, width: int) -> str | list[str] | None:
+    """A stored group key as the JSON contract gives it: one dimension's value as it is,
+    two dimensions' as a list."""
+    if width < 2 or key is None:
+        return key
+    return key.split(KEY_SEP, width - 1)

@@ -5,11 +5,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from logctl.errors import StoreError
+from logctl.errors import StoreError, UsageError
 from logctl.metrics.points import ChunkAggregate, Point, PointKey
 
 DIMENSIONS = ("route", "status", "method", "host", "source", "status_class")
 FILTERS = ("source", "host", "route", "status", "method")
+MAX_GROUP_DIMENSIONS = 2
+KEY_SEP = "\x1f"  # between the values of a two-dimension group key, as stores return it
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class Batch:
 @dataclass(frozen=True)
 class Query:
     """A metrics query: a time range (epoch seconds, None = open), filters, a grouping
-    (one of DIMENSIONS) and/or a step in minutes for a time series."""
+    (one or two of DIMENSIONS, comma-separated) and/or a step in minutes for a time
+    series."""
 
     start: float | None = None
     end: float | None = None
@@ -51,6 +54,11 @@ class Query:
     methods: Sequence[str] = ()
     group_by: str | None = None
     step_minutes: int | None = None
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """The grouping's dimensions, in order (none without a grouping)."""
+        return grouping(self.group_by)
 
     @property
     def filters_records(self) -> bool:
@@ -98,6 +106,21 @@ class Dump:
 
 
 Progress = Callable[[int], None]  # points copied since the last call
+
+
+def grouping(by: str | None) -> tuple[str, ...]:
+    """The dimensions of a `--by` value ('route' or 'route,status'), checked: a UsageError
+    names what is wrong."""
+    if by is None:
+        return ()
+    names = tuple(name.strip() for name in by.split(","))
+    for name in names:
+        if name not in DIMENSIONS:
+            raise UsageError(f"cannot group by {name!r}: use one of {', '.join(DIMENSIONS)}")
+    if len(names) > MAX_GROUP_DIMENSIONS or len(set(names)) != len(names):
+        raise UsageError(f"cannot group by {by!r}: use one dimension or two different ones "
+                         "(route,status)")
+    return names
 
 
 def claim_ledger(inserted: int, total: int, where: object) -> bool:
@@ -167,6 +190,6 @@ class Store(Protocol):
         ...
 
 
-__all__ = ["DIMENSIONS", "FILTERS", "Batch", "Coverage", "Dump", "LedgerRow", "Point",
+__all__ = ["DIMENSIONS", "FILTERS", "KEY_SEP", "Batch", "Coverage", "Dump", "LedgerRow", "Point",
            "PointKey", "Position", "Progress", "Query", "Row", "SeriesKey", "Store",
            "StoredPoint", "claim_ledger"]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from logctl.errors import UsageError
-from logctl.store.base import DIMENSIONS, Query
+from logctl.store.base import KEY_SEP, Query
 
 _STATUS = re.compile(r"^([1-5])xx$|^(\d{3})$")
 KEY_EXPR = {
@@ -186,12 +186,12 @@ def bucket_expr(query: Query, column: str) -> str:
 
 
 def key_expr(query: Query, dims: str = "s") -> str:
-    """The group key of a query's grouping (dimensions under alias `dims`), or NULL."""
-    if query.group_by is None:
+    """The group key of a query's grouping (dimensions under alias `dims`), or NULL; the
+    values of two dimensions are joined by KEY_SEP."""
+    names = query.dimensions
+    if not names:
         return "NULL"
-    if query.group_by not in DIMENSIONS:
-        raise UsageError(f"cannot group by {query.group_by!r}: use one of {', '.join(DIMENSIONS)}")
-    return KEY_EXPR[query.group_by].format(s=dims)
+    return f" || '{KEY_SEP}' || ".join(KEY_EXPR[name].format(s=dims) for name in names)
 
 
 def points_from(query: Query, dialect: Dialect = SQLITE, join: str = "", table: Table = POINTS,

@@ -163,11 +163,14 @@ def summary_from_pb(msg: apb.Summary) -> dict[str, Any]:
 
 
 def groups_to_pb(groups: list[dict[str, Any]]) -> list[apb.Group]:
-    return [apb.Group(key=str(g["key"]), summary=summary_to_pb(g)) for g in groups]
+    """Groups as messages: a two-dimension key goes in `parts`."""
+    return [apb.Group(parts=g["key"], summary=summary_to_pb(g)) if isinstance(g["key"], list)
+            else apb.Group(key=str(g["key"]), summary=summary_to_pb(g)) for g in groups]
 
 
 def groups_from_pb(groups: Any) -> list[dict[str, Any]]:
-    return [{"key": g.key, **summary_from_pb(g.summary)} for g in groups]
+    return [{"key": list(g.parts) if g.parts else g.key, **summary_from_pb(g.summary)}
+            for g in groups]
 
 
 def entry_to_pb(entry: dict[str, Any]) -> apb.SeriesEntry:

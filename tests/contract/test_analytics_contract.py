@@ -84,3 +84,21 @@ def test_answers_are_identical_across_wirings(cluster: Cluster, tmp_path: Path) 
     assert [g["key"] for g in routes["groups"]][:2] == ["/favicon.ico", "/"]
     assert [e["t"] for e in series["series"]] == [
         "2015-05-18T10:00:00Z", "2015-05-18T11:00:00Z", "2015-05-18T12:00:00Z"]
+
+
+def test_top_by_two_dimensions(loaded: Wiring, source_name: str) -> None:
+    """Grouped by route and status, a key is the list of both values, in every wiring."""
+    body = loaded.ask(MetricsRequest(by="route,status", top=3, sources=[source_name]))
+    assert [(g["key"], g["requests"], g["client_errors"]) for g in body["groups"]] == [
+        (["/favicon.ico", "200"], 796, 0), (["/", "200"], 575, 0),
+        (["/style2.css", "200"], 532, 0)]
+
+
+def test_two_dimension_groups_add_up_to_one(loaded: Wiring, source_name: str) -> None:
+    by_status = loaded.ask(MetricsRequest(by="status", sources=[source_name]))
+    by_both = loaded.ask(MetricsRequest(by="method,status", sources=[source_name]))
+    totals: dict[str, int] = {}
+    for group in by_both["groups"]:
+        totals[group["key"][1]] = totals.get(group["key"][1], 0) + group["requests"]
+    assert totals == {g["key"]: g["requests"] for g in by_status["groups"]}
+    assert len(by_both["groups"]) == 14
