@@ -5,12 +5,16 @@ and a rotated (renamed) file is not read twice."""
 import hashlib
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from logctl.localdb import WAL_CHECKPOINT_PAGES, open_local
 
 FINGERPRINT_BYTES = 1024
+# The checkpoint book of the ingest daemon (and of the embedded ingest over PostgreSQL), in
+# the home directory.
+DAEMON_CHECKPOINTS = "checkpoints.db"
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class Checkpoint:
     fp_hash: str
     offset: int
     updated_at: float = 0.0
+    format: str = ""  # the format its lines were read as, once known
 
     def matches(self, path: Path) -> bool:
         """True when `path` still starts with the bytes this checkpoint fingerprinted."""
@@ -66,9 +71,13 @@ class CheckpointBook:
             f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}",
             "CREATE TABLE IF NOT EXISTS checkpoints (path TEXT, source_id TEXT PRIMARY KEY,"
             " dev INTEGER, inode INTEGER, fp_len INTEGER, fp_hash TEXT, offset INTEGER,"
-            " updated_at REAL)",
+            " updated_at REAL, format TEXT NOT NULL DEFAULT '')",
             "CREATE INDEX IF NOT EXISTS checkpoints_path ON checkpoints (path)",
             "CREATE INDEX IF NOT EXISTS checkpoints_inode ON checkpoints (dev, inode)")
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(checkpoints)")}
+        if "format" not in columns:  # a book from before formats were kept
+            self.conn.execute("ALTER TABLE checkpoints ADD COLUMN format TEXT NOT NULL"
+                              " DEFAULT ''")
 
     def find(self, path: Path) -> Checkpoint | None:
         """The checkpoint of this file: by path, else by device + inode (it was renamed),
@@ -89,9 +98,25 @@ class CheckpointBook:
         """Record a checkpoint (replacing the one with its source id)."""
         with self.lock:
             self.conn.execute(
-                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (checkpoint.path, checkpoint.source_id, checkpoint.dev, checkpoint.inode,
-                 checkpoint.fp_len, checkpoint.fp_hash, checkpoint.offset, time.time()))
+                 checkpoint.fp_len, checkpoint.fp_hash, checkpoint.offset, time.time(),
+                 checkpoint.format))
+
+    def of_sources(self, source_ids: Iterable[str]) -> list[Checkpoint]:
+        """The checkpoints with these source ids (those this book has)."""
+        with self.lock:
+            return [Checkpoint(*row) for each in source_ids for row in self.conn.execute(
+                "SELECT * FROM checkpoints WHERE source_id = ?", (each,))]
+
+    def rewind(self, source_ids: Iterable[str]) -> int:
+        """Move the checkpoints with these source ids back to the start of their files,
+        keeping the ids: the next ingest reads them again, skipping what the ledger still
+        holds. Returns how many there were."""
+        with self.lock:
+            return sum(self.conn.execute("UPDATE checkpoints SET offset = 0, updated_at = ?"
+                                         " WHERE source_id = ?", (time.time(), each)).rowcount
+                       for each in source_ids)
 
     def close(self) -> None:
         """Close the connection."""

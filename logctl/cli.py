@@ -338,6 +338,64 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The id `list` sho
     err.print(f"revoked {token_id}", highlight=False)
 
 
+sources_app = typer.Typer(help="The sources the metrics store holds.",
+                          rich_markup_mode="markdown")
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.callback(invoke_without_command=True)
+@reports_errors
+def sources_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
+) -> None:
+    """List every source in the store: format, first and last request, requests, malformed
+    share, and for files the checkpoint (offset read, size now, lag). Reads the store
+    directly (--store for PostgreSQL), not through daemons."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from logctl import catalog
+    from logctl.transport.local import local_state
+
+    with local_state(settings_from(home, db, config, store=store)) as (metrics, books):
+        entries = catalog.list_sources(metrics, books)
+    if as_json:
+        out.print(json.dumps([e.as_json() for e in entries], indent=2), highlight=False,
+                  soft_wrap=True)
+    elif not entries:
+        err.print("no sources stored yet (run `logctl ingest FILE` first)")
+    else:
+        out.print(render.sources_table(entries))
+
+
+@sources_app.command("rm")
+@reports_errors
+def sources_rm(
+    name: Annotated[str, typer.Argument(help="The source's name, as `logctl sources` lists it.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+                   ] = False,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
+) -> None:
+    """Forget a source: its points, rollups, malformed counts and ledger are removed and its
+    files' checkpoints rewound, so ingesting them again counts them afresh."""
+    from logctl import catalog
+    from logctl.transport.local import local_state
+
+    with local_state(settings_from(home, db, config, store=store)) as (metrics, books):
+        known = {entry.totals.name: entry for entry in catalog.list_sources(metrics, books)}
+        if name not in known:
+            raise UsageError(f"no source {name!r} in the store: `logctl sources` lists them")
+        entry = known[name]
+        if not yes and not typer.confirm(
+                f"remove {entry.totals.requests:,} requests of {name!r} from the store?",
+                err=True):
+            raise typer.Exit(1)
+        gone = catalog.forget_source(metrics, books, name)
+    out.print(f"removed {name}: {gone.points:,} points, {entry.totals.requests:,} requests; "
+              f"{gone.checkpoints} file checkpoint(s) rewound", highlight=False)
+
+
 @app.command()
 @reports_errors
 def status(

@@ -15,14 +15,14 @@ from typing import Any, Protocol
 
 from logctl.auth import caller_token
 from logctl.config import Settings
-from logctl.errors import LogctlError, UsageError
+from logctl.errors import UsageError
 from logctl.metrics.window import iso
 from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
 from logctl.services.upkeep import rollups_kept
 from logctl.sources import SourceFile
-from logctl.store import redact, sqlite_path
-from logctl.transport.local import embedded
+from logctl.store import redact
+from logctl.transport.local import embedded, require_store
 from logctl.transport.resilience import command_guard
 
 # Bytes done and lines stored since the last call (uploads count no lines).
@@ -114,10 +114,7 @@ class LocalAnalytics:
     def answer(self, request: MetricsRequest) -> Answer:
         now = time.time()
         query = request.to_query(now)
-        path = sqlite_path(self.settings.store_target)
-        if path is not None and not path.exists():
-            raise LogctlError(f"no metrics yet: {path} does not exist "
-                              "(run `logctl ingest FILE` first)")
+        require_store(self.settings)
         with embedded(self.settings, now) as services:
             result = services.analytics.metrics(query, request.top)
             if not result.empty:

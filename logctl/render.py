@@ -9,6 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from logctl.metrics.window import iso
+
 FIELDS = ("requests", "errors", "client_errors", "error_rate", "bytes", "malformed")
 LATENCY = ("p50", "p90", "p95", "p99", "max", "mean")
 
@@ -201,3 +203,31 @@ def has_data(body: dict[str, Any]) -> bool:
     if "groups" in body:
         return bool(body["groups"])
     return bool(body.get("requests") or body.get("malformed"))
+
+
+def sources_table(entries: list[Any]) -> Table:
+    """`logctl sources`: one row per source (catalog.SourceEntry), its files' lag summed."""
+    table = Table(header_style="bold")
+    widest = max((len(entry.totals.name) for entry in entries), default=6)
+    table.add_column("source", overflow="fold", min_width=min(widest, 24))
+    table.add_column("format", overflow="fold",
+                     min_width=min(max(len(entry.format) for entry in entries), 10))
+    for name in ("first", "last"):  # a time folds at its T: the date above, the time below
+        table.add_column(name, overflow="fold", min_width=10)
+    for name in ("requests", "malformed", "files", "read", "lag"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for entry in entries:
+        t = entry.totals
+        known = [f.lag for f in entry.files if f.lag is not None]
+        table.add_row(
+            t.name, entry.format, iso_or_dash(t.first).replace("T", " "),
+            iso_or_dash(t.last).replace("T", " "),
+            human_count(t.requests), human_rate(entry.malformed_share), str(len(entry.files)),
+            human_bytes(sum(f.offset for f in entry.files)) if entry.files else "-",
+            human_bytes(sum(known)) if known else "-")
+    return table
+
+
+def iso_or_dash(epoch: float | None) -> str:
+    """An epoch as ISO 8601 (to the second), '-' when unknown."""
+    return "-" if epoch is None else iso(epoch)

@@ -153,6 +153,8 @@ class IngestService:
             return FileReport(source.label, "-", start, start)
         spec = self._format(first.data)
         report = FileReport(source.label, spec.name, start, start)
+        if checkpoint is not None:
+            checkpoint = replace(checkpoint, format=spec.name)
         # Files are read ahead on a thread; stdin is not: a thread blocked reading a pipe
         # can be neither stopped nor left behind at exit.
         with read_ahead(chunks) if source.path else nullcontext(chunks) as rest:

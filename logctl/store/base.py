@@ -87,6 +87,22 @@ class Coverage:
     batches: int
 
 
+@dataclass
+class SourceTotals:
+    """What the store holds of one source: its request times and counts, and the ids of
+    the inputs (files, streams) its batches came from."""
+
+    name: str
+    first: float | None = None
+    last: float | None = None
+    requests: int = 0
+    errors: int = 0
+    malformed: int = 0
+    lines: int = 0
+    batches: int = 0
+    source_ids: list[str] = field(default_factory=list)
+
+
 SeriesKey = tuple[str, str, str, str, int]  # source, host, method, route, status
 LedgerRow = tuple[str, str, str, int, int, int, float]  # batch id, source, source id, start,
 #                                                         end, lines, committed at
@@ -177,6 +193,15 @@ class Store(Protocol):
         """Retention: remove whole days of points before `epoch`; returns points removed."""
         ...
 
+    def sources(self) -> list[SourceTotals]:
+        """Every source the store holds, by name."""
+        ...
+
+    def forget_source(self, name: str) -> int:
+        """Remove a source's points, rollups, malformed counts and ledger in one
+        transaction (its lines can then be read again); returns the points removed."""
+        ...
+
     def export(self) -> Dump:
         """Everything stored, for copying into another store."""
         ...
@@ -191,5 +216,5 @@ class Store(Protocol):
 
 
 __all__ = ["DIMENSIONS", "FILTERS", "KEY_SEP", "Batch", "Coverage", "Dump", "LedgerRow", "Point",
-           "PointKey", "Position", "Progress", "Query", "Row", "SeriesKey", "Store",
+           "PointKey", "Position", "Progress", "Query", "Row", "SeriesKey", "SourceTotals", "Store",
            "StoredPoint", "claim_ledger"]

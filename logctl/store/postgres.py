@@ -32,6 +32,7 @@ from logctl.store.base import (
     Query,
     Row,
     SeriesKey,
+    SourceTotals,
     StoredPoint,
     claim_ledger,
     unbroken_end,
@@ -42,10 +43,12 @@ from logctl.store.sql import (
     POSTGRES,
     bucket_expr,
     coverage_sql,
+    forget_statements,
     key_expr,
     malformed_sql,
     points_from,
     points_sql,
+    source_totals,
 )
 
 UNKNOWN_MINUTE = -1
@@ -306,6 +309,26 @@ class PostgresStore:
             return self._run("read", lambda conn: conn.execute(sql + " ORDER BY id").fetchall())
         return self._run("read", lambda conn: conn.execute(
             sql + " WHERE source = %s ORDER BY id", (source,)).fetchall())
+
+    def sources(self) -> list[SourceTotals]:
+        """Every source's totals, in one snapshot."""
+        def read(conn: psycopg.Connection) -> list[SourceTotals]:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                return source_totals(lambda sql, params: conn.execute(sql, params).fetchall(),
+                                     POSTGRES)
+        return self._run("read", read)
+
+    def forget_source(self, name: str) -> int:
+        """Delete a source's data in one transaction; returns the points removed."""
+        def forget(conn: psycopg.Connection) -> int:
+            with conn.transaction():
+                points, *_ = [conn.execute(sql, (name,)).rowcount
+                              for sql in forget_statements(POSTGRES)]
+                return points
+        with self.lock:
+            self.routes.pop(name, None)
+        return self._run(f"remove {name!r}", forget)
 
     def export(self) -> Dump:
         """Everything stored, for `logctl migrate`; points stream in chunks from a

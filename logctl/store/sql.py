@@ -5,11 +5,11 @@ reads stored minutes (`points`) or their rollups (store/rollup.py), each a `Tabl
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from logctl.errors import UsageError
-from logctl.store.base import KEY_SEP, Query
+from logctl.store.base import KEY_SEP, Query, SourceTotals
 
 _STATUS = re.compile(r"^([1-5])xx$|^(\d{3})$")
 KEY_EXPR = {
@@ -259,3 +259,39 @@ def malformed_sql(query: Query, unknown_minute: int,
         + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY key, bucket"
     )
     return sql, params
+
+
+def source_totals(run: Callable[[str, list], Iterable[tuple]],
+                  dialect: Dialect = SQLITE) -> list[SourceTotals]:
+    """Every source's totals, read with `run(sql, params)` (a connection's execute): from
+    the points, the malformed counts and the ledger, so a source whose every line was
+    malformed is listed too."""
+    isum = dialect.int_sum.format
+    found: dict[str, SourceTotals] = {}
+    for name, first, last, requests, errors in run(
+            f"SELECT s.source, min(p.first_ts), max(p.last_ts), {isum('p.count')},"
+            f" {isum('p.errors')} FROM points p JOIN series s ON s.id = p.series_id"
+            " GROUP BY s.source", []):
+        found[name] = SourceTotals(name, first, last, requests, errors)
+    for name, malformed in run(f"SELECT source, {isum('count')} FROM malformed"
+                               " GROUP BY source", []):
+        found.setdefault(name, SourceTotals(name)).malformed = malformed
+    for name, source_id, batches, lines in run(
+            f"SELECT source, source_id, count(*), {isum('lines')} FROM batches"
+            " GROUP BY source, source_id ORDER BY source_id", []):
+        each = found.setdefault(name, SourceTotals(name))
+        each.batches += batches
+        each.lines += lines
+        each.source_ids.append(source_id)
+    return sorted(found.values(), key=lambda s: s.name)
+
+
+def forget_statements(dialect: Dialect = SQLITE) -> list[str]:
+    """DELETEs of one source's data, each taking the source name; the points' first.
+    Series rows stay: a writer may hold their ids cached, and an id must never point at
+    a series that was deleted and made again."""
+    p = dialect.param
+    of_source = f"series_id IN (SELECT id FROM series WHERE source = {p})"
+    return [f"DELETE FROM points WHERE {of_source}", f"DELETE FROM hour_points WHERE {of_source}",
+            *(f"DELETE FROM {table} WHERE source = {p}"
+              for table in ("source_points", "malformed", "malformed_samples", "batches"))]

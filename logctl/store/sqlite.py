@@ -27,12 +27,20 @@ from logctl.store.base import (
     Query,
     Row,
     SeriesKey,
+    SourceTotals,
     StoredPoint,
     claim_ledger,
     unbroken_end,
 )
 from logctl.store.rollup import batch_hours, due_hours, hours_of, plan
-from logctl.store.sql import LEDGER_RUN, coverage_sql, malformed_sql, points_sql
+from logctl.store.sql import (
+    LEDGER_RUN,
+    coverage_sql,
+    forget_statements,
+    malformed_sql,
+    points_sql,
+    source_totals,
+)
 from logctl.store.sqlite_schema import migrate
 
 BUSY_RETRIES = 5
@@ -300,6 +308,34 @@ class SQLiteStore:
         if source is None:
             return list(self.conn.execute(sql + " ORDER BY id"))
         return list(self.conn.execute(sql + " WHERE source = ? ORDER BY id", (source,)))
+
+    def sources(self) -> list[SourceTotals]:
+        """Every source's totals, in one read snapshot."""
+        try:
+            self.conn.execute("BEGIN")
+            try:
+                return source_totals(self.conn.execute)
+            finally:
+                self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from exc
+
+    def forget_source(self, name: str) -> int:
+        """Delete a source's data in one write transaction; returns the points removed."""
+        try:
+            with self._writing:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    removed = [self.conn.execute(sql, (name,)).rowcount
+                               for sql in forget_statements()]
+                    self.conn.commit()
+                except BaseException:
+                    self.conn.rollback()
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot remove {name!r} from {self.path}: {exc}") from exc
+        self.routes.pop(name, None)
+        return removed[0]
 
     def export(self) -> Dump:
         """Everything stored, for `logctl migrate`; points stream in chunks."""

@@ -4,9 +4,11 @@ PostgreSQL), no daemon."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from logctl.checkpoint import CheckpointBook
+from logctl.checkpoint import DAEMON_CHECKPOINTS, CheckpointBook
 from logctl.config import Settings
+from logctl.errors import LogctlError
 from logctl.services.analytics import AnalyticsService
 from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.processing import ParsePool, ProcessingService
@@ -29,15 +31,48 @@ class Embedded:
     analytics: AnalyticsService
 
 
+def checkpoint_path(settings: Settings) -> Path:
+    """Where the embedded ingest keeps checkpoints. They describe local files, so they stay
+    in a local SQLite file: the metrics database itself when that is SQLite, else
+    checkpoints.db in the home directory (where the ingest daemon keeps its own too)."""
+    return sqlite_path(settings.store_target) or settings.home / DAEMON_CHECKPOINTS
+
+
+def checkpoint_paths(settings: Settings) -> list[Path]:
+    """Every checkpoint book of this home: the embedded ingest's and the daemon's."""
+    daemon = settings.home / DAEMON_CHECKPOINTS
+    return [checkpoint_path(settings),
+            *([daemon] if daemon.exists() and daemon != checkpoint_path(settings) else [])]
+
+
+def require_store(settings: Settings) -> None:
+    """A clear error for a SQLite store that does not exist yet (opening would make one)."""
+    path = sqlite_path(settings.store_target)
+    if path is not None and not path.exists():
+        raise LogctlError(f"no metrics yet: {path} does not exist "
+                          "(run `logctl ingest FILE` first)")
+
+
+@contextmanager
+def local_state(settings: Settings) -> Iterator[tuple[Store, list[CheckpointBook]]]:
+    """The existing store and every checkpoint book of this home, closed on exit."""
+    require_store(settings)
+    store = open_store(settings.store_target, route_cap=settings.route_cap)
+    books = [CheckpointBook(path) for path in checkpoint_paths(settings)]
+    try:
+        yield store, books
+    finally:
+        for book in books:
+            book.close()
+        store.close()
+
+
 @contextmanager
 def embedded(settings: Settings, now: float, input_bytes: int = 0) -> Iterator[Embedded]:
     """Open the store and wire the services; parse on a pool when the input is large
     enough to pay for one. Everything is closed on exit."""
     store = open_store(settings.store_target, route_cap=settings.route_cap)
-    # Checkpoints describe local files, so they stay in a local SQLite file: the metrics
-    # database itself when that is SQLite, else checkpoints.db in the home directory.
-    checkpoints = CheckpointBook(sqlite_path(settings.store_target)
-                                 or settings.home / "checkpoints.db")
+    checkpoints = CheckpointBook(checkpoint_path(settings))
     use_pool = input_bytes > POOL_THRESHOLD and settings.workers != 1
     pool = ParsePool(settings.workers or None if use_pool else 0)
     options = settings.format_options(now)

@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from logctl.auth import TokenBook, ensure_token
-from logctl.checkpoint import CheckpointBook
+from logctl.checkpoint import DAEMON_CHECKPOINTS, CheckpointBook
 from logctl.config import SERVICES, Settings
 from logctl.errors import AddressInUse, UsageError
 from logctl.metrics.window import parse_duration
@@ -281,7 +281,7 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
     settings = node.settings
     url = rest_url(settings, "ingest")
     check_free(url)
-    checkpoints = CheckpointBook(settings.home / "checkpoints.db")
+    checkpoints = CheckpointBook(settings.home / DAEMON_CHECKPOINTS)
     processing = RestProcessingClient(list(settings.processing_urls),
                                       timeout=settings.call_timeout, guards=node.guards(),
                                       policy=RetryPolicy(budget=settings.retry_budget),

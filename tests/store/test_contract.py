@@ -309,3 +309,25 @@ def test_unreachable_postgres_is_one_clear_error() -> None:
     with pytest.raises(StoreError, match=r"cannot connect to postgresql://postgres:\*\*\*@127\.0\.0\.1"
                                          r":1/test within 1s"):
         PostgresStore("postgresql://postgres:secret@127.0.0.1:1/test", connect_timeout=1)
+
+
+def test_sources_list_each_source_and_forget_removes_one(store) -> None:
+    for each in apache_batches():
+        store.write_batch(each)
+    store.write_batch(batch(b"not a log line\n", 0, source="junk", source_id="j1"))
+    store.refresh_rollups()
+    apache, junk = store.sources()
+    assert (apache.name, apache.requests, apache.errors, apache.malformed, apache.lines,
+            apache.batches, apache.source_ids) == ("apache", 9999, 3, 1, 10000, 2, ["f1"])
+    assert (apache.first, apache.last) == (1431857100.0, 1432155959.0)
+    assert (junk.name, junk.requests, junk.malformed, junk.first, junk.source_ids) == (
+        "junk", 0, 1, None, ["j1"])
+    assert store.forget_source("apache") == 5606
+    assert [s.name for s in store.sources()] == ["junk"]
+    assert store.query(Query(sources=["apache"])) == []
+    assert store.committed_end("f1") is None
+    for each in apache_batches():  # forgotten, its lines are stored again
+        assert store.write_batch(each)
+    point = store.query(Query(sources=["apache"]))[0].point
+    assert (point.count, point.errors) == (9999, 3)
+    assert store.forget_source("nothing-here") == 0
