@@ -33,6 +33,7 @@ from logctl.metrics.window import iso
 from logctl.services.analytics import MetricsRequest
 from logctl.services.ingest import IngestReport
 from logctl.sources import SourceFile, expand_paths
+from logctl.store import sqlite_path
 from logctl.store.base import DIMENSIONS, grouping
 from logctl.synthetic import write_log
 
@@ -203,7 +204,7 @@ def metrics(
                              status or (), method or ())
     answer = connect_analytics(settings).answer(request)
     body, empty, dims = answer.body, answer.empty, grouping(by)
-    if empty:
+    if answer.note:
         err.print(answer.note, highlight=False)
     if sort is not None:
         body = render.sorted_groups(body, sort)
@@ -482,6 +483,57 @@ def migrate(
     out.print(f"copied {report.points:,} points, {report.batches:,} batches, "
               f"{report.malformed:,} malformed counts and {report.samples:,} samples from "
               f"{report.source} to {report.target} in {report.seconds:.2f}s", highlight=False)
+
+
+@app.command()
+@reports_errors
+def prune(
+    before: Annotated[str | None, typer.Option(
+        help="Drop the days before this time (a duration ago, 30d, or an ISO time) instead "
+             "of the retention setting's cut-off.", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Say what would be removed and folded; change nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
+) -> None:
+    """Apply retention and downsampling to the store: whole days older than `retention`
+    (or --before) are dropped, minute points older than `downsample_after` are folded
+    into hour points (every total stays exact), and the space is given back. The storage
+    daemon does the same every `prune_interval` seconds when either setting is set."""
+    from logctl.metrics.window import parse_moment
+    from logctl.services.retention import Policy
+    from logctl.services.retention import prune as apply_policy
+    from logctl.store import open_store
+    from logctl.transport.local import require_store
+
+    settings = settings_from(home, db, config, store=store)
+    now = time.time()
+    cut = parse_moment(before, now) if before else None
+    require_store(settings)
+    path = sqlite_path(settings.store_target)
+    size = database_bytes(path)
+    metrics_store = open_store(settings.store_target, route_cap=settings.route_cap)
+    try:
+        report = apply_policy(metrics_store, Policy.of(settings), now, cut, dry_run)
+    finally:
+        metrics_store.close()
+    if as_json:
+        out.print_json(json.dumps({**report.as_json(), "bytes_before": size,
+                                   "bytes_after": database_bytes(path)}))
+        return
+    for line in render.prune_lines(report):
+        out.print(line, highlight=False)
+    if path is not None and not dry_run:
+        out.print(f"database {render.human_bytes(size or 0)} -> "
+                  f"{render.human_bytes(database_bytes(path) or 0)}", highlight=False)
+
+
+def database_bytes(path: Path | None) -> int | None:
+    """A SQLite store's size on disk with its WAL (None for PostgreSQL)."""
+    if path is None:
+        return None
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal"))
+               if p.exists())
 
 
 def version_callback(value: bool) -> None:

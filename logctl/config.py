@@ -41,6 +41,12 @@ class Settings:
     # power loss then loses nothing a peer was told is stored); false trades that for
     # throughput. The embedded ingest never needs it: it re-reads from its checkpoint.
     durable: bool = True
+    # Retention: points older than `retention` are dropped (whole days), minute points
+    # older than `downsample_after` are folded into hour points; `logctl prune` applies
+    # both, and the storage daemon every `prune_interval` seconds. Unset: kept as they are.
+    retention: str | None = None
+    downsample_after: str | None = None
+    prune_interval: float = 3600.0
     # Daemons: each service binds its own address and finds its peers here.
     ingest_url: str = "http://127.0.0.1:7401"
     processing_urls: tuple[str, ...] = ("http://127.0.0.1:7402",)
@@ -95,6 +101,7 @@ class Settings:
 
 
 HINTS = get_type_hints(Settings)
+DURATIONS = ("realtime_window", "retention", "downsample_after")
 
 
 def env_name(setting: str) -> str:
@@ -167,7 +174,7 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         if kind == tuple[str, ...]:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(item).strip() for item in items if str(item).strip())
-        if key == "realtime_window":
+        if key in DURATIONS:
             parse_duration(str(value))
         if key == "engine" and value not in ENGINES:
             raise ValueError(value)

@@ -116,9 +116,9 @@ class LocalAnalytics:
         query = request.to_query(now)
         require_store(self.settings)
         with embedded(self.settings, now) as services:
-            result = services.analytics.metrics(query, request.top)
+            result = services.analytics.answer(request, now)
             if not result.empty:
-                return Answer(result.body, False)
+                return Answer(result.body, False, result.note)
             coverage = services.analytics.coverage(query)
         asked = (f"{iso(query.start) if query.start else 'the beginning'} to "
                  f"{iso(query.end) if query.end else 'now'}")

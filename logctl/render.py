@@ -231,3 +231,19 @@ def sources_table(entries: list[Any]) -> Table:
 def iso_or_dash(epoch: float | None) -> str:
     """An epoch as ISO 8601 (to the second), '-' when unknown."""
     return "-" if epoch is None else iso(epoch)
+
+
+def prune_lines(report: Any) -> list[str]:
+    """What `logctl prune` did (a services.retention.PruneReport), one line a step."""
+    lines = []
+    if report.dropped_before is not None:
+        lines.append(f"{'would remove' if report.dry_run else 'removed'} "
+                     f"{human_count(report.dropped_points)} points of the days before "
+                     f"{iso(report.dropped_before)}")
+    if report.folded is not None:
+        folded = report.folded
+        lines.append(f"{'would fold' if report.dry_run else 'folded'} "
+                     f"{human_count(folded.points_before)} minute points of "
+                     f"{human_count(folded.hours)} hours before {iso(report.folded_before)} "
+                     f"into {human_count(folded.points_after)} hour points")
+    return lines

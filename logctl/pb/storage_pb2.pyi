@@ -147,16 +147,18 @@ class QueryReply(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ...) -> None: ...
 
 class Coverage(_message.Message):
-    __slots__ = ("first", "last", "points", "batches")
+    __slots__ = ("first", "last", "points", "batches", "hourly_before")
     FIRST_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     BATCHES_FIELD_NUMBER: _ClassVar[int]
+    HOURLY_BEFORE_FIELD_NUMBER: _ClassVar[int]
     first: float
     last: float
     points: int
     batches: int
-    def __init__(self, first: _Optional[float] = ..., last: _Optional[float] = ..., points: _Optional[int] = ..., batches: _Optional[int] = ...) -> None: ...
+    hourly_before: float
+    def __init__(self, first: _Optional[float] = ..., last: _Optional[float] = ..., points: _Optional[int] = ..., batches: _Optional[int] = ..., hourly_before: _Optional[float] = ...) -> None: ...
 
 class MinuteUpdate(_message.Message):
     __slots__ = ("minutes", "rows")

@@ -146,10 +146,12 @@ def summarize(point: Point, malformed: int) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class MetricsResult:
-    """A query's answer: the JSON body, and whether the range held any data."""
+    """A query's answer: the JSON body, whether the range held any data, and a line about
+    its resolution when part of it is stored per hour."""
 
     body: dict[str, Any]
     empty: bool
+    note: str = ""
 
 
 class AnalyticsService:
@@ -164,7 +166,24 @@ class AnalyticsService:
         """The JSON contract for a request as users phrase it."""
         query = request.to_query(now)
         self._check_buckets(query, now)
-        return self.metrics(query, request.top)
+        note = self._resolution(query)
+        return replace(self.metrics(query, request.top), note=note)
+
+    def _resolution(self, query: Query) -> str:
+        """Where the range reaches into downsampled (hourly) points: refuse a step finer
+        than an hour, and say that times there count whole hours. A query with no step
+        and no range is a whole-store total, exact at any resolution: nothing is asked."""
+        if not (query.step_minutes or query.start is not None or query.end is not None):
+            return ""
+        hourly = self.store.coverage(query).hourly_before
+        if hourly is None or (query.start is not None and query.start >= hourly):
+            return ""
+        if query.step_minutes and query.step_minutes % 60:
+            raise UsageError(f"a {query.step_minutes}-minute step is finer than what is "
+                             f"stored before {iso(hourly)}: points there are per hour "
+                             f"(downsampled); use a step of whole hours (1h), or --since "
+                             f"{iso(hourly)}")
+        return f"resolution: 1 hour before {iso(hourly)} (downsampled), 1 minute after"
 
     def _check_buckets(self, query: Query, now: float) -> None:
         """Refuse a time series with more buckets than the limit before reading a row."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from logctl.errors import DiskFull, StoreError
 from logctl.metrics.ranks import rank
+from logctl.services.retention import Policy, PruneReport, prune
 from logctl.store.base import Batch, Coverage, Query, Row, Store
 
 Watcher = Callable[[list[int]], None]
@@ -25,6 +26,15 @@ WRITE_SAMPLES = 1000
 SETTLE_S = 60.0
 ROLLUP_INTERVAL_S = 10.0
 logger = logging.getLogger("logctl.storage")
+
+
+def prune_once(open_pruner: Callable[[], Store], policy: Policy) -> PruneReport:
+    """One prune on a store opened for it (and closed after)."""
+    store = open_pruner()
+    try:
+        return prune(store, policy, time.time())
+    finally:
+        store.close()
 
 
 async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
@@ -97,6 +107,19 @@ class StorageService:
             except (StoreError, DiskFull) as exc:
                 logger.warning("rebuilding rollups failed (tried again in %gs): %s",
                                interval, exc)
+
+    async def keep_pruned(self, stop: asyncio.Event, policy: Policy,
+                          open_pruner: Callable[[], Store], interval: float) -> None:
+        """Apply retention and downsampling every `interval` seconds until `stop` is set,
+        on a store connection of its own: each folded hour is one short transaction, so
+        batches keep landing between them instead of queueing behind the whole prune. A
+        failure is logged and tried again at the next tick."""
+        while not await stopped_within(stop, interval):
+            try:
+                report = await asyncio.to_thread(prune_once, open_pruner, policy)
+                logger.info("pruned: %s", report.as_json())
+            except (StoreError, DiskFull) as exc:
+                logger.warning("pruning failed (tried again in %gs): %s", interval, exc)
 
     def figures(self) -> dict[str, Any]:
         """Rows and batches held, and the latency of recent writes (ms), for health."""

@@ -79,12 +79,23 @@ class Row:
 
 @dataclass(frozen=True)
 class Coverage:
-    """What the store holds: first and last request time (epoch s), and counts."""
+    """What the store holds: first and last request time (epoch s), counts, and the time
+    before which points are per hour (downsampled), if any are."""
 
     first: float | None
     last: float | None
     points: int
     batches: int
+    hourly_before: float | None = None
+
+
+@dataclass(frozen=True)
+class Downsampled:
+    """What folding minute points into hour points did (or would do, in a dry run)."""
+
+    hours: int
+    points_before: int
+    points_after: int
 
 
 @dataclass
@@ -189,8 +200,22 @@ class Store(Protocol):
         `limit`; returns the hours rebuilt."""
         ...
 
-    def drop_before(self, epoch: float) -> int:
-        """Retention: remove whole days of points before `epoch`; returns points removed."""
+    def drop_before(self, epoch: float, dry_run: bool = False) -> int:
+        """Retention: remove whole days of points before `epoch`; returns points removed
+        (that would be, in a dry run)."""
+        ...
+
+    def downsample_before(self, epoch: float, dry_run: bool = False,
+                          start: float = 0) -> Downsampled:
+        """Fold the minute points of each whole hour from `start` to `epoch` into one point
+        per series at the hour's start (counters added, histograms merged exactly), one hour
+        per transaction, safe beside writers; from then on `coverage` reports the time
+        before which points are hourly."""
+        ...
+
+    def reclaim(self) -> None:
+        """Give the space freed by drops and folds back to the file system, where the
+        database can (SQLite: incremental vacuum; PostgreSQL's autovacuum does it)."""
         ...
 
     def sources(self) -> list[SourceTotals]:
@@ -215,6 +240,6 @@ class Store(Protocol):
         ...
 
 
-__all__ = ["DIMENSIONS", "FILTERS", "KEY_SEP", "Batch", "Coverage", "Dump", "LedgerRow", "Point",
-           "PointKey", "Position", "Progress", "Query", "Row", "SeriesKey", "SourceTotals", "Store",
-           "StoredPoint", "claim_ledger"]
+__all__ = ["DIMENSIONS", "FILTERS", "KEY_SEP", "Batch", "Coverage", "Downsampled", "Dump",
+           "LedgerRow", "Point", "PointKey", "Position", "Progress", "Query", "Row",
+           "SeriesKey", "SourceTotals", "Store", "StoredPoint", "claim_ledger"]

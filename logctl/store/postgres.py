@@ -21,12 +21,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from logctl.errors import DiskFull, StoreError
 from logctl.metrics.points import Point
 from logctl.metrics.route import ROUTE_CAP, cap_routes
+from logctl.store import downsample, redact
 from logctl.store import postgres_rollup as rollup
 from logctl.store import postgres_schema as schema
-from logctl.store import redact
 from logctl.store.base import (
     Batch,
     Coverage,
+    Downsampled,
     Dump,
     Progress,
     Query,
@@ -52,6 +53,7 @@ from logctl.store.sql import (
 )
 
 UNKNOWN_MINUTE = -1
+HOUR = 3600
 MAX_SAMPLES_PER_SOURCE = 20
 ATTEMPTS = 8
 RETRYABLE = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected,
@@ -299,7 +301,9 @@ class PostgresStore:
             first, last = conn.execute(*coverage_sql(query, POSTGRES)).fetchone()
             points = conn.execute("SELECT count(*) FROM points").fetchone()[0]
             batches = conn.execute("SELECT count(*) FROM batches").fetchone()[0]
-            return Coverage(first, last, points, batches)
+            hourly = conn.execute("SELECT value::bigint FROM meta WHERE key = %s",
+                                  (downsample.HOURLY_BEFORE,)).fetchone()
+            return Coverage(first, last, points, batches, hourly[0] if hourly else None)
         return self._run("read", read)
 
     def samples(self, source: str | None = None) -> list[tuple[str, str]]:
@@ -387,10 +391,13 @@ class PostgresStore:
                 cur.executemany("INSERT INTO malformed_samples (source, line) VALUES (%s, %s)",
                                 lines[:max(0, MAX_SAMPLES_PER_SOURCE - kept)])
 
-    def drop_before(self, epoch: float) -> int:
+    def drop_before(self, epoch: float, dry_run: bool = False) -> int:
         """Retention: drop the day partitions that end at or before `epoch` (and malformed
         counts of those days); returns the points removed."""
         cutoff = int(epoch // schema.DAY) * schema.DAY
+        if dry_run:
+            return self._run("count points", lambda conn: conn.execute(
+                "SELECT count(*) FROM points WHERE minute < %s", (cutoff,)).fetchone()[0])
 
         def drop(conn: psycopg.Connection) -> int:
             removed = schema.drop_partitions(conn, cutoff)
@@ -400,6 +407,50 @@ class PostgresStore:
         with self.lock:
             self.partitions.clear()
             return self._run("apply retention", drop)
+
+    def downsample_before(self, epoch: float, dry_run: bool = False,
+                          start: float = 0) -> Downsampled:
+        """Fold each whole hour before `epoch` that still holds minute points, one
+        transaction an hour."""
+        cutoff = downsample.hour_cut(epoch)
+        hours = [row[0] for row in self._run("find hours to fold", lambda conn: conn.execute(
+            downsample.hours_to_fold(POSTGRES), (max(0, int(start)), cutoff)).fetchall())]
+        before = after = 0
+        for hour in hours:
+            if dry_run:
+                points, series = self._run("count points", lambda conn, h=hour: conn.execute(
+                    downsample.hour_sizes(POSTGRES), (h, h + HOUR)).fetchone())
+            else:
+                points, series = self._run("downsample", lambda conn, h=hour: self._fold_hour(
+                    conn, h))
+            before, after = before + points, after + series
+        if not dry_run:
+            self._run("mark the hourly range", lambda conn: conn.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET"
+                " value = greatest(meta.value::bigint, excluded.value::bigint)::text",
+                (downsample.HOURLY_BEFORE, str(cutoff))))
+        return Downsampled(len(hours), before, after)
+
+    def _fold_hour(self, conn: psycopg.Connection, hour: int) -> tuple[int, int]:
+        """One hour's minute points folded in one transaction: (points before, after)."""
+        with conn.transaction():
+            rows = conn.execute(downsample.delete_hour("hist_bins, hist_counts", POSTGRES),
+                                (hour, hour + HOUR)).fetchall()
+            folded = downsample.fold((row[0], stored_values(row[1:])) for row in rows)
+            with conn.cursor() as cur:
+                cur.executemany(UPSERT_POINT, [point_row(series, hour, point)
+                                               for series, point in folded.items()])
+                malformed = conn.execute(downsample.delete_malformed_hour(POSTGRES),
+                                         (hour, hour + HOUR)).fetchall()
+                cur.executemany(UPSERT_MALFORMED, [
+                    (source, hour, count)
+                    for source, count in downsample.fold_counts(malformed).items()])
+            rollup.mark_dirty(conn, [hour])
+        return len(rows), len(folded)
+
+    def reclaim(self) -> None:
+        """Nothing to do by hand: a dropped partition's space is freed at once, and the
+        rows a fold deletes are reused by autovacuum."""
 
     def close(self) -> None:
         """Close the pool's connections."""
@@ -415,11 +466,16 @@ def point_row(series: int, minute: int, p: Point) -> tuple:
 
 def stored_point(row: tuple) -> StoredPoint:
     """An EXPORT_POINTS row as (series key, minute, point)."""
+    return (row[0], row[1], row[2], row[3], row[4]), row[5], stored_values(row[6:])
+
+
+def stored_values(values: tuple) -> Point:
+    """A point from its stored columns (counters, histogram arrays, first and last)."""
     point = Point()
     (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-     point.latency_sum, point.latency_max, bins, counts, point.first, point.last) = row[6:]
+     point.latency_sum, point.latency_max, bins, counts, point.first, point.last) = values
     point.hist = dict(zip(bins, counts, strict=True))
-    return (row[0], row[1], row[2], row[3], row[4]), row[5], point
+    return point
 
 
 def hist_sql(query: Query, part: Part) -> tuple[str, list]:

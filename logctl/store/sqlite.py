@@ -18,10 +18,12 @@ from logctl.localdb import WAL_CHECKPOINT_PAGES
 from logctl.metrics import dense, sketch
 from logctl.metrics.points import Point
 from logctl.metrics.route import ROUTE_CAP, cap_routes
+from logctl.store import downsample
 from logctl.store import sqlite_rollup as rollup
 from logctl.store.base import (
     Batch,
     Coverage,
+    Downsampled,
     Dump,
     Progress,
     Query,
@@ -46,6 +48,8 @@ from logctl.store.sqlite_schema import migrate
 BUSY_RETRIES = 5
 
 DAY = 86400
+HOUR = 3600
+INCREMENTAL = 2  # PRAGMA auto_vacuum: pages freed are kept for incremental_vacuum
 UNKNOWN_MINUTE = -1
 MAX_SAMPLES_PER_SOURCE = 20
 
@@ -300,7 +304,9 @@ class SQLiteStore:
         first, last = self.conn.execute(sql, params).fetchone()
         points = self.conn.execute("SELECT count(*) FROM points").fetchone()[0]
         batches = self.conn.execute("SELECT count(*) FROM batches").fetchone()[0]
-        return Coverage(first, last, points, batches)
+        hourly = self.conn.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?",
+                                   (downsample.HOURLY_BEFORE,)).fetchone()
+        return Coverage(first, last, points, batches, hourly[0] if hourly else None)
 
     def samples(self, source: str | None = None) -> list[tuple[str, str]]:
         """Kept malformed-line samples as (source, line)."""
@@ -388,21 +394,100 @@ class SQLiteStore:
             self.conn.executemany("INSERT INTO malformed_samples (source, line) VALUES (?, ?)",
                                   lines[:max(0, MAX_SAMPLES_PER_SOURCE - kept)])
 
-    def drop_before(self, epoch: float) -> int:
+    def drop_before(self, epoch: float, dry_run: bool = False) -> int:
         """Retention: delete the points of whole days before `epoch` (the same day-aligned
         cut the PostgreSQL store makes by dropping partitions); returns points removed."""
         cutoff = int(epoch // DAY) * DAY
+        if dry_run:
+            return self.conn.execute("SELECT count(*) FROM points WHERE minute < ?",
+                                     (cutoff,)).fetchone()[0]
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            with self._writing:
+                return self._drop(cutoff)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot apply retention to {self.path}: {exc}") from exc
+
+    def _drop(self, cutoff: int) -> int:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
             removed = self.conn.execute("DELETE FROM points WHERE minute < ?", (cutoff,)).rowcount
             self.conn.execute("DELETE FROM malformed WHERE minute < ? AND minute != ?",
                               (cutoff, UNKNOWN_MINUTE))
             rollup.drop_before(self.conn, cutoff)
             self.conn.commit()
-        except sqlite3.Error as exc:
+        except BaseException:
             self.conn.rollback()
-            raise StoreError(f"cannot apply retention to {self.path}: {exc}") from exc
+            raise
         return removed
+
+    def downsample_before(self, epoch: float, dry_run: bool = False,
+                          start: float = 0) -> Downsampled:
+        """Fold each whole hour before `epoch` that still holds minute points, one write
+        transaction an hour (a writer waits for one hour's fold at most)."""
+        cutoff = downsample.hour_cut(epoch)
+        try:
+            hours = [row[0] for row in self.conn.execute(downsample.hours_to_fold(),
+                                                         (max(0, int(start)), cutoff))]
+            before = after = 0
+            for hour in hours:
+                if dry_run:
+                    points, series = self.conn.execute(downsample.hour_sizes(),
+                                                       (hour, hour + HOUR)).fetchone()
+                else:
+                    with self._writing:
+                        points, series = self._fold_hour(hour)
+                before, after = before + points, after + series
+            if not dry_run:
+                self._mark_hourly(cutoff)
+        except sqlite3.Error as exc:
+            if is_full(exc):
+                raise DiskFull(str(self.path)) from exc
+            raise StoreError(f"cannot downsample {self.path}: {exc}") from exc
+        return Downsampled(len(hours), before, after)
+
+    def _fold_hour(self, hour: int) -> tuple[int, int]:
+        """One hour's minute points folded in one transaction: (points before, after)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = conn.execute(downsample.delete_hour("hist"), (hour, hour + HOUR)).fetchall()
+            folded = downsample.fold((row[0], stored_values(row[1:])) for row in rows)
+            conn.executemany(UPSERT_POINT, [(series, hour, *point_values(point))
+                                            for series, point in folded.items()])
+            malformed = conn.execute(downsample.delete_malformed_hour(),
+                                     (hour, hour + HOUR)).fetchall()
+            conn.executemany(UPSERT_MALFORMED, [
+                (source, hour, count)
+                for source, count in downsample.fold_counts(malformed).items()])
+            rollup.mark_dirty(conn, [hour])
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        return len(rows), len(folded)
+
+    def _mark_hourly(self, cutoff: int) -> None:
+        """Record that points before `cutoff` are per hour (the latest cut-off wins)."""
+        with self._writing:
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
+                " value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                (downsample.HOURLY_BEFORE, str(cutoff)))
+
+    def reclaim(self) -> None:
+        """Return freed pages to the file system: an incremental vacuum (a file made before
+        incremental vacuum was switched on is converted by one full VACUUM), then a WAL
+        checkpoint that truncates the log."""
+        try:
+            with self._writing:
+                if self.conn.execute("PRAGMA auto_vacuum").fetchone()[0] != INCREMENTAL:
+                    self.conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
+                    self.conn.execute("VACUUM")
+                # execute() steps the pragma once, freeing one page; a script runs it whole
+                self.conn.executescript("PRAGMA incremental_vacuum;")
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot reclaim space in {self.path}: {exc}") from exc
 
     def close(self) -> None:
         """Close the connections."""
@@ -419,11 +504,16 @@ def point_values(p: Point) -> tuple:
 
 def stored_point(row: tuple) -> StoredPoint:
     """An EXPORT_POINTS row as (series key, minute, point)."""
+    return (row[0], row[1], row[2], row[3], row[4]), row[5], stored_values(row[6:])
+
+
+def stored_values(values: tuple) -> Point:
+    """A point from its stored columns (counters, histogram blob, first and last)."""
     point = Point()
     (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-     point.latency_sum, point.latency_max, hist, point.first, point.last) = row[6:]
+     point.latency_sum, point.latency_max, hist, point.first, point.last) = values
     point.hist = sketch.decode(hist)
-    return (row[0], row[1], row[2], row[3], row[4]), row[5], point
+    return point
 
 
 def read_parallel(readers: list[sqlite3.Connection], hours: list[int],
@@ -454,6 +544,9 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+        # Before the first table: a new file keeps freed pages for incremental vacuum, so a
+        # prune can shrink it without rewriting it whole (an older file ignores this).
+        conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout = 60000")

@@ -33,6 +33,7 @@ from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.intake import Intake
 from logctl.services.monitor import Monitor, MonitorSettings, Peers
 from logctl.services.processing import ParsePool, ProcessingService
+from logctl.services.retention import Policy
 from logctl.services.storage import StorageService
 from logctl.services.webhook import Webhook
 from logctl.store import open_store, redact, sqlite_path
@@ -215,10 +216,17 @@ async def run_storage(node: Node, instance: int, announce: Announce) -> None:
     service = StorageService(lambda: open_store(settings.store_target, settings.route_cap,
                                                 durable=settings.durable, check=True))
     stop = asyncio.Event()
+    policy = Policy.of(settings)
     async with AsyncExitStack() as stack:
         stack.callback(service.close)
         upkeep = asyncio.create_task(service.keep_rollups(stop))
         stack.push_async_callback(lambda: upkeep)
+        if policy.active and instance == 0:  # one instance prunes a shared store
+            pruning = asyncio.create_task(service.keep_pruned(
+                stop, policy, lambda: open_store(settings.store_target, settings.route_cap,
+                                                 durable=settings.durable),
+                settings.prune_interval))
+            stack.push_async_callback(lambda: pruning)
         stack.callback(stop.set)
         await serve_grpc(grpc_storage.StorageServicer(service),
                          storage_pb2_grpc.add_StorageServicer_to_server,

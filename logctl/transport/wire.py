@@ -102,13 +102,15 @@ def coverage_to_pb(coverage: Coverage) -> spb.Coverage:
     msg = spb.Coverage(points=coverage.points, batches=coverage.batches)
     if coverage.first is not None:
         msg.first, msg.last = coverage.first, coverage.last
+    if coverage.hourly_before is not None:
+        msg.hourly_before = coverage.hourly_before
     return msg
 
 
 def coverage_from_pb(msg: spb.Coverage) -> Coverage:
     has = msg.HasField("first")
     return Coverage(msg.first if has else None, msg.last if has else None, msg.points,
-                    msg.batches)
+                    msg.batches, msg.hourly_before if msg.HasField("hourly_before") else None)
 
 
 def row_to_json(row: Row) -> dict[str, Any]:

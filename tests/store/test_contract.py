@@ -331,3 +331,96 @@ def test_sources_list_each_source_and_forget_removes_one(store) -> None:
     point = store.query(Query(sources=["apache"]))[0].point
     assert (point.count, point.errors) == (9999, 3)
     assert store.forget_source("nothing-here") == 0
+
+
+def hourly(store, **filters) -> list[tuple]:
+    return [(r.key, r.bucket, r.point.count, r.point.errors, r.point.bytes, r.malformed)
+            for r in store.query(Query(step_minutes=60, **filters))]
+
+
+def test_downsampling_folds_minutes_into_hours_exactly(store) -> None:
+    for each in apache_batches():
+        store.write_batch(each)
+    store.refresh_rollups()
+    cut = 1431993600  # 2015-05-19T00:00Z: the first two days are folded
+    by_hour, by_route = hourly(store), store.query(Query(group_by="route", end=cut))
+    before = store.coverage(Query())
+    planned = store.downsample_before(cut + 1800, dry_run=True)  # whole hours only
+    assert store.coverage(Query()).points == before.points
+    done = store.downsample_before(cut + 1800)
+    assert done == planned
+    # Every line of this sample lies in minute 5 of its hour: a fold moves each point to
+    # the hour's start and merges none.
+    assert (done.hours, done.points_before, done.points_after) == (38, 2524, 2524)
+    after = store.coverage(Query())
+    assert (after.points, after.hourly_before) == (before.points, cut)
+    assert hourly(store) == by_hour
+    store.refresh_rollups()
+    assert hourly(store) == by_hour
+    assert [(r.key, r.point.count) for r in store.query(Query(group_by="route", end=cut))] \
+        == [(r.key, r.point.count) for r in by_route]
+    assert store.downsample_before(cut).hours == 0
+
+
+def test_downsampling_merges_the_minutes_of_each_series(backend: Backend) -> None:
+    """A generated log, 20 lines a minute over five hours, with latencies: every figure of
+    the whole range is the same after the fold, histograms included."""
+    store, truth = backend.open(), Truth()
+    text = "".join(generate(6000, seed=3, per_minute=20, truth=truth)).encode()
+    store.write_batch(batch(text, 0, "synth", "gen"))
+    store.refresh_rollups()
+    (whole,) = store.query(Query())
+    series_hours = backend.raw("SELECT count(*) FROM hour_points")[0][0]
+    early = backend.raw("SELECT count(*) FROM points WHERE minute < 1748750400")[0][0]
+    done = store.downsample_before(1748736000 + 4 * 3600)  # the first four hours
+    assert (done.hours, done.points_before, early) == (4, 3872, 3872)
+    (left,) = backend.raw("SELECT count(*) FROM points WHERE minute >= 1748750400")[0]
+    assert done.points_after + left == store.coverage(Query()).points
+    assert done.points_after == backend.raw(
+        "SELECT count(*) FROM hour_points WHERE hour < 1748750400")[0][0]
+    assert series_hours == done.points_after + backend.raw(
+        "SELECT count(*) FROM hour_points WHERE hour >= 1748750400")[0][0]
+    (folded,) = store.query(Query())
+    assert (folded.point.count, folded.point.errors, folded.point.bytes) == (
+        truth.requests, truth.errors, truth.bytes)
+    assert folded.point.hist == whole.point.hist
+    assert (folded.point.latency_count, folded.point.latency_max) == (
+        whole.point.latency_count, whole.point.latency_max)
+    assert folded.point.latency_sum == pytest.approx(whole.point.latency_sum)
+    store.close()
+
+
+def test_retention_dry_run_counts_what_a_drop_removes(store) -> None:
+    for each in apache_batches():
+        store.write_batch(each)
+    cut = 1431993600
+    planned = store.drop_before(cut, dry_run=True)
+    assert planned == store.drop_before(cut) == 2524
+    assert store.drop_before(cut, dry_run=True) == 0
+
+
+def test_downsampling_beside_a_writer_loses_nothing(backend: Backend) -> None:
+    """Batches of a second source land in the hours being folded while the fold runs."""
+    store, writer = backend.open(), backend.open()
+    for each in apache_batches():
+        store.write_batch(each)
+    data = DATA.read_bytes().splitlines(keepends=True)
+    pieces = [b"".join(data[i:i + 250]) for i in range(0, len(data), 250)]
+    offsets = [0]
+    for piece in pieces:
+        offsets.append(offsets[-1] + len(piece))
+
+    def write() -> None:
+        for piece, start in zip(pieces, offsets, strict=False):
+            writer.write_batch(batch(piece, start, source="late", source_id="l1"))
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    store.downsample_before(1432155959)
+    thread.join()
+    store.downsample_before(1432155959)
+    for name in ("apache", "late"):
+        (row,) = store.query(Query(sources=[name]))
+        assert (row.point.count, row.point.errors, row.point.bytes) == (9999, 3, 2747282505)
+    store.close()
+    writer.close()

@@ -72,7 +72,7 @@ def storage_app(service: StorageService, tokens: TokenBook,
         query = query_from_params(None, None, source, host, route, status, method, None, None)
         coverage = await asyncio.to_thread(service.coverage, query)
         return {"first": coverage.first, "last": coverage.last, "points": coverage.points,
-                "batches": coverage.batches}
+                "batches": coverage.batches, "hourly_before": coverage.hourly_before}
 
     return app
 
@@ -91,5 +91,6 @@ class RestStorageClient(RestClient):
                                        route_glob=query.route_glob, statuses=query.statuses,
                                        methods=query.methods))
         body = self.get("/v1/coverage", params)
-        return Coverage(body["first"], body["last"], body["points"], body["batches"])
+        return Coverage(body["first"], body["last"], body["points"], body["batches"],
+                        body.get("hourly_before"))
 
