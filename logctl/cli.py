@@ -1,17 +1,22 @@
 """The `logctl` command: parses options, calls the library, renders. No logic lives here."""
 
+import contextlib
 import functools
+import glob
 import json
+import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -21,12 +26,21 @@ from rich.progress import (
     TimeElapsedColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from logctl import __version__, render
 from logctl.auth import ADMIN_FILE, ROLES, TokenBook, ensure_token
 from logctl.config import SERVICES, Settings, load_settings
-from logctl.connect import IngestClient, LocalIngest, connect_analytics, connect_ingest
-from logctl.errors import LogctlError, UsageError
+from logctl.connect import (
+    AnalyticsClient,
+    Followed,
+    Follower,
+    IngestClient,
+    LocalIngest,
+    connect_analytics,
+    connect_ingest,
+)
+from logctl.errors import InputError, LogctlError, UsageError
 from logctl.formats import NAMES, make_format
 from logctl.formats.fields import parse_overrides
 from logctl.metrics.window import iso
@@ -109,6 +123,10 @@ def ingest(
     workers: Annotated[int | None, typer.Option(
         help="Parsing processes (default: one per core).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-F", help="Keep reading what is appended, like tail -F: rotated and "
+        "truncated files are handled, new files under a directory picked up; Ctrl-C stops "
+        "(what was read is kept, the rest is read by the next run).")] = False,
     remote: RemoteOpt = None, token: TokenOpt = None,
     home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
@@ -121,6 +139,9 @@ def ingest(
                              workers=workers, remote=remote, store=store, token=token)
     if settings.format != "auto":
         make_format(settings.format, settings.format_options(time.time()))
+    if follow:
+        _follow(settings, paths, as_json)
+        return
     client = connect_ingest(settings)
     sources, warnings = expand_paths(paths, source)
     for warning in warnings:
@@ -140,6 +161,52 @@ def ingest(
         f"({report.malformed:,} malformed) in {len(report.files)} file(s), "
         f"{render.human_bytes(report.bytes)} in {report.seconds:.2f}s ({rate:,.0f} lines/s) "
         f"{'into' if where == 'db' else 'via'} {target}", highlight=False)
+
+
+def _follow(settings: Settings, paths: list[str], as_json: bool) -> None:
+    """`ingest --follow`: the files and directories named, followed until Ctrl-C."""
+    if settings.remote:
+        raise UsageError("--follow reads local files into the local store: to have a "
+                         "daemon follow them, use `logctl serve ingest --watch PATH`")
+    if "-" in paths:
+        raise UsageError("--follow takes files and directories; stdin is read to its end "
+                         "without it")
+    roots = follow_roots(paths)
+    started = time.monotonic()
+    follower = Follower(settings)
+    shown = "following " + ", ".join(str(root) for root in roots) + " (Ctrl-C to stop)"
+    if not as_json:
+        err.print(shown, highlight=False)
+    live = err.is_terminal and not as_json
+    with Live(console=err, transient=True, auto_refresh=False) if live else \
+            contextlib.nullcontext() as view:
+        def progress(now: Followed) -> None:
+            if view is not None:
+                view.update(f"{now.requests:,} requests from {now.lines:,} lines",
+                            refresh=True)
+        done = follower.follow(roots, threading.Event(), progress)
+    seconds = time.monotonic() - started
+    if as_json:
+        out.print_json(json.dumps({"db": follower.where[1], "lines": done.lines,
+                                   "requests": done.requests, "seconds": round(seconds, 3)}))
+        return
+    out.print(f"followed {len(roots)} path(s) for {seconds:.0f}s: ingested "
+              f"{done.requests:,} requests from {done.lines:,} lines into {follower.where[1]}",
+              highlight=False)
+
+
+def follow_roots(paths: list[str]) -> list[Path]:
+    """The files and directories to follow: each path as given, globs expanded; a path
+    that does not exist is a clear error."""
+    roots: list[Path] = []
+    for raw in (os.path.expanduser(p) for p in paths):
+        found = [Path(p) for p in sorted(glob.glob(raw, recursive=True))] \
+            if glob.has_magic(raw) else [Path(raw)] if Path(raw).exists() else []
+        if not found:
+            raise InputError(f"no such file or directory: {raw}" if not glob.has_magic(raw)
+                             else f"no files match {raw}")
+        roots += found
+    return [root.resolve() for root in roots]
 
 
 def _with_progress(client: IngestClient, sources: list[SourceFile],
@@ -189,6 +256,12 @@ def metrics(
     status: Annotated[list[str] | None, typer.Option(
         help="Only these statuses: 404, 5xx, 4xx,500.")] = None,
     method: Annotated[list[str] | None, typer.Option(help="Only these methods.")] = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow", "--watch", help="Redraw the table in place every --interval seconds, "
+        "like watch(1); relative times (--since 15m) move with the clock. Ctrl-C stops.")
+    ] = False,
+    interval: Annotated[float, typer.Option(
+        help="Seconds between redraws with --follow.", min=0.2)] = 2.0,
     remote: RemoteOpt = None, token: TokenOpt = None,
     home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
@@ -199,9 +272,14 @@ def metrics(
         raise UsageError(f"unknown output format {output!r}: use table, json, csv or markdown")
     if sort is not None and sort not in render.SORTS:
         raise UsageError(f"cannot sort by {sort!r}: use one of {', '.join(render.SORTS)}")
+    if follow and output != "table":
+        raise UsageError("--follow redraws a table: leave out --format")
     settings = settings_from(home, db, config, remote=remote, store=store, token=token)
     request = MetricsRequest(since, until, by, step, top, source or (), host or (), route,
                              status or (), method or ())
+    if follow:
+        _watch_metrics(connect_analytics(settings), request, sort, interval)
+        return
     answer = connect_analytics(settings).answer(request)
     body, empty, dims = answer.body, answer.empty, grouping(by)
     if answer.note:
@@ -216,6 +294,33 @@ def metrics(
         sys.stdout.write(render.to_markdown(body, dims))
     elif not empty:
         render.print_table(out, body, dims)
+
+
+def _watch_metrics(client: AnalyticsClient, request: MetricsRequest, sort: str | None,
+                   interval: float) -> None:
+    """`metrics --follow`: ask again every `interval` seconds and redraw in place. A failed
+    answer (a daemon restarting) is shown in the frame and asked again, not fatal."""
+    dims = grouping(request.by)
+
+    def frame() -> Group:
+        heading = Text(f"logctl metrics · {iso(time.time())} · every {interval:g}s · "
+                       "Ctrl-C to stop", style="bold")
+        try:
+            answer = client.answer(request)
+        except LogctlError as exc:
+            return Group(heading, Text(f"error: {exc}", style="red"))
+        body = render.sorted_groups(answer.body, sort) if sort else answer.body
+        shown = Text(answer.note) if answer.empty else render.table_for(body, dims)
+        return Group(heading, *([Text(answer.note)] if answer.note and not answer.empty
+                                else []), shown)
+
+    try:
+        with Live(frame(), console=out, auto_refresh=False) as view:
+            while True:
+                time.sleep(interval)
+                view.update(frame(), refresh=True)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
 
 
 @app.command()

@@ -8,9 +8,12 @@ returns the same result types, so a command renders one result whichever answere
 Transports are imported only by the remote clients: a local `logctl ingest` of a small
 file never pays for importing httpx, FastAPI or gRPC."""
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from logctl.auth import caller_token
@@ -76,6 +79,63 @@ class LocalIngest:
                 report = services.ingest.ingest(sources, progress)
             services.store.refresh_rollups()
         return report
+
+
+@dataclass
+class Followed:
+    """What a follow run ingested until it was stopped."""
+
+    lines: int = 0
+    requests: int = 0
+
+
+class Follower:
+    """`logctl ingest --follow`: the embedded pipeline kept open on files and directories,
+    reading what is appended as it lands, the way the ingest daemon follows its watched
+    roots (the same Intake): a file rotated away is finished from its checkpoint, a
+    truncated one read again from its start, a new one under a directory picked up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.where = ("db", redact(settings.store_target))
+
+    def follow(self, roots: list[Path], stop: threading.Event,
+               progress: Callable[[Followed], None], tick: float = 0.5) -> Followed:
+        """Follow until `stop` is set or Ctrl-C; what was acknowledged is checkpointed, and
+        what was not is read by the next run. `progress` hears the totals every `tick`."""
+        from logctl.services.intake import Intake
+
+        total = sum(p.stat().st_size for root in roots for p in _files(root))
+        with embedded(self.settings, time.time(), total) as services:
+            intake = Intake(lambda fmt: services.ingest, services.checkpoints,
+                            services.ingest.stop)
+            try:
+                with rollups_kept(services.store):
+                    for root in roots:
+                        intake.add_root(root, self.settings.globs)
+                    asyncio.run(_follow(intake, stop, progress, tick))
+            except KeyboardInterrupt:
+                pass
+            finally:
+                intake.close()
+            services.store.refresh_rollups()
+        return Followed(intake.lines, intake.requests)
+
+
+async def _follow(intake: Any, stop: threading.Event, progress: Callable[[Followed], None],
+                  tick: float) -> None:
+    """Run the intake's watch, telling `progress` the totals, until `stop` is set."""
+    halt = asyncio.Event()
+    watching = asyncio.create_task(intake.watch(halt))
+    while not stop.is_set():
+        progress(Followed(intake.lines, intake.requests))
+        await asyncio.sleep(tick)
+    halt.set()
+    await watching
+
+
+def _files(root: Path) -> list[Path]:
+    return [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
 
 
 class RemoteIngest:

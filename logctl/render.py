@@ -188,12 +188,15 @@ def to_csv(body: dict[str, Any], dims: Sequence[str] = ()) -> str:
     return buffer.getvalue()
 
 
-def print_table(console: Console, body: dict[str, Any], dims: Sequence[str] = ()) -> None:
+def table_for(body: dict[str, Any], dims: Sequence[str] = ()) -> Table:
     """The right table for a summary, groups or series."""
     if "series" in body or "groups" in body:
-        console.print(rows_table(*table_entries(body, dims)))
-    else:
-        console.print(summary_table(body))
+        return rows_table(*table_entries(body, dims))
+    return summary_table(body)
+
+
+def print_table(console: Console, body: dict[str, Any], dims: Sequence[str] = ()) -> None:
+    console.print(table_for(body, dims))
 
 
 def has_data(body: dict[str, Any]) -> bool:

@@ -29,6 +29,7 @@ class Embedded:
     store: Store
     ingest: IngestService
     analytics: AnalyticsService
+    checkpoints: CheckpointBook
 
 
 def checkpoint_path(settings: Settings) -> Path:
@@ -84,7 +85,7 @@ def embedded(settings: Settings, now: float, input_bytes: int = 0) -> Iterator[E
         ingest = IngestService(processing, store, checkpoints,
                                IngestSettings(settings.format, options, settings.chunk_size,
                                               settings.engine))
-        yield Embedded(store, ingest, AnalyticsService(store))
+        yield Embedded(store, ingest, AnalyticsService(store), checkpoints)
     finally:
         pool.shutdown()
         checkpoints.close()
