@@ -78,6 +78,18 @@ RemoteOpt = Annotated[str | None, typer.Option(
 StoreOpt = Annotated[str | None, typer.Option(
     "--store", show_default=False, help="Metrics store: postgresql://… URL, sqlite:PATH or a "
     "path (default: LOGCTL_STORE, else the --db file).")]
+SinceOpt = Annotated[str | None, typer.Option(
+    help="Start: a duration ago (15m, 1h, 7d) or an ISO time. Default: all data.",
+    show_default=False)]
+UntilOpt = Annotated[str | None, typer.Option(
+    help="End (exclusive), same forms as --since. Default: now.", show_default=False)]
+SourceOpt = Annotated[list[str] | None, typer.Option(help="Only these sources.")]
+HostOpt = Annotated[list[str] | None, typer.Option(help="Only these hosts.")]
+RouteOpt = Annotated[str | None, typer.Option(
+    help="Only routes matching this glob (/api/*).", show_default=False)]
+StatusOpt = Annotated[list[str] | None, typer.Option(
+    help="Only these statuses: 404, 5xx, 4xx,500.")]
+MethodOpt = Annotated[list[str] | None, typer.Option(help="Only these methods.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", show_default=False,
                       help="Config file (default: ./logctl.toml, then one in the data dir).")]
 
@@ -231,11 +243,7 @@ def _with_progress(client: IngestClient, sources: list[SourceFile],
 @app.command()
 @reports_errors
 def metrics(
-    since: Annotated[str | None, typer.Option(
-        help="Start: a duration ago (15m, 1h, 7d) or an ISO time. Default: all data.",
-        show_default=False)] = None,
-    until: Annotated[str | None, typer.Option(
-        help="End (exclusive), same forms as --since. Default: now.", show_default=False)] = None,
+    since: SinceOpt = None, until: UntilOpt = None,
     by: Annotated[str | None, typer.Option(
         help=f"Group by one of {', '.join(DIMENSIONS)}, or by two: route,status.",
         show_default=False)] = None,
@@ -249,13 +257,8 @@ def metrics(
         help=f"Order groups by a column: {', '.join(render.SORTS)} (the key ascending, "
              "figures largest first). Default: most requests first.",
         show_default=False)] = None,
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
-    host: Annotated[list[str] | None, typer.Option(help="Only these hosts.")] = None,
-    route: Annotated[str | None, typer.Option(
-        help="Only routes matching this glob (/api/*).", show_default=False)] = None,
-    status: Annotated[list[str] | None, typer.Option(
-        help="Only these statuses: 404, 5xx, 4xx,500.")] = None,
-    method: Annotated[list[str] | None, typer.Option(help="Only these methods.")] = None,
+    source: SourceOpt = None, host: HostOpt = None, route: RouteOpt = None,
+    status: StatusOpt = None, method: MethodOpt = None,
     follow: Annotated[bool, typer.Option(
         "--follow", "--watch", help="Redraw the table in place every --interval seconds, "
         "like watch(1); relative times (--since 15m) move with the clock. Ctrl-C stops.")
@@ -321,6 +324,52 @@ def _watch_metrics(client: AnalyticsClient, request: MetricsRequest, sort: str |
                 view.update(frame(), refresh=True)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
+
+
+@app.command()
+@reports_errors
+def report(
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="The HTML file to write (replaced if it exists).")],
+    since: SinceOpt = None, until: UntilOpt = None,
+    source: SourceOpt = None, host: HostOpt = None, route: RouteOpt = None,
+    status: StatusOpt = None, method: MethodOpt = None,
+    remote: RemoteOpt = None, token: TokenOpt = None,
+    home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
+) -> None:
+    """Write one self-contained HTML report of a range: totals, requests and 5xx rate over
+    time, latency p50/p95/p99, top routes, statuses, hosts, sources, the slowest routes
+    and malformed samples. No network, no CDN: the file opens anywhere, and reads with
+    JavaScript off (charts are inline SVG, figures are tables)."""
+    from logctl.report import build
+    from logctl.report.page import write_page
+
+    settings = settings_from(home, db, config, remote=remote, store=store, token=token)
+    request = MetricsRequest(since, until, None, None, None, source or (), host or (), route,
+                             status or (), method or ())
+    samples = None if settings.remote else functools.partial(_samples, settings, source)
+    built = build(connect_analytics(settings), request, time.time(), samples)
+    page = write_page(built)
+    partial = output.with_name(output.name + ".partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(output)
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
+    out.print(f"wrote {output} ({render.human_bytes(len(page.encode()))}): "
+              f"{built.totals['requests']:,} requests, {built.range_text()}", highlight=False)
+
+
+def _samples(settings: Settings, sources: list[str] | None) -> list[tuple[str, str]]:
+    """The malformed-line samples the local store keeps, of the sources asked for."""
+    from logctl.store import open_store
+
+    metrics_store = open_store(settings.store_target, route_cap=settings.route_cap)
+    try:
+        kept = metrics_store.samples()
+    finally:
+        metrics_store.close()
+    return [(s, line) for s, line in kept if not sources or s in sources]
 
 
 @app.command()

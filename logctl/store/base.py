@@ -222,6 +222,10 @@ class Store(Protocol):
         """Every source the store holds, by name."""
         ...
 
+    def samples(self, source: str | None = None) -> list[tuple[str, str]]:
+        """Kept malformed-line samples as (source, line), of one source or all."""
+        ...
+
     def forget_source(self, name: str) -> int:
         """Remove a source's points, rollups, malformed counts and ledger in one
         transaction (its lines can then be read again); returns the points removed."""
