@@ -668,7 +668,8 @@ def prune(
     size = database_bytes(path)
     metrics_store = open_store(settings.store_target, route_cap=settings.route_cap)
     try:
-        report = apply_policy(metrics_store, Policy.of(settings), now, cut, dry_run)
+        policy = Policy.of(settings.retention, settings.downsample_after)
+        report = apply_policy(metrics_store, policy, now, cut, dry_run)
     finally:
         metrics_store.close()
     if as_json:

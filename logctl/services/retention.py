@@ -4,7 +4,6 @@ first, so what is about to be dropped is never folded."""
 
 from dataclasses import dataclass, replace
 
-from logctl.config import Settings
 from logctl.errors import UsageError
 from logctl.metrics.window import iso, parse_duration
 from logctl.store.base import Downsampled, Store
@@ -22,10 +21,10 @@ class Policy:
     downsample_after: float | None = None
 
     @classmethod
-    def of(cls, settings: Settings) -> "Policy":
-        return cls(parse_duration(settings.retention) if settings.retention else None,
-                   parse_duration(settings.downsample_after)
-                   if settings.downsample_after else None)
+    def of(cls, retention: str | None, downsample_after: str | None) -> "Policy":
+        """The policy the `retention` and `downsample_after` settings spell (e.g. "90d")."""
+        return cls(parse_duration(retention) if retention else None,
+                   parse_duration(downsample_after) if downsample_after else None)
 
     @property
     def active(self) -> bool:

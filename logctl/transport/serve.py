@@ -216,7 +216,7 @@ async def run_storage(node: Node, instance: int, announce: Announce) -> None:
     service = StorageService(lambda: open_store(settings.store_target, settings.route_cap,
                                                 durable=settings.durable, check=True))
     stop = asyncio.Event()
-    policy = Policy.of(settings)
+    policy = Policy.of(settings.retention, settings.downsample_after)
     async with AsyncExitStack() as stack:
         stack.callback(service.close)
         upkeep = asyncio.create_task(service.keep_rollups(stop))
