@@ -555,7 +555,11 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
         # down as the database grew. 64 MiB of cache at most, checkpoints every 64 MiB.
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-    except (OSError, sqlite3.Error) as exc:
+    except sqlite3.Error as exc:
+        if is_full(exc):  # opening writes too (the WAL index): a full disk says so
+            raise DiskFull(str(path)) from None
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     conn.create_function("hist_merge", 2, sketch.merge_packed, deterministic=True)
     conn.create_function("hist_dense", 1, dense.pack_concat, deterministic=True)
