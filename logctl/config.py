@@ -81,6 +81,10 @@ class Settings:
     request_timeout: float = 300.0
     max_query_cells: int = 1_000_000
     metrics_open: bool = False
+    # The analytics daemon's /metrics also exposes the stored log metrics (the names of its
+    # Prometheus query API) for a Prometheus server to scrape; off, since each scrape
+    # reads every series.
+    export_log_metrics: bool = False
     # Monitor: alert thresholds by rule name (services/alerts.py) and where alerts go.
     alerts: Mapping[str, float] = field(default_factory=dict)
     alert_webhook: str | None = None

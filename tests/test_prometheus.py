@@ -32,8 +32,8 @@ def test_metrics_parse_and_match_health(tmp_path: Path) -> None:
     assert got[("logctl_requests_total", service)] == 1.0  # the /v1/health call
     assert got[("logctl_queue_depth", service)] == 3.0
     assert got[("logctl_storage_rows", service)] == 42.0
-    assert got[("logctl_storage_write_latency_ms_p50", service)] == 1.5
-    assert ("logctl_storage_write_latency_ms_p95", service) not in got
+    assert got[("logctl_storage_write_latency_seconds_p50", service)] == 0.0015
+    assert ("logctl_storage_write_latency_seconds_p95", service) not in got
     assert got[("logctl_breaker_open", (("peer", "analytics"), ("service", "storage")))] == 1.0
     assert all(name.startswith("logctl_") for name, _ in got)
 

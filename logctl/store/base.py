@@ -58,7 +58,7 @@ class Query:
     @property
     def dimensions(self) -> tuple[str, ...]:
         """The grouping's dimensions, in order (none without a grouping)."""
-        return grouping(self.group_by)
+        return grouping(self.group_by, len(DIMENSIONS))
 
     @property
     def filters_records(self) -> bool:
@@ -135,16 +135,17 @@ class Dump:
 Progress = Callable[[int], None]  # points copied since the last call
 
 
-def grouping(by: str | None) -> tuple[str, ...]:
+def grouping(by: str | None, limit: int = MAX_GROUP_DIMENSIONS) -> tuple[str, ...]:
     """The dimensions of a `--by` value ('route' or 'route,status'), checked: a UsageError
-    names what is wrong."""
+    names what is wrong. Users group by at most two; the store answers any number (the
+    Prometheus API reads series by all their labels)."""
     if by is None:
         return ()
     names = tuple(name.strip() for name in by.split(","))
     for name in names:
         if name not in DIMENSIONS:
             raise UsageError(f"cannot group by {name!r}: use one of {', '.join(DIMENSIONS)}")
-    if len(names) > MAX_GROUP_DIMENSIONS or len(set(names)) != len(names):
+    if len(names) > limit or len(set(names)) != len(names):
         raise UsageError(f"cannot group by {by!r}: use one dimension or two different ones "
                          "(route,status)")
     return names

@@ -281,7 +281,8 @@ async def run_analytics(node: Node, instance: int, announce: Announce) -> None:
                          analytics_pb2_grpc.add_AnalyticsServicer_to_server,
                          grpc_analytics.SERVICE_NAME, settings.analytics_grpc, node,
                          grpc_analytics.ROLES, stack)
-        await serve_http(analytics_app(service, node.tokens), url, settings, lambda: announce(
+        app = analytics_app(service, node.tokens, settings.export_log_metrics)
+        await serve_http(app, url, settings, lambda: announce(
             f"analytics   REST {url}  gRPC {settings.analytics_grpc}"))
 
 

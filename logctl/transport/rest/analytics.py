@@ -11,9 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from logctl.auth import TokenBook
 from logctl.errors import UsageError
 from logctl.services.analytics import AnalyticsService, MetricsRequest
+from logctl.services.promql import Evaluator
 from logctl.transport.rest.app import create_app
 from logctl.transport.rest.client import RestClient
 from logctl.transport.rest.common import needs
+from logctl.transport.rest.promapi import prometheus_router
+from logctl.transport.rest.prometheus import LogMetricsCollector
 
 Many = Annotated[list[str] | None, Param()]
 Text = Annotated[str | None, Param(max_length=256)]
@@ -34,9 +37,15 @@ def request_params(request: MetricsRequest) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v not in (None, [])}
 
 
-def analytics_app(service: AnalyticsService, tokens: TokenBook) -> FastAPI:
-    """The analytics REST app over an analytics service; every query needs `read`."""
-    app = create_app("analytics", tokens)
+def analytics_app(service: AnalyticsService, tokens: TokenBook,
+                  export_log_metrics: bool = False) -> FastAPI:
+    """The analytics REST app over an analytics service; every query needs `read`. It
+    also answers the Prometheus query API (/api/v1/...), and with `export_log_metrics`
+    exposes the stored log metrics on /metrics for a Prometheus server to scrape."""
+    evaluator = Evaluator(service.store, service.max_cells)
+    app = create_app("analytics", tokens, collectors=[LogMetricsCollector(evaluator.totals)]
+                     if export_log_metrics else ())
+    app.include_router(prometheus_router(evaluator))
 
     async def answer(request: MetricsRequest) -> dict[str, Any]:
         result = await run_in_threadpool(service.answer, request, time.time())

@@ -4,6 +4,7 @@ request limiter, and the health router. Each service's module adds its own route
 from collections.abc import Iterable
 
 from fastapi import FastAPI
+from prometheus_client.registry import Collector
 
 from logctl import __version__
 from logctl.auth import TokenBook
@@ -13,9 +14,11 @@ from logctl.transport.rest.limits import Limits, RequestLimiter
 
 
 def create_app(service: str, tokens: TokenBook, health: Figures | None = None,
-               untimed: Iterable[tuple[str, str]] = ()) -> FastAPI:
+               untimed: Iterable[tuple[str, str]] = (),
+               collectors: Iterable[Collector] = ()) -> FastAPI:
     """A FastAPI app for one service. `health` adds the service's figures to its health;
-    `untimed` names (method, path) routes exempt from the request timeout. The daemon
+    `untimed` names (method, path) routes exempt from the request timeout; `collectors`
+    add to `/metrics`. The daemon
     sets `app.state.limits` and `app.state.metrics_open` from its settings."""
     app = FastAPI(title=f"logctl {service}", version=__version__,
                   description=f"The logctl {service} service (REST, /v1). Every endpoint "
@@ -28,5 +31,5 @@ def create_app(service: str, tokens: TokenBook, health: Figures | None = None,
     app.state.metrics_open = False
     install_error_handlers(app)
     app.middleware("http")(RequestLimiter(stats, untimed, unlimited=(HEALTH, METRICS)))
-    app.include_router(health_router(service, tokens, stats, health))
+    app.include_router(health_router(service, tokens, stats, health, collectors))
     return app

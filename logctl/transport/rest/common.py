@@ -1,6 +1,8 @@
 """What every REST handler uses: JSON errors and their mapping from library errors, token
 checks, and request bodies read within a size limit."""
 
+import base64
+import binascii
 import hashlib
 import logging
 import os
@@ -65,19 +67,26 @@ bearer = HTTPBearer(auto_error=False, description="A logctl token: `logctl token
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
+def authorize(request: Request, needed: str) -> None:
+    """The caller's token must allow `needed`: 401 without a token or with a bad one, 403
+    for a role that may not. The token never appears in an error message or a log line."""
+    token = request_token(request)
+    if token is None:
+        raise ApiError(401, "this endpoint needs a token (Authorization: Bearer …, or Basic "
+                            "with the token as the password)")
+    book: TokenBook = request.app.state.tokens
+    role = book.role_of(token)
+    if role is None:
+        raise ApiError(401, "the token is not valid (unknown, revoked or malformed)")
+    if not allows(role, needed):
+        raise ApiError(403, f"a {role} token may not do this: it needs {needed}")
+
+
 def require(needed: str) -> Callable[..., None]:
-    """A route dependency: the caller's token must allow `needed`. 401 without a token
-    or with a bad one, 403 for a role that may not; the token never appears in an error
-    message or a log line."""
+    """A route dependency: `authorize(request, needed)`. The bearer scheme is declared for
+    the OpenAPI schema; Basic is read from the header as well."""
     def check(request: Request, credentials: Credentials) -> None:
-        if credentials is None:
-            raise ApiError(401, "this endpoint needs a bearer token (Authorization: Bearer …)")
-        book: TokenBook = request.app.state.tokens
-        role = book.role_of(credentials.credentials)
-        if role is None:
-            raise ApiError(401, "the bearer token is not valid (unknown, revoked or malformed)")
-        if not allows(role, needed):
-            raise ApiError(403, f"a {role} token may not do this: it needs {needed}")
+        authorize(request, needed)
     return check
 
 
@@ -86,10 +95,20 @@ def needs(role: str) -> list:
     return [Depends(require(role))]
 
 
-def bearer_token(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer …` header, if any."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+def request_token(request: Request) -> str | None:
+    """The token of an `Authorization` header: Bearer's, or Basic's password (what many
+    log shippers and Grafana can send; the user name is ignored)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return value or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
 
 
 class ErrorBody(BaseModel):

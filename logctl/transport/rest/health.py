@@ -6,16 +6,17 @@ import functools
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psutil
 from fastapi import APIRouter, Request, Response
+from prometheus_client.registry import Collector
 
 from logctl import __version__
 from logctl.auth import TokenBook
 from logctl.metrics.ranks import rank
-from logctl.transport.rest.common import Credentials, bearer_token, require
+from logctl.transport.rest.common import Credentials, request_token, require
 from logctl.transport.rest.prometheus import CONTENT_TYPE, exposition, registry_for
 
 WINDOW_SECONDS = 60.0
@@ -76,11 +77,12 @@ def judge(status: str, reason: str, breakers: dict[str, str]) -> tuple[str, str]
 
 
 def health_router(service: str, tokens: TokenBook, stats: RequestStats,
-                  health: Figures | None = None) -> APIRouter:
+                  health: Figures | None = None,
+                  collectors: Iterable[Collector] = ()) -> APIRouter:
     """`/v1/health` and `/metrics` of one service. `health` adds the service's own figures
     (queue depth, store size...) and may set `status`, `reason` and `breakers`; without a
     valid token, health says only the service and its state. `/metrics` needs a `read`
-    token unless `app.state.metrics_open`."""
+    token unless `app.state.metrics_open`; `collectors` add to what it exposes."""
     router = APIRouter()
 
     def health_body() -> dict[str, Any]:
@@ -92,13 +94,13 @@ def health_router(service: str, tokens: TokenBook, stats: RequestStats,
                 **stats.snapshot(), **process_figures(), "queue_depth": 0,
                 "breakers": breakers, **extra}
 
-    registry = registry_for(service, health_body)
+    registry = registry_for(service, health_body, collectors)
     read = require("read")
 
     @router.get(HEALTH, summary="Service state and figures (in full with a token)")
     def get_health(request: Request) -> dict[str, Any]:
         body = health_body()
-        if tokens.role_of(bearer_token(request)) is None:
+        if tokens.role_of(request_token(request)) is None:
             return {"service": service, "status": body["status"]}
         return body
 

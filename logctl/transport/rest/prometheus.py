@@ -1,15 +1,23 @@
-"""`GET /metrics` for every REST service: the health figures in Prometheus text format.
+"""`GET /metrics` for every REST service: the health figures in Prometheus text format
+(and on the analytics daemon, when exported, the stored log metrics).
 
 Each app gets its own CollectorRegistry (never the process-global one, so several apps in
 one process and the tests do not collide) holding one collector that reads the same
 health dict `/v1/health` answers, so the two views can never disagree."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+
+from logctl.services.promseries import BUCKET, DURATION, FAMILIES, LABELS, LE, NAME, Labels
 
 PREFIX = "logctl_"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -52,9 +60,19 @@ class HealthCollector(Collector):
         yield from _breakers(self.service, body.get("breakers") or {})
         for key, value in sorted(_flat(body).items()):
             if key.split(".")[0] not in SKIP and _is_number(value):
-                name = key.replace(".", "_")
+                name, value = _base_units(key.replace(".", "_"), value)
                 yield _gauge(f"{self.service}_{name}", f"{self.service} health field {key}",
                              labels, [self.service], value)
+
+
+def _base_units(name: str, value: float) -> tuple[str, float]:
+    """A health field in milliseconds (`write_latency_ms_p50`) in seconds, as Prometheus
+    names want (`write_latency_seconds_p50`)."""
+    parts = name.split("_")
+    if "ms" not in parts:
+        return name, value
+    parts[parts.index("ms")] = "seconds"
+    return "_".join(parts), value / 1000
 
 
 def _flat(body: dict[str, Any]) -> dict[str, Any]:
@@ -86,12 +104,15 @@ def _counter(name: str, text: str, service: str, value: float) -> CounterMetricF
 
 
 def _latency(service: str, latency: dict[str, Any]) -> Iterator[Metric]:
-    family = GaugeMetricFamily(f"{PREFIX}request_latency_ms",
-                               "REST request latency quantiles of the last minute, ms",
-                               labels=["service", "quantile"])
+    """The last minute's REST latency quantiles as a summary in seconds (a gauge may not
+    carry a `quantile` label, and Prometheus names take base units)."""
+    family = Metric(f"{PREFIX}request_latency_seconds",
+                    "REST request latency quantiles of the last minute, seconds", "summary")
     for name, value in sorted(latency.items()):
         if _is_number(value):
-            family.add_metric([service, str(int(name[1:]) / 100)], float(value))
+            family.add_sample(f"{PREFIX}request_latency_seconds",
+                              {"service": service, "quantile": str(int(name[1:]) / 100)},
+                              value / 1000)
     yield family
 
 
@@ -103,10 +124,56 @@ def _breakers(service: str, breakers: dict[str, Any]) -> Iterator[Metric]:
     yield family
 
 
-def registry_for(service: str, health: Callable[[], dict[str, Any]]) -> CollectorRegistry:
-    """A registry of its own for one app, holding its health collector."""
+class LogMetricsCollector(Collector):
+    """The stored log metrics as they stand, under the names the Prometheus query API
+    answers (logctl_http_requests_total, ...), for a Prometheus server to scrape. Only
+    what is stored when it scrapes: it keeps the history from then on."""
+
+    def __init__(self, totals: Callable[[], dict[Labels, float]]) -> None:
+        self.totals = totals
+
+    def collect(self) -> Iterator[Metric]:
+        series: dict[str, dict[Labels, float]] = {}
+        for labels, value in self.totals().items():
+            named = dict(labels)
+            series.setdefault(named.pop(NAME), {})[tuple(sorted(named.items()))] = value
+        for family in FAMILIES.values():
+            if family.kind == "counter":
+                counter = CounterMetricFamily(family.name, family.help,
+                                              labels=list(family.labels))
+                for labels, value in sorted(series.get(family.name, {}).items()):
+                    counter.add_metric(_label_values(family.labels, labels), value)
+                yield counter
+        yield _histogram(series)
+
+
+def _label_values(names: tuple[str, ...], labels: Labels) -> list[str]:
+    given = dict(labels)
+    return [given.get(name, "") for name in names]
+
+
+def _histogram(series: dict[str, dict[Labels, float]]) -> HistogramMetricFamily:
+    """logctl_http_request_duration_seconds from its bucket and sum series."""
+    family = HistogramMetricFamily(DURATION, "Logged response times, seconds",
+                                   labels=list(LABELS))
+    buckets: dict[Labels, list[tuple[str, float]]] = {}
+    for labels, value in series.get(BUCKET, {}).items():
+        base = tuple(pair for pair in labels if pair[0] != LE)
+        buckets.setdefault(base, []).append((dict(labels)[LE], value))
+    sums = series.get(f"{DURATION}_sum", {})
+    for base, counts in sorted(buckets.items()):
+        counts.sort(key=lambda bound: float(bound[0]))
+        family.add_metric(_label_values(LABELS, base), counts, sum_value=sums.get(base, 0.0))
+    return family
+
+
+def registry_for(service: str, health: Callable[[], dict[str, Any]],
+                 collectors: Iterable[Collector] = ()) -> CollectorRegistry:
+    """A registry of its own for one app, holding its health collector and any others."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HealthCollector(service, health))
+    for collector in collectors:
+        registry.register(collector)
     return registry
 
 
