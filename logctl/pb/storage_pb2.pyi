@@ -107,7 +107,7 @@ class CommittedEndReply(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., end: _Optional[int] = ...) -> None: ...
 
 class RangeQuery(_message.Message):
-    __slots__ = ("start", "end", "sources", "hosts", "route_glob", "statuses", "methods", "group_by", "step_minutes")
+    __slots__ = ("start", "end", "sources", "hosts", "route_glob", "statuses", "methods", "group_by", "step_minutes", "without_histograms")
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +117,7 @@ class RangeQuery(_message.Message):
     METHODS_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
     STEP_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    WITHOUT_HISTOGRAMS_FIELD_NUMBER: _ClassVar[int]
     start: float
     end: float
     sources: _containers.RepeatedScalarFieldContainer[str]
@@ -126,7 +127,8 @@ class RangeQuery(_message.Message):
     methods: _containers.RepeatedScalarFieldContainer[str]
     group_by: str
     step_minutes: int
-    def __init__(self, start: _Optional[float] = ..., end: _Optional[float] = ..., sources: _Optional[_Iterable[str]] = ..., hosts: _Optional[_Iterable[str]] = ..., route_glob: _Optional[str] = ..., statuses: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., group_by: _Optional[str] = ..., step_minutes: _Optional[int] = ...) -> None: ...
+    without_histograms: bool
+    def __init__(self, start: _Optional[float] = ..., end: _Optional[float] = ..., sources: _Optional[_Iterable[str]] = ..., hosts: _Optional[_Iterable[str]] = ..., route_glob: _Optional[str] = ..., statuses: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., group_by: _Optional[str] = ..., step_minutes: _Optional[int] = ..., without_histograms: _Optional[bool] = ...) -> None: ...
 
 class Row(_message.Message):
     __slots__ = ("key", "bucket", "point", "malformed")

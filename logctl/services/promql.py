@@ -112,6 +112,7 @@ class Selector:
     families: tuple[Family, ...]
     matchers: tuple[Matcher, ...]
     offset: float
+    histograms: bool = False  # whether its rows need their histograms (buckets do)
 
     @classmethod
     def of(cls, node: Any) -> "Selector":
@@ -126,7 +127,8 @@ class Selector:
         families = tuple(f for f in FAMILIES.values()
                          if all(m.holds({NAME: f.name}) for m in names))
         offset = node.offset.total_seconds() if node.offset is not None else 0.0
-        return cls(families, tuple(m for m in matchers if m.name != NAME), offset)
+        return cls(families, tuple(m for m in matchers if m.name != NAME), offset,
+                   histograms=FAMILIES[BUCKET] in families)
 
     def labels_used(self) -> set[str]:
         return {m.name for m in self.matchers} & set(LABELS)
@@ -140,12 +142,14 @@ class Selector:
         route = equal.get("route")
         if malformed:
             return Query(start=start, end=end, sources=_one(equal.get("source")),
-                         group_by="source" if "source" in dims else None, step_minutes=step)
+                         group_by="source" if "source" in dims else None, step_minutes=step,
+                         histograms=False)
         return Query(start=start, end=end, sources=_one(equal.get("source")),
                      hosts=_one(equal.get("host")), methods=_one(equal.get("method")),
                      statuses=tuple(s for s in statuses if _status_filter(s)),
                      route_glob=route if route and not GLOB_CHARS & set(route) else None,
-                     group_by=",".join(dims) or None, step_minutes=step)
+                     group_by=",".join(dims) or None, step_minutes=step,
+                     histograms=self.histograms)
 
 
 def _one(value: str | None) -> tuple[str, ...]:
@@ -387,7 +391,7 @@ class _Run:
             raise Unsupported("histogram_quantile answers from the whole histogram: leave "
                               "out matchers on le")
         # The rows behind the buckets, read once per row (the count has no `le`).
-        selector = replace(selector, families=(FAMILIES[COUNT],))
+        selector = replace(selector, families=(FAMILIES[COUNT],), histograms=True)
         windows = self.windows(selector.offset, _seconds(matrix.range))
         out: dict[Labels, Values] = {}
         for labels, buckets in self.series_buckets(selector, frozenset(group), windows).items():

@@ -282,8 +282,9 @@ class PostgresStore:
             p = points[(key, bucket)] = Point()
             (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
              p.latency_max, p.first, p.last) = counters
-        for key, bucket, bins, counts in conn.execute(*hist_sql(query, part)):
-            points[(key, bucket)].hist = dict(zip(bins, counts, strict=True))
+        if query.histograms:
+            for key, bucket, bins, counts in conn.execute(*hist_sql(query, part)):
+                points[(key, bucket)].hist = dict(zip(bins, counts, strict=True))
         return points
 
     def refresh_rollups(self, settled_before: float | None = None, limit: int | None = None,

@@ -225,7 +225,9 @@ def points_sql(query: Query, dialect: Dialect = SQLITE, table: Table = POINTS,
     isum, fsum = dialect.int_sum.format, dialect.float_sum.format
     counters = ", ".join(isum(f"p.{c}") for c in ("count", "errors", "client_errors", "bytes",
                                                     "latency_count"))
-    hist = f", {table.hist_agg}" if dialect.hist_in_select else ""
+    hist = ""
+    if dialect.hist_in_select:
+        hist = f", {table.hist_agg}" if query.histograms else ", NULL"
     body, params = points_from(query, dialect, table=table, spans=spans)
     sql = (f"SELECT {key} AS key, {bucket_expr(query, table.time)} AS bucket, {counters},"
            f" {fsum('p.latency_sum')}, max(p.latency_max), min(p.first_ts), max(p.last_ts)"

@@ -65,7 +65,7 @@ def batch_from_pb(msg: spb.Batch) -> Batch:
 
 def query_to_pb(query: Query) -> spb.RangeQuery:
     msg = spb.RangeQuery(sources=query.sources, hosts=query.hosts, statuses=query.statuses,
-                         methods=query.methods)
+                         methods=query.methods, without_histograms=not query.histograms)
     for name in ("start", "end", "route_glob", "group_by", "step_minutes"):
         value = getattr(query, name)
         if value is not None:
@@ -80,7 +80,8 @@ def query_from_pb(msg: spb.RangeQuery) -> Query:
     return Query(start=opt("start"), end=opt("end"), sources=tuple(msg.sources),
                  hosts=tuple(msg.hosts), route_glob=opt("route_glob"),
                  statuses=tuple(msg.statuses), methods=tuple(msg.methods),
-                 group_by=opt("group_by"), step_minutes=opt("step_minutes"))
+                 group_by=opt("group_by"), step_minutes=opt("step_minutes"),
+                 histograms=not msg.without_histograms)
 
 
 def row_to_pb(row: Row) -> spb.Row:

@@ -70,7 +70,9 @@ def test_rows_read_the_same_over_grpc_rest_and_in_process(cluster: Cluster,
         for query in (Query(sources=[source], group_by="route"),
                       Query(sources=[source], step_minutes=60, start=1431900000.0,
                             end=1431950000.0),
-                      Query(sources=[source], group_by="status", statuses=["4xx"])):
+                      Query(sources=[source], group_by="status", statuses=["4xx"]),
+                      Query(sources=[source], group_by="source,host,method,route,status",
+                            histograms=False)):
             expected = _comparable(local.query(query))
             assert _comparable(grpc_client.query(query)) == expected
             assert _comparable(rest_client.query(query)) == expected

@@ -106,6 +106,23 @@ def test_group_by_each_dimension(store, dimension: str, groups: int, top: list) 
     assert sum(r.malformed for r in rows) == (1 if dimension == "source" else 0)
 
 
+def test_rows_by_every_dimension_without_histograms(store) -> None:
+    """What the Prometheus API reads: series by all their labels; without histograms the
+    counters are the same and no histogram is merged."""
+    truth = Truth()
+    for each in synthetic_batches(3000, 400, truth):
+        store.write_batch(each)
+    by = "source,host,method,route,status"
+    full = {r.key: r.point for r in store.query(Query(group_by=by))}
+    bare = {r.key: r.point for r in store.query(Query(group_by=by, histograms=False))}
+    assert len(full) == len(bare) == 246
+    assert {k: p.counters() for k, p in bare.items()} == \
+        {k: p.counters() for k, p in full.items()}
+    assert all(p.hist == {} for p in bare.values())
+    assert sum(sum(p.hist.values()) for p in full.values()) == len(truth.latencies_ms) == 3000
+    assert sum(p.count for p in bare.values()) == truth.requests
+
+
 def test_step_buckets_filters_and_coverage(store) -> None:
     for each in apache_batches():
         store.write_batch(each)

@@ -22,17 +22,19 @@ Many = Annotated[list[str] | None, Param()]
 
 def query_from_params(start: float | None, end: float | None, source: list[str] | None,
                       host: list[str] | None, route: str | None, status: list[str] | None,
-                      method: list[str] | None, by: str | None, step: int | None) -> Query:
+                      method: list[str] | None, by: str | None, step: int | None,
+                      histograms: bool = True) -> Query:
     return Query(start=start, end=end, sources=tuple(source or ()), hosts=tuple(host or ()),
                  route_glob=route, statuses=tuple(status or ()), methods=tuple(method or ()),
-                 group_by=by, step_minutes=step)
+                 group_by=by, step_minutes=step, histograms=histograms)
 
 
 def query_to_params(query: Query) -> dict[str, Any]:
     params: dict[str, Any] = {"start": query.start, "end": query.end, "source": query.sources,
                               "host": query.hosts, "route": query.route_glob,
                               "status": query.statuses, "method": query.methods,
-                              "by": query.group_by, "step": query.step_minutes}
+                              "by": query.group_by, "step": query.step_minutes,
+                              "histograms": None if query.histograms else "false"}
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()
             if v not in (None, (), [])}
 
@@ -59,9 +61,10 @@ def storage_app(service: StorageService, tokens: TokenBook,
     async def get_query(start: float | None = None, end: float | None = None,
                         source: Many = None, host: Many = None, route: str | None = None,
                         status: Many = None, method: Many = None, by: str | None = None,
-                        step: Annotated[int | None, Param(ge=1, le=525_600)] = None
-                        ) -> dict[str, Any]:
-        query = query_from_params(start, end, source, host, route, status, method, by, step)
+                        step: Annotated[int | None, Param(ge=1, le=525_600)] = None,
+                        histograms: bool = True) -> dict[str, Any]:
+        query = query_from_params(start, end, source, host, route, status, method, by, step,
+                                  histograms)
         rows = await asyncio.to_thread(service.query, query)
         return {"rows": [wire.row_to_json(row) for row in rows]}
 
