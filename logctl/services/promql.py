@@ -120,7 +120,8 @@ class Selector:
             raise Unsupported("the @ modifier is not supported: use offset")
         if node.matchers.or_matchers:
             raise Unsupported("'or' inside a selector is not supported")
-        matchers = [Matcher(m.name, _OPS[str(m.op)], m.value) for m in node.matchers.matchers]
+        matchers = [Matcher(m.name, _OPS[str(m.op)], m.value) for m in node.matchers.matchers
+                    if not (str(m.op) == "MatchOp.Re" and m.value == ".*")]  # Grafana's All
         names = [m for m in matchers if m.name == NAME]
         if node.name:
             names.append(Matcher(NAME, "=", node.name))
