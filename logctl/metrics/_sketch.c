@@ -208,6 +208,215 @@ static PyObject *pack_concat(PyObject *module, PyObject *args) {
     return result;
 }
 
+/* DenseSum: the SQL aggregate that sums a group of dense-packed histograms (the rollups'
+ * hist_sum_agg), with step and finalize in C so a query's thousands of rows cost no Python
+ * frame each. Built with the dense bounds (low, high); a group of one row gives its blob
+ * back untouched. Refuses what dense.DenseSum.add refuses, with ValueError. */
+typedef struct {
+    PyObject_HEAD
+    int64_t low, high;   /* the bins dense fields may hold */
+    PyObject *only;      /* the group's blob while it has one */
+    int64_t base;        /* sums[i] counts bin base + i */
+    int64_t *sums;
+    Py_ssize_t size;
+    int64_t *odd;        /* outlier (bin, count) pairs, unsorted */
+    Py_ssize_t nodd, capodd;
+    int added;
+} DenseSum;
+
+static int dense_init(DenseSum *self, PyObject *args, PyObject *kwds) {
+    (void)kwds;
+    long long low, high;
+    if (!PyArg_ParseTuple(args, "LL", &low, &high))
+        return -1;
+    self->low = low;
+    self->high = high;
+    return 0;
+}
+
+static void dense_dealloc(DenseSum *self) {
+    Py_XDECREF(self->only);
+    free(self->sums);
+    free(self->odd);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int corrupt(const char *why) {
+    PyErr_Format(PyExc_ValueError, "corrupted latency histogram: %s", why);
+    return 0;
+}
+
+/* Make sums cover [first, first + n). */
+static int cover(DenseSum *self, int64_t first, int64_t n) {
+    if (!self->size) {
+        self->sums = calloc((size_t)n ? (size_t)n : 1, 8);
+        if (!self->sums)
+            return PyErr_NoMemory(), 0;
+        self->base = first;
+        self->size = n;
+        return 1;
+    }
+    int64_t lo = first < self->base ? first : self->base;
+    int64_t hi_new = first + n, hi_old = self->base + self->size;
+    int64_t hi = hi_new > hi_old ? hi_new : hi_old;
+    if (lo == self->base && hi == hi_old)
+        return 1;
+    int64_t *grown = calloc((size_t)(hi - lo), 8);
+    if (!grown)
+        return PyErr_NoMemory(), 0;
+    memcpy(grown + (self->base - lo), self->sums, (size_t)self->size * 8);
+    free(self->sums);
+    self->sums = grown;
+    self->base = lo;
+    self->size = hi - lo;
+    return 1;
+}
+
+static int dense_add(DenseSum *self, PyObject *blob) {
+    Py_buffer b;
+    if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
+        return 0;
+    int ok = 0;
+    const char *data = b.buf;
+    int64_t first, fields;
+    if (b.len < 16) {
+        corrupt("it is shorter than its header");
+        goto done;
+    }
+    memcpy(&first, data, 8);
+    memcpy(&fields, data + 8, 8);
+    if (fields < 0 || fields > (b.len - 16) / 8
+        || (fields && (first < self->low || first > self->high - fields + 1))) {
+        corrupt("its header does not match its length");
+        goto done;
+    }
+    Py_ssize_t end = 16 + 8 * (Py_ssize_t)fields;
+    if ((b.len - end) % 16) {
+        corrupt("not a whole number of pairs");
+        goto done;
+    }
+    if (fields) {
+        if (!cover(self, first, fields))
+            goto done;
+        const int64_t *counts = (const int64_t *)(data + 16);
+        int64_t *into = self->sums + (first - self->base);
+        for (int64_t i = 0; i < fields; i++) {
+            int64_t n;
+            memcpy(&n, counts + i, 8);
+            if (n < 0) {
+                corrupt("a count is below 0");
+                goto done;
+            }
+            if (!add64(&into[i], n))
+                goto done;
+        }
+    }
+    Py_ssize_t pairs = (b.len - end) / 16;
+    if (pairs) {
+        if (self->nodd + pairs > self->capodd) {
+            Py_ssize_t cap = (self->nodd + pairs) * 2;
+            int64_t *grown = realloc(self->odd, (size_t)cap * 16);
+            if (!grown) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            self->odd = grown;
+            self->capodd = cap;
+        }
+        memcpy(self->odd + 2 * self->nodd, data + end, (size_t)pairs * 16);
+        for (Py_ssize_t i = 0; i < pairs; i++) {
+            if (self->odd[2 * (self->nodd + i) + 1] < 1) {
+                corrupt("a count is below 1");
+                goto done;
+            }
+        }
+        self->nodd += pairs;
+    }
+    self->added = 1;
+    ok = 1;
+done:
+    PyBuffer_Release(&b);
+    return ok;
+}
+
+static PyObject *dense_step(DenseSum *self, PyObject *blob) {
+    if (blob == Py_None)
+        Py_RETURN_NONE;
+    if (!self->added && !self->only) {
+        Py_INCREF(blob);
+        self->only = blob;
+        Py_RETURN_NONE;
+    }
+    if (self->only) {
+        PyObject *only = self->only;
+        self->only = NULL;
+        int ok = dense_add(self, only);
+        Py_DECREF(only);
+        if (!ok)
+            return NULL;
+    }
+    if (!dense_add(self, blob))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *dense_finalize(DenseSum *self, PyObject *unused) {
+    (void)unused;
+    if (self->only) {
+        Py_INCREF(self->only);
+        return self->only;
+    }
+    if (!self->added)
+        Py_RETURN_NONE;
+    Py_ssize_t lo = 0, hi = self->size;
+    while (lo < hi && !self->sums[lo])
+        lo++;
+    while (hi > lo && !self->sums[hi - 1])
+        hi--;
+    int64_t first = hi > lo ? self->base + lo : 0, fields = hi - lo;
+    qsort(self->odd, (size_t)self->nodd, 16, by_bin);
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < self->nodd; i++) {
+        if (kept && self->odd[2 * (kept - 1)] == self->odd[2 * i]) {
+            if (!add64(&self->odd[2 * (kept - 1) + 1], self->odd[2 * i + 1]))
+                return NULL;
+        } else {
+            self->odd[2 * kept] = self->odd[2 * i];
+            self->odd[2 * kept++ + 1] = self->odd[2 * i + 1];
+        }
+    }
+    self->nodd = kept;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, 16 + 8 * (fields + 2 * kept));
+    if (!result)
+        return NULL;
+    char *out = PyBytes_AS_STRING(result);
+    memcpy(out, &first, 8);
+    memcpy(out + 8, &fields, 8);
+    if (fields)
+        memcpy(out + 16, self->sums + lo, (size_t)fields * 8);
+    if (kept)
+        memcpy(out + 16 + 8 * fields, self->odd, (size_t)kept * 16);
+    return result;
+}
+
+static PyMethodDef dense_methods[] = {
+    {"step", (PyCFunction)dense_step, METH_O, "Add one dense-packed histogram (None: none)."},
+    {"finalize", (PyCFunction)dense_finalize, METH_NOARGS, "The sum, packed dense."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject DenseSumType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "logctl.metrics._sketch.DenseSum",
+    .tp_basicsize = sizeof(DenseSum),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "DenseSum(low, high): a running sum of dense-packed histograms (step, finalize).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)dense_init,
+    .tp_dealloc = (destructor)dense_dealloc,
+    .tp_methods = dense_methods,
+};
+
 static PyMethodDef methods[] = {
     {"merge", merge, METH_VARARGS, merge_doc},
     {"check", check_blob, METH_O, check_doc},
@@ -220,4 +429,17 @@ static struct PyModuleDef module = {
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__sketch(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__sketch(void) {
+    if (PyType_Ready(&DenseSumType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&DenseSumType);
+    if (PyModule_AddObject(m, "DenseSum", (PyObject *)&DenseSumType) < 0) {
+        Py_DECREF(&DenseSumType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

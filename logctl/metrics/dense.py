@@ -41,6 +41,12 @@ def encode(hist: sketch.Histogram) -> bytes:
             + sketch.encode(outliers, sketch.WIDE))
 
 
+def native_sum() -> type | None:
+    """The native running sum (`_sketch.DenseSum(low, high)`, with `step(blob)` and
+    `finalize()` as a SQL aggregate has them), None where it was not built."""
+    return None if _sketch is None else _sketch.DenseSum
+
+
 def pack_concat(packed: bytes | None) -> bytes:
     """Sparse-packed histograms written back to back (as SQL's group_concat joins a group's
     blobs), summed and packed dense: one native pass where built, one loop otherwise."""
@@ -57,11 +63,12 @@ def decode(blob: bytes | None) -> sketch.Histogram:
     return total.histogram()
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1024)
 def sign_bits(fields: int) -> int:
-    """The sign bit of each of `fields` int64 fields read as one integer: a negative field
-    sets its own, so one AND checks a whole histogram."""
-    return int.from_bytes(struct.pack(f"={fields}q", *([-(2**63)] * fields)), sys.byteorder)
+    """The sign bit of each of `fields` int64 fields read as one integer (bit 63 of every
+    64-bit field, whatever the byte order): a negative field sets its own, so one AND
+    checks a whole histogram. Computed by arithmetic: a query meets many lengths."""
+    return ((1 << (64 * fields)) - 1) // ((1 << 64) - 1) << 63
 
 
 class DenseSum:

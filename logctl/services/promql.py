@@ -241,6 +241,14 @@ class _Run:
         self.client = client
         self.times = times
         self.max_cells = max_cells
+        self.read: dict[Query, list[Row]] = {}  # store reads, once each per evaluation
+
+    def rows(self, query: Query) -> list[Row]:
+        """The store's rows for a query, read once per evaluation: a 5xx ratio's errors and
+        requests ask the store the same thing."""
+        if query not in self.read:
+            self.read[query] = self.client.query(query)
+        return self.read[query]
 
     def eval(self, node: Any, keep: frozenset[str] | None) -> Result:
         """The value of a node; `keep`, when a sum above will group by those labels only,
@@ -290,7 +298,7 @@ class _Run:
                 ("source",) if "source" in dims else (), query.start, query.end,
                 query.step_minutes, malformed=True)))
         for families, store_query in parts:
-            for row in self.client.query(store_query):
+            for row in self.rows(store_query):
                 labels = row_labels(row, store_query.dimensions)
                 if not all(m.holds(labels) for m in selector.matchers):
                     continue

@@ -104,6 +104,24 @@ class HistSumAggregate:
         return self.first if self.total is None else self.total.packed()
 
 
+def hist_sum_aggregate() -> type:
+    """The class SQLite instantiates per group for `hist_sum_agg`: the native DenseSum
+    where it was built (step and finalize in C: no Python frame per row), else the one
+    above."""
+    native = dense.native_sum()
+    if native is None:
+        return HistSumAggregate
+
+    class NativeHistSum(native):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__(dense.LOW, dense.HIGH)
+
+    return NativeHistSum
+
+
+HIST_SUM = hist_sum_aggregate()
+
+
 class SQLiteStore:
     """A Store on one SQLite file. Safe for several processes: writers serialize on the
     database lock (busy timeout), and the batch ledger makes a replay a no-op.
@@ -563,7 +581,7 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     conn.create_function("hist_merge", 2, sketch.merge_packed, deterministic=True)
     conn.create_function("hist_dense", 1, dense.pack_concat, deterministic=True)
-    conn.create_aggregate("hist_sum_agg", 1, HistSumAggregate)
+    conn.create_aggregate("hist_sum_agg", 1, HIST_SUM)
     return conn
 
 

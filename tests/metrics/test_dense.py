@@ -76,3 +76,59 @@ def test_sqlite_group_concat_hands_over_the_blobs_byte_for_byte() -> None:
     conn.executemany("INSERT INTO t VALUES (?)", [(blob,) for blob in blobs] + [(None,)])
     joined = conn.execute("SELECT CAST(group_concat(hist, '') AS BLOB) FROM t").fetchone()[0]
     assert joined == b"".join(blobs)
+
+
+native = pytest.mark.skipif(dense.native_sum() is None, reason="built without a C compiler")
+
+
+def native_total(blobs: list[bytes | None]) -> bytes | None:
+    total = dense.native_sum()(dense.LOW, dense.HIGH)  # type: ignore[misc]
+    for blob in blobs:
+        total.step(blob)
+    return total.finalize()
+
+
+@native
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(hists, max_size=8))
+def test_the_native_sum_equals_the_python_one(parts: list[sketch.Histogram]) -> None:
+    blobs = [dense.encode(hist) for hist in parts]
+    python = dense.DenseSum()
+    for blob in blobs:
+        python.add(blob)
+    summed = native_total(blobs)
+    if not blobs:
+        assert summed is None
+    elif len(blobs) == 1:
+        assert summed is blobs[0]  # a group of one is handed back untouched
+    else:
+        assert summed is not None
+        assert dense.decode(summed) == python.histogram()
+
+
+@native
+@pytest.mark.parametrize("blob, why", [
+    (b"\x01\x02", "shorter than its header"),
+    (dense.encode({dense.LOW: 1})[:-8], "does not match its length"),
+    (dense.encode({dense.LOW: 1}) + b"\x00" * 8, "not a whole number of pairs"),
+    (dense.encode({dense.LOW: 1})[:16] + (-1).to_bytes(8, "little", signed=True),
+     "a count is below 0"),
+])
+def test_the_native_sum_refuses_corrupt_blobs(blob: bytes, why: str) -> None:
+    good = dense.encode({dense.LOW + 1: 2})
+    with pytest.raises(ValueError, match=why):
+        native_total([good, blob])
+
+
+@native
+def test_sqlite_reads_rollups_through_the_native_sum() -> None:
+    from logctl.store.sqlite import HIST_SUM
+    conn = sqlite3.connect(":memory:")
+    conn.create_aggregate("hist_sum_agg", 1, HIST_SUM)
+    conn.execute("CREATE TABLE h (g INTEGER, hist BLOB)")
+    parts = [{dense.LOW + 5: 3, sketch.ZERO_BIN: 1}, {dense.LOW + 2: 4}, {dense.LOW + 5: 1}]
+    conn.executemany("INSERT INTO h VALUES (1, ?)", [(dense.encode(p),) for p in parts])
+    conn.execute("INSERT INTO h VALUES (2, ?)", (dense.encode({7: 9}),))
+    got = {g: dense.decode(blob) for g, blob in
+           conn.execute("SELECT g, hist_sum_agg(hist) FROM h GROUP BY g")}
+    assert got == {1: {dense.LOW + 5: 4, dense.LOW + 2: 4, sketch.ZERO_BIN: 1}, 2: {7: 9}}
