@@ -61,6 +61,10 @@ class Settings:
     globs: tuple[str, ...] = DEFAULT_GLOBS
     poll_interval: float = 2.0
     max_body: int = 64 * 1024 * 1024
+    # Receivers (POST /v1/logs): the OTLP log-record attribute holding a request's
+    # duration, and its unit (s or ms).
+    otlp_duration_attribute: str = "http.server.request.duration"
+    otlp_duration_unit: str = "s"
     # Calls between services: deadline per call, total retry budget,
     # bounded queues, the processing spool, and faults injected for tests (off: "").
     call_timeout: float = 30.0
@@ -181,6 +185,8 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         if key in DURATIONS:
             parse_duration(str(value))
         if key == "engine" and value not in ENGINES:
+            raise ValueError(value)
+        if key == "otlp_duration_unit" and value not in ("s", "ms"):
             raise ValueError(value)
         return str(value)
     except (TypeError, ValueError):

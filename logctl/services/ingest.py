@@ -193,8 +193,13 @@ class IngestService:
 
     def _format(self, sample: bytes) -> FormatSpec:
         """The format for a file: the configured one, or detected from its first chunk."""
+        return self.format_for(sample, self.settings.format)
+
+    def format_for(self, sample: bytes, name: str | None) -> FormatSpec:
+        """The spec processing gets for lines in format `name` (None or "auto": detected
+        from the sample), with this ingest's parser options and engine."""
         options = self.settings.options
-        name = self.settings.format
+        name = name or "auto"
         if name == "auto":
             name = detect_format(sample, options).name
         else:

@@ -33,6 +33,7 @@ from logctl.services.ingest import IngestService, IngestSettings
 from logctl.services.intake import Intake
 from logctl.services.monitor import Monitor, MonitorSettings, Peers
 from logctl.services.processing import ParsePool, ProcessingService
+from logctl.services.receivers import OtlpMapping, Receiver
 from logctl.services.retention import Policy
 from logctl.services.storage import StorageService
 from logctl.services.webhook import Webhook
@@ -305,6 +306,8 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
             fmt or settings.format, options, settings.chunk_size, settings.engine), draining)
 
     intake = Intake(ingest_for, checkpoints, draining)
+    receiver = Receiver(processing, ingest_for(None).format_for, settings.max_in_flight)
+    mapping = OtlpMapping(settings.otlp_duration_attribute, settings.otlp_duration_unit)
     uploads = settings.home / "uploads"
     resumed = intake.resume_uploads(uploads) if uploads.is_dir() else 0
     for path in settings.watch:
@@ -313,7 +316,8 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
     watching = asyncio.create_task(intake.watch(stop))
     try:
         await serve_http(ingest_app(intake, uploads, node.tokens, settings.max_upload,
-                                    settings.allowed_roots), url,
+                                    settings.allowed_roots, receiver, mapping,
+                                    settings.max_body), url,
                          settings, lambda: announce(
             f"ingest      REST {url}  watching {', '.join(settings.watch) or 'nothing yet'}"
             f"{f', resuming {resumed} uploads' if resumed else ''}"))

@@ -18,15 +18,18 @@ from logctl.errors import ParseError, PeerError
 from logctl.formats import FormatOptions, make_format
 from logctl.services.ingest import IngestReport
 from logctl.services.intake import Intake, Upload, read_manifest
+from logctl.services.receivers import OtlpMapping, Receiver
 from logctl.sources import SourceFile, stdin_stream
 from logctl.transport.rest.app import create_app
 from logctl.transport.rest.client import RestClient
 from logctl.transport.rest.common import (
+    MAX_BODY,
     ApiError,
     needs,
     require_content_type,
     stream_to_file,
 )
+from logctl.transport.rest.receive import receiver_router
 
 MAX_UPLOAD = 10 * 1024**3
 UPLOAD_TYPES = ("application/octet-stream", "text/plain", "application/gzip",
@@ -50,13 +53,19 @@ def upload_json(upload: Upload) -> dict[str, Any]:
 
 
 def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
-               max_upload: int = MAX_UPLOAD, allowed_roots: tuple[str, ...] = ()) -> FastAPI:
-    """The ingest REST app over an intake (roots, uploads, the ingest thread). Sending
-    logs needs `ingest`; choosing what the daemon reads from its disk needs `admin`."""
+               max_upload: int = MAX_UPLOAD, allowed_roots: tuple[str, ...] = (),
+               receiver: Receiver | None = None, mapping: OtlpMapping = OtlpMapping(),
+               max_body: int = MAX_BODY) -> FastAPI:
+    """The ingest REST app over an intake (roots, uploads, the ingest thread), and with a
+    receiver the push endpoints shippers send to. Sending logs needs `ingest`; choosing
+    what the daemon reads from its disk needs `admin`."""
     app = create_app("ingest", tokens, lambda: {
         "queue_depth": intake.queue_depth, "sources": len(intake.roots),
         "lines": intake.lines, "requests": intake.requests, "last_error": intake.last_error,
-        **intake.lag()}, untimed=[("POST", "/v1/uploads")])
+        **intake.lag(), **({"receivers": receiver.figures()} if receiver else {})},
+        untimed=[("POST", "/v1/uploads")])
+    if receiver is not None:
+        app.include_router(receiver_router(receiver, mapping, max_body))
 
     @app.post("/v1/uploads", status_code=202, summary="Upload a log file to ingest",
               dependencies=needs("ingest"))
