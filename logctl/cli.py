@@ -405,6 +405,12 @@ def serve(
     insecure: Annotated[bool, typer.Option(
         help="Allow a non-loopback address without TLS (tokens cross the network in clear)."
     )] = False,
+    syslog_udp: Annotated[str | None, typer.Option(
+        help="Ingest: receive syslog over UDP on HOST:PORT (best effort: UDP drops are "
+             "counted, never acknowledged).", show_default=False)] = None,
+    syslog_tcp: Annotated[str | None, typer.Option(
+        help="Ingest: receive syslog over TCP on HOST:PORT (RFC 6587 octet counting or one "
+             "message a line; TLS with --tls-cert).", show_default=False)] = None,
     instance: Annotated[int, typer.Option(hidden=True)] = 0,
     home: HomeOpt = None, db: DbOpt = None, config: ConfigOpt = None, store: StoreOpt = None,
 ) -> None:
@@ -420,7 +426,8 @@ def serve(
     settings = settings_from(home, db, config, workers=workers, store=store,
                              watch=tuple(watch) if watch else None,
                              globs=tuple(glob) if glob else None, tls_cert=tls_cert,
-                             tls_key=tls_key, tls_ca=tls_ca, insecure=insecure or None)
+                             tls_key=tls_key, tls_ca=tls_ca, insecure=insecure or None,
+                             syslog_udp=syslog_udp, syslog_tcp=syslog_tcp)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise UsageError("TLS needs both --tls-cert and --tls-key")
     say = functools.partial(err.print, highlight=False)
@@ -436,7 +443,8 @@ def serve(
         env = {"LOGCTL_WATCH": ",".join(settings.watch), "LOGCTL_GLOBS": ",".join(settings.globs)}
         flags = serve_flags({"--home": home, "--config": config, "--db": db,
                              "--workers": workers, "--store": store, "--tls-cert": tls_cert,
-                             "--tls-key": tls_key, "--tls-ca": tls_ca}, insecure)
+                             "--tls-key": tls_key, "--tls-ca": tls_ca,
+                             "--syslog-udp": syslog_udp, "--syslog-tcp": syslog_tcp}, insecure)
         supervisor = Supervisor(settings, flags, env, say)
         code = supervisor.run(list(SERVICES) if all_services else [service or ""], instances,
                               storage_instances)

@@ -65,6 +65,10 @@ class Settings:
     # duration, and its unit (s or ms).
     otlp_duration_attribute: str = "http.server.request.duration"
     otlp_duration_unit: str = "s"
+    # Syslog listeners of the ingest daemon (HOST:PORT; unset: none). TCP takes RFC 6587
+    # octet counting or LF framing, and TLS when the daemon has a certificate.
+    syslog_udp: str | None = None
+    syslog_tcp: str | None = None
     # Calls between services: deadline per call, total retry budget,
     # bounded queues, the processing spool, and faults injected for tests (off: "").
     call_timeout: float = 30.0

@@ -75,3 +75,21 @@ class SyslogParser:
 def time_year(epoch: float) -> int:
     """The UTC year of an epoch time."""
     return datetime.fromtimestamp(epoch, UTC).year
+
+
+def split_message(line: bytes) -> tuple[str, bytes] | None:
+    """A syslog line's app name (RFC 5424 APP-NAME, RFC 3164 tag) and its message part,
+    None when the line has no syslog header: what a receiver needs to read an access log
+    sent through syslog (nginx `access_log syslog:`, HAProxy `log`) by its own format."""
+    match = RFC5424.match(line)
+    if match is None:
+        match = RFC3164.match(line)
+        if match is None:
+            return None
+        app = match["tag"]
+    else:
+        app = match["app"]
+    message = line[match.end():].lstrip(b" ")
+    if message.startswith(b"\xef\xbb\xbf"):  # RFC 5424's BOM before a UTF-8 message
+        message = message[3:]
+    return app.decode("utf-8", "replace"), message

@@ -294,6 +294,7 @@ class Receiver:
     format_for: Callable[[bytes, str | None], FormatSpec]
     max_in_flight: int = 8
     counters: dict[str, Counters] = field(default_factory=dict)
+    listeners: dict[str, Callable[[], dict[str, int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
@@ -324,4 +325,9 @@ class Receiver:
                                self.format_for(chunk.lines, chunk.format), chunk.lines)
 
     def figures(self) -> dict[str, Any]:
-        return {name: c.as_json() for name, c in sorted(self.counters.items())}
+        """Each receiver's counters, with a listener's own (syslog: messages, dropped)."""
+        names = sorted({*self.counters, *self.listeners})
+        return {name: {**(self.counters[name].as_json() if name in self.counters
+                          else Counters().as_json()),
+                       **(self.listeners[name]() if name in self.listeners else {})}
+                for name in names}

@@ -25,6 +25,7 @@ from logctl.auth import TokenBook, ensure_token
 from logctl.checkpoint import DAEMON_CHECKPOINTS, CheckpointBook
 from logctl.config import SERVICES, Settings
 from logctl.errors import AddressInUse, UsageError
+from logctl.formats import FormatOptions
 from logctl.metrics.window import parse_duration
 from logctl.pb import analytics_pb2_grpc, storage_pb2_grpc
 from logctl.services.alerts import rules_from
@@ -36,6 +37,7 @@ from logctl.services.processing import ParsePool, ProcessingService
 from logctl.services.receivers import OtlpMapping, Receiver
 from logctl.services.retention import Policy
 from logctl.services.storage import StorageService
+from logctl.services.syslog_receiver import SyslogBuffer
 from logctl.services.webhook import Webhook
 from logctl.store import open_store, redact, sqlite_path
 from logctl.transport.grpc import analytics as grpc_analytics
@@ -53,6 +55,7 @@ from logctl.transport.rest.peers import RestAlertSender, RestHealthProbe, RestTr
 from logctl.transport.rest.processing import RestProcessingClient, processing_app
 from logctl.transport.rest.storage import RestStorageClient, storage_app
 from logctl.transport.spool import Spool, SpoolingStorage
+from logctl.transport.syslog import listening, tls_context
 
 # The role each daemon's own token has: what it needs of its peers. The monitor both
 # reads (analytics, full health) and writes its own samples, so it is admin.
@@ -312,15 +315,22 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
     resumed = intake.resume_uploads(uploads) if uploads.is_dir() else 0
     for path in settings.watch:
         intake.add_root(Path(path), settings.globs)
+    udp = syslog_buffer("syslog_udp", settings.syslog_udp, receiver, options)
+    tcp = syslog_buffer("syslog_tcp", settings.syslog_tcp, receiver, options)
     stop = asyncio.Event()
     watching = asyncio.create_task(intake.watch(stop))
+    listens = "".join(f"  syslog {kind} {where}" for kind, where in
+                      (("udp", settings.syslog_udp), ("tcp", settings.syslog_tcp)) if where)
     try:
-        await serve_http(ingest_app(intake, uploads, node.tokens, settings.max_upload,
-                                    settings.allowed_roots, receiver, mapping,
-                                    settings.max_body), url,
-                         settings, lambda: announce(
-            f"ingest      REST {url}  watching {', '.join(settings.watch) or 'nothing yet'}"
-            f"{f', resuming {resumed} uploads' if resumed else ''}"))
+        async with listening(udp, settings.syslog_udp, tcp, settings.syslog_tcp,
+                             tls_context(settings.tls_cert, settings.tls_key)):
+            await serve_http(ingest_app(intake, uploads, node.tokens, settings.max_upload,
+                                        settings.allowed_roots, receiver, mapping,
+                                        settings.max_body), url,
+                             settings, lambda: announce(
+                f"ingest      REST {url}{listens}  watching "
+                f"{', '.join(settings.watch) or 'nothing yet'}"
+                f"{f', resuming {resumed} uploads' if resumed else ''}"))
     finally:
         stop.set()
         await watching
@@ -328,6 +338,16 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
         processing.close()
         ledger.close()
         checkpoints.close()
+
+
+def syslog_buffer(name: str, address: str | None, receiver: Receiver,
+                  options: FormatOptions) -> SyslogBuffer | None:
+    """A listener's buffer, its figures in the ingest daemon's health; None when off."""
+    if not address:
+        return None
+    buffer = SyslogBuffer(name, receiver, options)
+    receiver.listeners[name] = buffer.figures
+    return buffer
 
 
 def monitor_targets(settings: Settings) -> dict[str, str]:
