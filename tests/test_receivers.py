@@ -40,6 +40,13 @@ def summary(cluster: Cluster, source: str) -> dict:
                      headers={"authorization": f"Bearer {cluster.token}"}).json()
 
 
+def hosts(cluster: Cluster, source: str) -> dict[str, int]:
+    body = httpx.get(f"{cluster.urls['analytics']}/v1/metrics/top",
+                     params={"source": source, "by": "host"}, timeout=30,
+                     headers={"authorization": f"Bearer {cluster.token}"}).json()
+    return {group["key"]: group["requests"] for group in body["groups"]}
+
+
 def settled(cluster: Cluster, source: str, requests: int) -> dict:
     return wait_until(lambda: (body := summary(cluster, source))["requests"] == requests
                       and body, 60, what=f"{requests} requests of {source}")
@@ -125,6 +132,8 @@ def test_loki_json_and_snappy_protobuf_give_the_same_totals(cluster: Cluster) ->
     for key in ("requests", "errors", "bytes", "latency_ms"):
         assert by_json[key] == by_proto[key]
     assert (by_json["errors"], by_json["bytes"]) == (6, 40 * 100 + 780)
+    for source in ("web-json", "web-proto"):  # the host label, for lines that name none
+        assert hosts(cluster, source) == {"web1": 25, "web2": 15}
     assert push(cluster, "/loki/api/v1/push", content=packed, headers=headers
                 ).status_code == 204  # sent again: counted once
     assert summary(cluster, "web-proto")["requests"] == 40

@@ -6,6 +6,7 @@ through syslog count as access logs; other messages as syslog events. Exact coun
 at a rate the test keeps low)."""
 
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +66,10 @@ def test_logger_over_tcp_octet_counted_events_and_access_lines(cluster: Cluster)
     logger("--rfc5424", "--octet-count", "-T", "-P", str(tcp), "-t", "web-tcp", lines=ACCESS)
     body = settled(cluster, "web-tcp", 12)
     assert (body["errors"], body["bytes"]) == (3, 12 * 50 + 66)
+    top = httpx.get(f"{cluster.urls['analytics']}/v1/metrics/top", timeout=30,
+                    params={"source": "web-tcp", "by": "host"},
+                    headers={"authorization": f"Bearer {cluster.token}"}).json()
+    assert [g["key"] for g in top["groups"]] == [socket.gethostname()]  # logger's header
     assert body["first"] == "2026-11-25T09:00:00Z"
 
 

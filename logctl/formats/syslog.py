@@ -77,8 +77,8 @@ def time_year(epoch: float) -> int:
     return datetime.fromtimestamp(epoch, UTC).year
 
 
-def split_message(line: bytes) -> tuple[str, bytes] | None:
-    """A syslog line's app name (RFC 5424 APP-NAME, RFC 3164 tag) and its message part,
+def split_message(line: bytes) -> tuple[str, str, bytes] | None:
+    """A syslog line's app name (RFC 5424 APP-NAME, RFC 3164 tag), host and message part,
     None when the line has no syslog header: what a receiver needs to read an access log
     sent through syslog (nginx `access_log syslog:`, HAProxy `log`) by its own format."""
     match = RFC5424.match(line)
@@ -92,4 +92,5 @@ def split_message(line: bytes) -> tuple[str, bytes] | None:
     message = line[match.end():].lstrip(b" ")
     if message.startswith(b"\xef\xbb\xbf"):  # RFC 5424's BOM before a UTF-8 message
         message = message[3:]
-    return app.decode("utf-8", "replace"), message
+    host = match["host"].decode("utf-8", "replace")
+    return app.decode("utf-8", "replace"), "" if host == "-" else host, message

@@ -128,6 +128,17 @@ class ChunkAggregate:
         self.samples.extend(other.samples[: MAX_SAMPLES - len(self.samples)])
         self.lines += other.lines
 
+    def default_host(self, host: str) -> None:
+        """Give points whose lines named no host this one (a shipper's host label)."""
+        for key in [key for key in self.points if key[1] == ""]:
+            point = self.points.pop(key)
+            moved = (key[0], host, *key[2:])
+            mine = self.points.get(moved)
+            if mine is None:
+                self.points[moved] = point
+            else:
+                mine.merge(point)
+
     @property
     def requests(self) -> int:
         """Lines parsed into points."""

@@ -24,6 +24,7 @@ class FormatSpec:
     fields: tuple[tuple[str, str], ...] = ()
     now: float = 0.0
     engine: str = "auto"
+    host: str = ""  # for records whose lines name none (a shipper's host label)
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,28 @@ from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec, Storag
 from logctl.store.base import Batch
 
 
-@lru_cache(maxsize=32)
 def format_for(spec: FormatSpec) -> Format:
+    """The parser for a spec (its host does not change the parser)."""
+    return _parser_for(replace(spec, host="") if spec.host else spec)
+
+
+@lru_cache(maxsize=32)
+def _parser_for(spec: FormatSpec) -> Format:
     """The parser for a spec, built once per worker process."""
     options = FormatOptions(spec.rt_unit, FieldMap(dict(spec.fields)), spec.now)
     return make_format(spec.name, options)
 
 
 def aggregate_chunk(spec: FormatSpec, data: bytes) -> ChunkAggregate:
-    """Parse and aggregate one chunk: the unit of work a worker process does."""
+    """Parse and aggregate one chunk: the unit of work a worker process does. Records
+    without a host take the spec's, when it names one."""
+    aggregate = _aggregate(spec, data)
+    if spec.host:
+        aggregate.default_host(spec.host)
+    return aggregate
+
+
+def _aggregate(spec: FormatSpec, data: bytes) -> ChunkAggregate:
     fmt = format_for(spec)
     if scans_natively(spec):
         return native.aggregate_clf(data, spec.rt_unit, fmt.parse_line)

@@ -12,7 +12,7 @@ import json
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-l
                 "text/plain")
 PROTOBUF = "application/x-protobuf"
 SOURCE_LABELS = ("source", "job", "service_name", "service", "app", "container")
+HOST_LABELS = ("host", "hostname", "instance", "host_name")
 OFFSET_BITS = 60  # of the content digest, as a batch's start offset: ids stay unique
 
 
@@ -46,6 +47,7 @@ class Pushed:
     lines: bytes
     format: str | None = None
     records: int = 0
+    host: str = ""  # for records whose lines name no host (a stream's host label)
 
 
 @dataclass
@@ -136,10 +138,16 @@ def source_of(labels: dict[str, str], default: str) -> str:
     return next((labels[name] for name in SOURCE_LABELS if labels.get(name)), default)
 
 
+def host_of(labels: dict[str, str]) -> str:
+    """The host a stream's labels name (host, hostname, instance), or none."""
+    return next((labels[name] for name in HOST_LABELS if labels.get(name)), "")
+
+
 def loki(body: bytes, kind: str) -> Decoded:
     """`POST /loki/api/v1/push`: JSON (`streams[].stream` labels and `values` of
     [nanoseconds, line]) or a PushRequest in protobuf. Each stream's lines are raw log
-    lines, one chunk per source its labels name."""
+    lines, one chunk per source and host its labels name (the host is given to records
+    whose lines name none)."""
     streams: list[tuple[dict[str, str], list[str]]] = []
     if kind == PROTOBUF:
         request = loki_pb2.PushRequest()
@@ -157,12 +165,12 @@ def loki(body: bytes, kind: str) -> Decoded:
                        for s in decoded.get("streams", [])]
         except (ValueError, AttributeError, IndexError, TypeError) as exc:
             raise InputError(f"the body is not a Loki push: {exc}") from None
-    by_source: dict[str, list[str]] = {}
+    grouped: dict[tuple[str, str], list[str]] = {}
     for labels, lines in streams:
-        by_source.setdefault(source_of(labels, "loki"), []).extend(lines)
+        grouped.setdefault((source_of(labels, "loki"), host_of(labels)), []).extend(lines)
     return Decoded([Pushed(source, "".join(f"{_one_line(line)}\n" for line in lines).encode(),
-                           None, len(lines))
-                    for source, lines in by_source.items() if lines])
+                           None, len(lines), host)
+                    for (source, host), lines in grouped.items() if lines])
 
 
 def _one_line(line: str) -> str:
@@ -208,12 +216,13 @@ def otlp_logs(request: Any, mapping: OtlpMapping) -> Decoded:
     as host, the record's time); one whose body is text is a raw log line, parsed by its
     format. `service.name` names the source. Anything else is rejected."""
     records: dict[str, list[bytes]] = {}
-    raw: dict[str, list[bytes]] = {}
+    raw: dict[tuple[str, str], list[bytes]] = {}
     rejected = 0
     scale = 1000.0 if mapping.duration_unit == "s" else 1.0
     for resource_logs in request.resource_logs:
         resource = _attributes(resource_logs.resource.attributes)
         source = str(resource.get("service.name") or "otlp")
+        host = str(resource.get("host.name") or "")
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
                 attrs = {**resource, **_attributes(record.attributes)}
@@ -222,12 +231,13 @@ def otlp_logs(request: Any, mapping: OtlpMapping) -> Decoded:
                     records.setdefault(source, []).append(_line(mapped))
                 elif record.body.WhichOneof("value") == "string_value" and \
                         record.body.string_value.strip():
-                    raw.setdefault(source, []).append(
+                    raw.setdefault((source, host), []).append(
                         _one_line(record.body.string_value).encode() + b"\n")
                 else:
                     rejected += 1
     chunks = [Pushed(s, b"".join(lines), "jsonl", len(lines)) for s, lines in records.items()]
-    chunks += [Pushed(s, b"".join(lines), None, len(lines)) for s, lines in raw.items()]
+    chunks += [Pushed(s, b"".join(lines), None, len(lines), h)
+               for (s, h), lines in raw.items()]
     return Decoded(chunks, rejected, f"{rejected} log records carry neither HTTP attributes "
                                      "nor a text body" if rejected else "")
 
@@ -318,11 +328,12 @@ class Receiver:
 
     def _requests(self, decoded: Decoded, key: str) -> Iterator[ChunkRequest]:
         for index, chunk in enumerate(decoded.chunks):
-            digest = hashlib.sha256(f"{key}:{index}:{chunk.source}".encode()).hexdigest()
+            digest = hashlib.sha256(f"{key}:{index}:{chunk.source}:{chunk.host}".encode()
+                                    ).hexdigest()
             start = int(digest, 16) >> (256 - OFFSET_BITS)
             position = Position(f"push:{chunk.source}", start, start + len(chunk.lines))
-            yield ChunkRequest(chunk.source, position,
-                               self.format_for(chunk.lines, chunk.format), chunk.lines)
+            spec = replace(self.format_for(chunk.lines, chunk.format), host=chunk.host)
+            yield ChunkRequest(chunk.source, position, spec, chunk.lines)
 
     def figures(self) -> dict[str, Any]:
         """Each receiver's counters, with a listener's own (syslog: messages, dropped)."""

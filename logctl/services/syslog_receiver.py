@@ -39,7 +39,7 @@ class SyslogBuffer:
         self.receiver = receiver
         self.options = options
         self.limit = limit
-        self.held: dict[str, Held] = {}
+        self.held: dict[tuple[str, str], Held] = {}  # by app name and host
         self.size = 0
         self.dropped = 0
         self.messages = 0
@@ -64,8 +64,8 @@ class SyslogBuffer:
                 self.dropped += 1
                 return False
             split = split_message(line)
-            app, message = split if split else ("syslog", line)
-            held = self.held.setdefault(app or "syslog", Held())
+            app, host, message = split if split else ("syslog", "", line)
+            held = self.held.setdefault((app or "syslog", host), Held())
             held.lines.append(line + b"\n")
             held.messages.append(message + b"\n")
             self.size += len(line) + 1
@@ -83,7 +83,8 @@ class SyslogBuffer:
             held, self.held, size, self.size = self.held, {}, self.size, 0
         if held:
             self.flushes += 1
-            decoded = Decoded([self._chunk(app, part) for app, part in sorted(held.items())])
+            decoded = Decoded([self._chunk(app, host, part)
+                               for (app, host), part in sorted(held.items())])
             self.pending = (decoded, f"{self.prefix}:{self.flushes}", size)
             delivered += self._deliver(*self.pending)
         return delivered
@@ -97,16 +98,17 @@ class SyslogBuffer:
         self.pending = None
         return sum(chunk.records for chunk in decoded.chunks)
 
-    def _chunk(self, app: str, held: Held) -> Pushed:
-        """An app's lines as one chunk: the message parts in their access-log format when
-        they are one, else the whole lines as syslog events."""
+    def _chunk(self, app: str, host: str, held: Held) -> Pushed:
+        """An app's lines from one host as one chunk: the message parts in their
+        access-log format when they are one (the header's host given to records that
+        name none), else the whole lines as syslog events."""
         messages = b"".join(held.messages)
         try:
             name = detect_format(messages, self.options).name
         except ParseError:
             name = "syslog"
         if name in ACCESS_FORMATS:
-            return Pushed(app, messages, name, len(held.messages))
+            return Pushed(app, messages, name, len(held.messages), host)
         return Pushed(app, b"".join(held.lines), "syslog", len(held.lines))
 
     def figures(self) -> dict[str, int]:

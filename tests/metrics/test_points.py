@@ -86,3 +86,15 @@ def test_a_status_decides_and_the_level_only_without_one() -> None:
     points = list(result.points.values())
     assert (sum(p.count for p in points), sum(p.errors for p in points),
             sum(p.client_errors for p in points)) == (4, 2, 1)
+
+
+def test_a_default_host_goes_to_records_that_name_none() -> None:
+    lines = (b'1.2.3.4 - - [25/Nov/2026:09:00:01 +0000] "GET /a HTTP/1.1" 200 5\n'
+             b'1.2.3.4 - - [25/Nov/2026:09:00:02 +0000] "GET /a HTTP/1.1" 200 7\n')
+    aggregate = aggregate_lines(lines, CombinedParser())
+    named = aggregate_lines(b'web1 1.2.3.4 - - [25/Nov/2026:09:00:03 +0000] "GET /a HTTP/1.1"'
+                            b' 200 11\n', CombinedParser())
+    aggregate.merge(named)
+    aggregate.default_host("web1")
+    assert {key[1]: (p.count, p.bytes) for key, p in aggregate.points.items()} == {
+        "web1": (3, 23)}

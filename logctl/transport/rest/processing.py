@@ -6,6 +6,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
@@ -38,7 +39,8 @@ def chunk_params(request: ChunkRequest) -> dict[str, Any]:
     return {"source": request.source, "source_id": position.source_id,
             "start": position.start, "end": position.end, "format": spec.name,
             "rt_unit": spec.rt_unit, "engine": spec.engine, "now": spec.now,
-            "field": [f"{name}={key}" for name, key in spec.fields]}
+            "field": [f"{name}={key}" for name, key in spec.fields],
+            **({"host": spec.host} if spec.host else {})}
 
 
 def ack_json(ack: ChunkAck) -> dict[str, Any]:
@@ -65,6 +67,7 @@ def processing_app(service: ProcessingService, tokens: TokenBook, max_body: int 
         format: Annotated[str, Param(min_length=1, max_length=4096)],
         rt_unit: str = "auto", engine: str = "auto", now: float = 0.0,
         field: Annotated[list[str] | None, Param()] = None,
+        host: Annotated[str, Param(max_length=255)] = "",
     ) -> dict[str, Any]:
         nonlocal in_flight
         require_content_type(request, *CHUNK_TYPES)
@@ -72,7 +75,7 @@ def processing_app(service: ProcessingService, tokens: TokenBook, max_body: int 
         if len(data) > end - start:  # shorter is fine: an overlong line is cut
             raise ApiError(400, f"body is {len(data)} bytes but the range {start}..{end} "
                                 f"holds {end - start}")
-        spec = _format_spec(format, rt_unit, engine, now, field or [])
+        spec = replace(_format_spec(format, rt_unit, engine, now, field or []), host=host)
         chunk = ChunkRequest(source, Position(source_id, start, end), spec, data)
         if in_flight >= max_in_flight:
             raise Overloaded(f"{in_flight} chunks in progress, the most this instance "
