@@ -4,7 +4,10 @@ embedded test and the daemon test."""
 TOP = {"mode": str, "monitor_url": str, "message": str, "checked_at": float,
        "interval_s": float, "services": list, "pipeline": dict, "traffic": list,
        "alerts": list, "embedded": (dict, type(None))}
-PIPELINE = {"lines_per_s": float, "lag_bytes": int, "lag_s": float, "history": list}
+PIPELINE = {"lines_per_s": float, "lag_bytes": int, "lag_s": float, "history": list,
+            "receivers": list}
+RECEIVER = {"name": str, "records_per_s": float, "bytes_per_s": float, "records": int,
+            "rejected": int, "dropped": int}
 SERVICE = {"name": str, "url": str, "state": str, "reason": str,
            "latency_ms": (float, type(None)), "poll_p95_ms": (float, type(None)),
            "failures": int, "last_ok": (float, type(None)),
@@ -31,6 +34,8 @@ def check_status(body: dict) -> None:
     check(body["pipeline"], PIPELINE)
     for point in body["pipeline"]["history"]:
         check(point, HISTORY)
+    for receiver in body["pipeline"]["receivers"]:
+        check(receiver, RECEIVER)
     for service in body["services"]:
         check(service, SERVICE)
     for minute in body["traffic"]:

@@ -5,6 +5,8 @@ send it. Totals are exact, and a request sent again is counted once."""
 
 import gzip
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from opentelemetry.sdk.resources import Resource
 
 from logctl.pb import loki_pb2
 from tests.cluster import Cluster, running_cluster, wait_until
+from tests.status_schema import check_status
 from tests.test_reliability import kill9, restarted
 
 NINE = 1795597200  # 2026-11-25T09:00:00Z
@@ -178,6 +181,26 @@ def test_receivers_refuse_bad_bodies_and_missing_tokens(cluster: Cluster) -> Non
 
 
 
+def test_status_shows_each_receiver(cluster: Cluster) -> None:
+    """`logctl status --json` (through the monitor) lists every receiver that took data,
+    with the records the ingest daemon counted (since it started: before the kill below)."""
+    def receivers() -> dict:
+        shown = subprocess.run([sys.executable, "-m", "logctl", "status", "--json", "--remote",
+                                cluster.urls["monitor"], "--token", cluster.token],
+                               capture_output=True, text=True, timeout=60)
+        body = json.loads(shown.stdout)
+        check_status(body)
+        return {r["name"]: r for r in body["pipeline"]["receivers"]}
+
+    shown = wait_until(lambda: {"otlp", "loki", "events"} <= set(rows := receivers()) and rows,
+                       30, what="the receivers in logctl status")
+    health = httpx.get(f"{cluster.urls['ingest']}/v1/health",
+                       headers={"authorization": f"Bearer {cluster.token}"}).json()
+    for name in ("otlp", "loki", "events"):
+        assert shown[name]["records"] == health["receivers"][name]["records"]
+    assert shown["otlp"]["rejected"] == 1
+
+
 def test_kill_9_of_ingest_while_a_shipper_sends_loses_and_repeats_nothing(
         cluster: Cluster) -> None:
     """A shipper sends 40 pushes and resends each until it is acknowledged, as Vector and
@@ -216,3 +239,4 @@ def test_kill_9_of_ingest_while_a_shipper_sends_loses_and_repeats_nothing(
     assert acked == list(range(40))
     body = settled(cluster, "shipper", 40 * 50)
     assert body["bytes"] == 50 * sum(range(40))
+

@@ -72,6 +72,12 @@ def pipeline_panel(pipeline: dict[str, Any]) -> Panel:
         ("lag     ", "bold"), f"{human_bytes(pipeline['lag_bytes'])}, "
                               f"{pipeline['lag_s']:,.1f} s  ",
         (sparkline([p["lag_s"] for p in history]), "magenta"))
+    for receiver in pipeline.get("receivers", []):
+        text.append_text(Text.assemble(
+            "\n", (f"{receiver['name']:<11}", "bold"),
+            f"{receiver['records_per_s']:,.1f} records/s, "
+            f"{human_bytes(int(receiver['bytes_per_s']))}/s  {receiver['records']:,} records, "
+            f"{receiver['rejected']:,} rejected, {receiver['dropped']:,} dropped"))
     return Panel(text, title="Pipeline", title_align="left")
 
 

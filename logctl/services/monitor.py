@@ -110,6 +110,8 @@ class Monitor:
         self.traffic: list[dict[str, Any]] = []
         self._traffic_at = float("-inf")
         self._lines: tuple[float, int] | None = None
+        self._received: tuple[float, dict[str, dict[str, int]]] | None = None
+        self.receivers: list[dict[str, Any]] = []
 
     @property
     def interval(self) -> float:
@@ -161,9 +163,30 @@ class Monitor:
         if self._lines is not None and now > self._lines[0]:
             rate = max(lines - self._lines[1], 0) / (now - self._lines[0])
         self._lines = (now, lines)
+        self._note_receivers(now, health.get("receivers") or {})
         self.pipeline.append({"t": now, "lines_per_s": round(rate, 3),
                               "lag_bytes": int(health.get("lag_bytes", 0)),
                               "lag_s": float(health.get("lag_s", 0.0))})
+
+    def _note_receivers(self, now: float, counters: dict[str, dict[str, int]]) -> None:
+        """Each receiver's records/s and bytes/s between rounds, with its totals."""
+        before = self._received[1] if self._received else {}
+        span = now - self._received[0] if self._received else 0.0
+        self._received = (now, counters)
+        rows = []
+        for name, figures in sorted(counters.items()):
+            earlier = before.get(name, {})
+
+            def rate(key: str, figures: dict = figures, earlier: dict = earlier) -> float:
+                if span <= 0 or key not in earlier:
+                    return 0.0
+                return round(max(figures.get(key, 0) - earlier[key], 0) / span, 3)
+
+            rows.append({"name": name, "records_per_s": rate("records"),
+                         "bytes_per_s": rate("bytes"), "records": int(figures.get("records", 0)),
+                         "rejected": int(figures.get("rejected", 0)),
+                         "dropped": int(figures.get("dropped", 0) + figures.get("refused", 0))})
+        self.receivers = rows
 
     async def _poll_traffic(self, analytics: TrafficSource) -> None:
         """The last minutes of the ingested logs (the monitor's own source left out)."""
@@ -214,7 +237,8 @@ class Monitor:
             "pipeline": {"lines_per_s": latest.get("lines_per_s", 0.0),
                          "lag_bytes": latest.get("lag_bytes", 0),
                          "lag_s": latest.get("lag_s", 0.0),
-                         "history": list(self.pipeline)[-SPARK:]},
+                         "history": list(self.pipeline)[-SPARK:],
+                         "receivers": self.receivers},
             "traffic": self.traffic,
             "alerts": [a for a in self.alerts.listing() if a["state"] == "firing"],
         }

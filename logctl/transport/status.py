@@ -44,7 +44,8 @@ def embedded_status(settings: Settings, monitor_url: str, now: float,
             "message": f"no daemons running (no monitor answers at {monitor_url}); "
                        f"showing the embedded database {db}",
             "checked_at": now, "interval_s": settings.poll_interval, "services": [],
-            "pipeline": {"lines_per_s": 0.0, "lag_bytes": 0, "lag_s": 0.0, "history": []},
+            "pipeline": {"lines_per_s": 0.0, "lag_bytes": 0, "lag_s": 0.0, "history": [],
+                         "receivers": []},
             "traffic": [], "alerts": [],
             "embedded": {"db": str(db), "exists": db.exists(), "summary": summary,
                          "reason": why}}

@@ -23,7 +23,12 @@ STATUS = {
                                                row("monitor")],
     "pipeline": {"lines_per_s": 1234.5, "lag_bytes": 2048, "lag_s": 1.5,
                  "history": [{"t": 0.0, "lines_per_s": v, "lag_bytes": 0, "lag_s": 0.0}
-                             for v in (0.0, 500.0, 1000.0)]},
+                             for v in (0.0, 500.0, 1000.0)],
+                 "receivers": [{"name": "otlp", "records_per_s": 250.0, "bytes_per_s": 51200.0,
+                                "records": 9000, "rejected": 3, "dropped": 0},
+                               {"name": "syslog_udp", "records_per_s": 12.5,
+                                "bytes_per_s": 1500.0, "records": 450, "rejected": 0,
+                                "dropped": 7}]},
     "traffic": [{"t": "2026-01-01T00:00:00Z", "requests": 600, "errors": 6,
                  "error_rate": 0.01, "p95_ms": 84.2}],
     "alerts": [{"rule": "service_down", "subject": "processing", "state": "firing",
@@ -51,6 +56,9 @@ def test_frame_shows_every_service_pipeline_traffic_and_alerts() -> None:
     text = "\n".join(lines)
     assert "lines/s 1,234.5  ▁▄█" in text
     assert "lag     2.05 kB, 1.5 s" in text
+    assert "otlp       250.0 records/s, 51.20 kB/s  9,000 records, 3 rejected, 0 dropped" \
+        in text
+    assert "syslog_udp 12.5 records/s, 1.50 kB/s  450 records, 0 rejected, 7 dropped" in text
     assert "requests/min       600" in text
     assert "5xx rate         1.00%" in text
     assert "p95 ms            84.2" in text
