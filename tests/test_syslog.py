@@ -7,6 +7,7 @@ at a rate the test keeps low)."""
 
 import shutil
 import socket
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,3 +256,35 @@ def test_health_counts_each_listener(cluster: Cluster) -> None:
     udp, tcp = health["receivers"]["syslog_udp"], health["receivers"]["syslog_tcp"]
     assert udp["messages"] >= 20 and tcp["messages"] >= 37
     assert udp["dropped"] == tcp["dropped"] == 0
+
+
+def test_syslog_over_tls_with_openssl(tmp_path: Path) -> None:
+    """With a certificate, the TCP listener speaks TLS: `openssl s_client` (verifying
+    the daemon's certificate) delivers octet-counted messages, a plain sender does not."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    (tcp,) = free_ports(1)
+    with running_cluster(tmp_path / "home", tls=(cert, key),
+                         extra=f'syslog_tcp = "127.0.0.1:{tcp}"') as tls_cluster:
+        logger("--rfc5424", "--octet-count", "-T", "-P", str(tcp), "-t", "plain-tcp",
+               lines=["never read"])
+        messages = [f"<14>1 2026-11-25T09:00:{i:02}Z web1 tls-app - - - secured {i}"
+                    for i in range(9)]
+        framed = "".join(f"{len(m.encode())} {m}" for m in messages)
+        sent = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{tcp}",
+                               "-CAfile", str(cert), "-verify_return_error"],
+                              input=framed, text=True, capture_output=True, timeout=30)
+        assert sent.returncode == 0, sent.stderr
+        body = wait_until(lambda: (b := tls_summary(tls_cluster, "tls-app", cert))["requests"]
+                          == 9 and b, 60, what="9 messages over TLS")
+        assert body["first"] == "2026-11-25T09:00:00Z"
+        assert tls_summary(tls_cluster, "plain-tcp", cert)["requests"] == 0
+
+
+def tls_summary(cluster: Cluster, source: str, ca: Path) -> dict:
+    return httpx.get(f"{cluster.urls['analytics']}/v1/metrics/summary",
+                     verify=ssl.create_default_context(cafile=str(ca)),
+                     params={"source": source}, timeout=30,
+                     headers={"authorization": f"Bearer {cluster.token}"}).json()
