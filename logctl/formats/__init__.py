@@ -15,9 +15,10 @@ from logctl.formats.record import LineParser, Record
 from logctl.formats.regex import compile_pattern
 from logctl.formats.s3 import S3Parser
 from logctl.formats.syslog import SyslogParser
+from logctl.formats.w3c import W3cParser
 
-NAMES = ("auto", "combined", "common", "haproxy", "aws_lb", "s3", "envoy", "jsonl", "logfmt",
-         "syslog", "regex:PATTERN")
+NAMES = ("auto", "combined", "common", "haproxy", "aws_lb", "s3", "envoy", "w3c", "jsonl",
+         "logfmt", "syslog", "regex:PATTERN")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def make_format(spec: str, options: FormatOptions) -> Format:
         return Format("s3", S3Parser(), spec, options)
     if spec == "envoy":
         return Format("envoy", EnvoyParser(), spec, options)
+    if spec in ("w3c", "cloudfront", "iis"):
+        return Format("w3c", W3cParser(), spec, options)
     if spec == "haproxy":
         return Format("haproxy", HaproxyParser(), spec, options)
     if spec == "logfmt":

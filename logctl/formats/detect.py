@@ -4,9 +4,11 @@ from logctl.errors import ParseError
 from logctl.formats import NAMES, Format, FormatOptions, make_format
 from logctl.formats.combined import has_referer_agent
 from logctl.formats.lines import iter_lines, parse_bounded
+from logctl.formats.record import SKIP
 
 CANDIDATES = (
-    "combined", "haproxy", "aws_lb", "s3", "envoy", "jsonl", "syslog", "logfmt")  # ties: first
+    "combined", "haproxy", "aws_lb", "s3", "envoy", "jsonl", "syslog", "logfmt", "w3c",
+)  # ties: the first
 SAMPLE_LINES = 50
 
 
@@ -21,7 +23,8 @@ def detect_format(sample: bytes, options: FormatOptions) -> Format:
     best, best_hits = None, 0
     for name in CANDIDATES:
         fmt = make_format(name, options)
-        hits = sum(1 for line in lines if parse_bounded(fmt.parse_line, line) is not None)
+        hits = sum(1 for line in lines
+                   if parse_bounded(fmt.parse_line, line) not in (None, SKIP))
         if hits > best_hits:
             best, best_hits = fmt, hits
     if best is None:

@@ -24,3 +24,6 @@ class Record(NamedTuple):
 
 
 LineParser = Callable[[bytes], Record | None]
+# What a parser returns for a line that is neither a request nor malformed: a directive
+# (W3C's `#Fields:`) or a comment. Compared by identity.
+SKIP = Record(0.0, "", "", 0, 0)

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field
 
 from logctl.formats.lines import iter_lines, parse_bounded
-from logctl.formats.record import LineParser, Record
+from logctl.formats.record import SKIP, LineParser, Record
 from logctl.metrics import sketch
 from logctl.metrics.route import fold_route
 
@@ -203,6 +203,8 @@ def aggregate_lines(data: bytes, parse_line: LineParser) -> ChunkAggregate:
     for line in iter_lines(data):
         result.lines += 1
         record = parse_bounded(parse_line, line)
+        if record is SKIP:
+            continue
         if record is None:
             if minute is None:
                 pending.append(line)

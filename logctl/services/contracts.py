@@ -25,6 +25,7 @@ class FormatSpec:
     now: float = 0.0
     engine: str = "auto"
     host: str = ""  # for records whose lines name none (a shipper's host label)
+    header: str = ""  # W3C: the `#Fields:` line before the chunk (its lines' layout)
 
 
 @dataclass(frozen=True)

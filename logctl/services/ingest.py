@@ -16,6 +16,7 @@ from logctl.chunks import CHUNK_SIZE, Chunk, read_ahead, read_chunks, skip_to
 from logctl.errors import InputError, ParseError
 from logctl.formats import FormatOptions, make_format
 from logctl.formats.detect import detect_format
+from logctl.formats.w3c import last_fields
 from logctl.services.contracts import ChunkRequest, FormatSpec, ProcessingClient, StorageClient
 from logctl.sources import SourceFile, is_compressed, open_stream, stdin_stream
 from logctl.store.base import Position
@@ -151,19 +152,27 @@ class IngestService:
         first = next(chunks, None)
         if first is None:
             return FileReport(source.label, "-", start, start)
-        spec = self._format(first.data)
+        spec = self._resumed_w3c(checkpoint, start) or self._format(first.data)
+        header = header_before(source.path, start) if spec.name == "w3c" and source.path \
+            and start else ""
         report = FileReport(source.label, spec.name, start, start)
         if checkpoint is not None:
             checkpoint = replace(checkpoint, format=spec.name)
         # Files are read ahead on a thread; stdin is not: a thread blocked reading a pipe
         # can be neither stopped nor left behind at exit.
         with read_ahead(chunks) if source.path else nullcontext(chunks) as rest:
-            requests = (
-                ChunkRequest(source.name, Position(source_id, c.start, c.end), spec, c.data)
-                for c in self._until_stopped(_prepend(first, rest))
-            )
+            requests = _requests(source.name, source_id, spec, header,
+                                 self._until_stopped(_prepend(first, rest)))
             self._drive(requests, report, checkpoint, progress)
         return report
+
+    def _resumed_w3c(self, checkpoint: Checkpoint | None, start: int) -> FormatSpec | None:
+        """A W3C file resumed mid-way keeps its format: its data lines cannot be told
+        apart without the `#Fields:` line, which lies before the new part."""
+        if start and checkpoint is not None and checkpoint.format == "w3c" \
+                and self.settings.format == "auto":
+            return self.format_for(b"", "w3c")
+        return None
 
     def _drive(self, requests: Iterator[ChunkRequest], report: FileReport,
                checkpoint: Checkpoint | None, progress: Progress) -> None:
@@ -206,6 +215,35 @@ class IngestService:
             make_format(name, options)  # fail early on a bad name or pattern
         return FormatSpec(name, options.rt_unit, tuple(options.fields.overrides.items()),
                           options.now, self.settings.engine)
+
+
+def _requests(source: str, source_id: str, spec: FormatSpec, header: str,
+              chunks: Iterator[Chunk]) -> Iterator[ChunkRequest]:
+    """Each chunk as a request; a W3C chunk carries the `#Fields:` line before it (the
+    layout of its lines), from `header` and the chunks sent before it."""
+    for chunk in chunks:
+        yield ChunkRequest(source, Position(source_id, chunk.start, chunk.end),
+                           replace(spec, header=header) if header else spec, chunk.data)
+        if spec.name == "w3c":
+            found = last_fields(chunk.data)
+            header = found.decode("utf-8", "replace") if found else header
+
+
+def header_before(path: Path, offset: int) -> str:
+    """The last W3C `#Fields:` line in a file before `offset` ("" when none)."""
+    found: bytes | None = None
+    carry, read = b"", 0
+    with open_stream(path) as stream:
+        while read < offset:
+            block = stream.read(min(1 << 20, offset - read))
+            if not block:
+                break
+            read += len(block)
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            found = last_fields(data[:cut]) or found
+            carry = data[cut:]
+    return found.decode("utf-8", "replace") if found else ""
 
 
 def _prepend(first: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:

@@ -14,6 +14,7 @@ from multiprocessing import forkserver
 
 from logctl.formats import Format, FormatOptions, make_format
 from logctl.formats.fields import FieldMap
+from logctl.formats.w3c import W3cParser
 from logctl.metrics import native
 from logctl.metrics.points import ChunkAggregate, aggregate_lines
 from logctl.services.contracts import ChunkAck, ChunkRequest, FormatSpec, StorageClient
@@ -22,7 +23,7 @@ from logctl.store.base import Batch
 
 def format_for(spec: FormatSpec) -> Format:
     """The parser for a spec (its host does not change the parser)."""
-    return _parser_for(replace(spec, host="") if spec.host else spec)
+    return _parser_for(replace(spec, host="", header=""))
 
 
 @lru_cache(maxsize=32)
@@ -42,6 +43,8 @@ def aggregate_chunk(spec: FormatSpec, data: bytes) -> ChunkAggregate:
 
 
 def _aggregate(spec: FormatSpec, data: bytes) -> ChunkAggregate:
+    if spec.name == "w3c":  # its parser reads its layout from the lines: one per chunk
+        return aggregate_lines(data, W3cParser(spec.header))
     fmt = format_for(spec)
     if scans_natively(spec):
         return native.aggregate_clf(data, spec.rt_unit, fmt.parse_line)

@@ -108,3 +108,28 @@ def test_processing_daemon_acks_like_local(cluster: Cluster, tmp_path: Path) -> 
     finally:
         local_store.close()
         remote.close()
+
+
+def test_a_chunk_carries_its_header_and_host_over_rest(cluster: Cluster,
+                                                       tmp_path: Path) -> None:
+    """A W3C chunk without its #Fields: line is read by the header sent with it, and a
+    host given with a chunk goes to the records that name none: in process and through a
+    processing daemon alike."""
+    source = f"w{uuid.uuid4().hex[:10]}"
+    header = "#Fields: date time cs-method cs-uri-stem sc-status time-taken"
+    data = b"".join(b"2019-06-10 00:00:%02d GET /p %d 5\n" % (i, 500 if i < 3 else 200)
+                    for i in range(12))
+    spec = FormatSpec("w3c", now=time.time(), header=header, host="edge1")
+    chunk = [ChunkRequest(source, Position(f"id-{source}", 0, len(data)), spec, data)]
+    local_store = StorageService(lambda: SQLiteStore(tmp_path / "m.db"))
+    local = ProcessingService(local_store, ParsePool(0), in_flight=1)
+    remote = RestProcessingClient(cluster.processing_urls, token=cluster.token)
+    try:
+        (expected,) = list(local.process(chunk))
+        assert list(remote.process(chunk)) == [expected]
+        assert (expected.lines, expected.requests, expected.malformed) == (12, 12, 0)
+        rows = local_store.query(Query(sources=[source], group_by="host"))
+        assert [(r.key, r.point.count, r.point.errors) for r in rows] == [("edge1", 12, 3)]
+    finally:
+        local_store.close()
+        remote.close()

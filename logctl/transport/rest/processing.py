@@ -40,7 +40,8 @@ def chunk_params(request: ChunkRequest) -> dict[str, Any]:
             "start": position.start, "end": position.end, "format": spec.name,
             "rt_unit": spec.rt_unit, "engine": spec.engine, "now": spec.now,
             "field": [f"{name}={key}" for name, key in spec.fields],
-            **({"host": spec.host} if spec.host else {})}
+            **({"host": spec.host} if spec.host else {}),
+            **({"header": spec.header} if spec.header else {})}
 
 
 def ack_json(ack: ChunkAck) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def processing_app(service: ProcessingService, tokens: TokenBook, max_body: int 
         rt_unit: str = "auto", engine: str = "auto", now: float = 0.0,
         field: Annotated[list[str] | None, Param()] = None,
         host: Annotated[str, Param(max_length=255)] = "",
+        header: Annotated[str, Param(max_length=8192)] = "",
     ) -> dict[str, Any]:
         nonlocal in_flight
         require_content_type(request, *CHUNK_TYPES)
@@ -75,7 +77,8 @@ def processing_app(service: ProcessingService, tokens: TokenBook, max_body: int 
         if len(data) > end - start:  # shorter is fine: an overlong line is cut
             raise ApiError(400, f"body is {len(data)} bytes but the range {start}..{end} "
                                 f"holds {end - start}")
-        spec = replace(_format_spec(format, rt_unit, engine, now, field or []), host=host)
+        spec = replace(_format_spec(format, rt_unit, engine, now, field or []), host=host,
+                       header=header)
         chunk = ChunkRequest(source, Position(source_id, start, end), spec, data)
         if in_flight >= max_in_flight:
             raise Overloaded(f"{in_flight} chunks in progress, the most this instance "
