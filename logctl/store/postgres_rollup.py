@@ -5,7 +5,7 @@ import time
 
 import psycopg
 
-from logctl.store.rollup import HOUR
+from logctl.store.rollup import DAY, HOUR
 
 COUNTERS = """sum(p.count)::bigint AS count, sum(p.errors)::bigint AS errors,
   sum(p.client_errors)::bigint AS client_errors, sum(p.bytes)::bigint AS bytes,
@@ -34,6 +34,32 @@ REBUILD_HOUR_POINTS = REBUILD.format(table="hour_points", keys="hour, series_id"
                                      group="p.series_id")
 REBUILD_SOURCE_POINTS = REBUILD.format(table="source_points", keys="minute, source",
                                        select="p.minute, s.source", group="p.minute, s.source")
+
+
+IN_DAY = "p.hour >= %(start)s AND p.hour < %(end)s"
+REBUILD_DAY_POINTS = f"""
+INSERT INTO day_points (day, series_id, count, errors, client_errors, bytes, latency_count,
+                        latency_sum, latency_max, hist_bins, hist_counts, first_ts, last_ts)
+SELECT %(start)s::bigint, c.series_id, c.count, c.errors, c.client_errors, c.bytes,
+       c.latency_count, c.latency_sum, c.latency_max, coalesce(h.bins, '{{}}'),
+       coalesce(h.counts, '{{}}'), c.first_ts, c.last_ts
+FROM (SELECT p.series_id, {COUNTERS} FROM hour_points p WHERE {IN_DAY} GROUP BY p.series_id) c
+LEFT JOIN (
+  SELECT series_id, array_agg(b.bin ORDER BY b.bin) AS bins, array_agg(b.n ORDER BY b.bin) AS counts
+  FROM (SELECT p.series_id, h.bin, sum(h.n)::bigint AS n
+        FROM hour_points p CROSS JOIN LATERAL unnest(p.hist_bins, p.hist_counts) AS h (bin, n)
+        WHERE {IN_DAY} GROUP BY p.series_id, h.bin) b
+  GROUP BY series_id) h USING (series_id)
+"""
+
+
+def rebuild_day(conn: psycopg.Connection, hour: int) -> None:
+    """Rebuild the day rollup of an hour's day from its hour rollups, in the caller's
+    transaction (after the hour's own)."""
+    day = hour - hour % DAY
+    span = {"start": day, "end": day + DAY}
+    conn.execute("DELETE FROM day_points WHERE day = %(start)s", span)
+    conn.execute(REBUILD_DAY_POINTS, span)
 
 
 def mark_dirty(conn: psycopg.Connection, hours: list[int]) -> None:
@@ -67,6 +93,7 @@ def rebuild_hour(conn: psycopg.Connection, hour: int, settled_before: float | No
         conn.execute("DELETE FROM source_points WHERE minute >= %(start)s"
                      " AND minute < %(end)s", span)
         conn.execute(REBUILD_SOURCE_POINTS, span)
+        rebuild_day(conn, hour)
         conn.execute("DELETE FROM dirty_hours WHERE id = ANY(%s)",
                      ([mark for mark, _ in marks],))
     return True

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
+from logctl.store import postgres_rollup as rollup
 from logctl.store.migrations import Migration, pending
 
 DAY = 86400
@@ -86,7 +87,14 @@ CREATE INDEX dirty_hours_hour ON dirty_hours (hour);
 INSERT INTO dirty_hours (hour, marked_at)
 SELECT DISTINCT minute - (minute % 3600 + 3600) % 3600, 0 FROM points;
 """
-ROLLUP_TABLES = (("hour_points", "hour"), ("source_points", "minute"), ("dirty_hours", "hour"))
+SCHEMA_V3 = f"""
+CREATE TABLE day_points (
+  day bigint NOT NULL, series_id bigint NOT NULL REFERENCES series (id),{ROLLUP_COUNTERS},
+  PRIMARY KEY (day, series_id)
+);
+"""
+ROLLUP_TABLES = (("hour_points", "hour"), ("day_points", "day"), ("source_points", "minute"),
+                 ("dirty_hours", "hour"))
 
 
 def _create_tables(conn: psycopg.Connection) -> None:
@@ -102,11 +110,21 @@ def _create_rollups(conn: psycopg.Connection) -> None:
     conn.execute(SCHEMA_V2)
 
 
+def _create_day_rollups(conn: psycopg.Connection) -> None:
+    """Migration 3: the per-day rollup, filled from the hour rollups (a day with a dirty
+    hour is not read until that hour's rebuild rebuilds the day)."""
+    conn.execute(SCHEMA_V3)
+    for (day,) in conn.execute("SELECT DISTINCT hour - hour % 86400 FROM hour_points"
+                               ).fetchall():
+        rollup.rebuild_day(conn, day)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "series, day-partitioned points, malformed, samples, batch ledger, hist_merge",
               _create_tables),
     Migration(2, "rollups per series and hour and per source and minute, dirty hours",
               _create_rollups),
+    Migration(3, "rollups per series and day", _create_day_rollups),
 ]
 
 

@@ -295,5 +295,6 @@ def forget_statements(dialect: Dialect = SQLITE) -> list[str]:
     p = dialect.param
     of_source = f"series_id IN (SELECT id FROM series WHERE source = {p})"
     return [f"DELETE FROM points WHERE {of_source}", f"DELETE FROM hour_points WHERE {of_source}",
+            f"DELETE FROM day_points WHERE {of_source}",
             *(f"DELETE FROM {table} WHERE source = {p}"
               for table in ("source_points", "malformed", "malformed_samples", "batches"))]

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from logctl.store.rollup import HOUR
+from logctl.store.rollup import DAY, HOUR
 from logctl.store.sql import HIST_MERGE
 
 if TYPE_CHECKING:
@@ -34,26 +34,52 @@ WHERE p.minute >= ? AND p.minute < ? GROUP BY s.source, p.minute
 INSERT_HOUR_POINTS = f"""
 INSERT INTO hour_points (hour, series_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+REBUILD_DAY_POINTS = f"""
+INSERT INTO day_points (day, series_id, {COLUMNS})
+SELECT ?, p.series_id, sum(p.count), sum(p.errors), sum(p.client_errors), sum(p.bytes),
+  sum(p.latency_count), total(p.latency_sum), max(p.latency_max), hist_sum_agg(p.hist),
+  min(p.first_ts), max(p.last_ts)
+FROM hour_points p WHERE p.hour >= ? AND p.hour < ? GROUP BY p.series_id
+"""
 INSERT_SOURCE_POINTS = f"""
 INSERT INTO source_points (source, minute, {COLUMNS})
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-TIMES = (("hour_points", "hour"), ("source_points", "minute"), ("dirty_hours", "hour"))
+COUNTER_COLUMNS = {"count": int, "errors": int, "client_errors": int, "bytes": int,
+                   "latency_count": int, "latency_sum": float, "latency_max": float,
+                   "hist": bytes, "first_ts": float, "last_ts": float}
+TIMES = (("hour_points", "hour"), ("day_points", "day"), ("source_points", "minute"),
+         ("dirty_hours", "hour"))
 
 
 def create_tables(db: "sqlite_utils.Database") -> None:
     """Migration 2: the rollup tables and the dirty-hour marks, every hour already holding
     points marked dirty so that the next refresh builds its rollups."""
-    counters = {"count": int, "errors": int, "client_errors": int, "bytes": int,
-                "latency_count": int, "latency_sum": float, "latency_max": float,
-                "hist": bytes, "first_ts": float, "last_ts": float}
-    db["hour_points"].create({"hour": int, "series_id": int, **counters},
+    db["hour_points"].create({"hour": int, "series_id": int, **COUNTER_COLUMNS},
                              pk=("hour", "series_id"))
-    db["source_points"].create({"minute": int, "source": str, **counters},
+    db["source_points"].create({"minute": int, "source": str, **COUNTER_COLUMNS},
                                pk=("minute", "source"))
     db["dirty_hours"].create({"hour": int, "marked_at": float}, pk="hour")
     db.execute("INSERT INTO dirty_hours (hour, marked_at) SELECT DISTINCT"
                f" minute - (minute % {HOUR} + {HOUR}) % {HOUR}, 0 FROM points")
+
+
+def create_day_points(db: "sqlite_utils.Database") -> None:
+    """Migration 4: the per-day rollup, filled from the hour rollups. A day with a dirty
+    hour is not read until that hour's rebuild rebuilds the day."""
+    db["day_points"].create({"day": int, "series_id": int, **COUNTER_COLUMNS},
+                            pk=("day", "series_id"))
+    days = [row[0] for row in db.execute(f"SELECT DISTINCT hour - hour % {DAY} FROM hour_points")]
+    for day in days:
+        db.execute(REBUILD_DAY_POINTS, (day, day, day + DAY))
+
+
+def rebuild_day(conn: sqlite3.Connection, hour: int) -> None:
+    """Rebuild the day rollup of an hour's day from its hour rollups (in the caller's
+    write transaction, after the hour's own)."""
+    day = hour - hour % DAY
+    conn.execute("DELETE FROM day_points WHERE day = ?", (day,))
+    conn.execute(REBUILD_DAY_POINTS, (day, day, day + DAY))
 
 
 def mark_dirty(conn: sqlite3.Connection, hours: list[int]) -> None:
@@ -114,6 +140,7 @@ def apply_rebuild(conn: sqlite3.Connection, rebuild: Rebuild) -> bool:
         conn.execute("DELETE FROM source_points WHERE minute >= ? AND minute < ?",
                      (hour, hour + HOUR))
         conn.executemany(INSERT_SOURCE_POINTS, rebuild.source_rows)
+        rebuild_day(conn, hour)
         conn.execute("DELETE FROM dirty_hours WHERE hour = ?", (hour,))
         conn.commit()
         return True

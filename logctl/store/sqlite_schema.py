@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 
-VERSION = 3
+VERSION = 4
 STATEMENTS = (
     'CREATE TABLE "meta" (\n'
     '   "key" TEXT PRIMARY KEY,\n'
@@ -91,6 +91,21 @@ STATEMENTS = (
     'CREATE TABLE "dirty_hours" (\n'
     '   "hour" INTEGER PRIMARY KEY,\n'
     '   "marked_at" REAL\n'
+    ')',
+    'CREATE TABLE "day_points" (\n'
+    '   "day" INTEGER,\n'
+    '   "series_id" INTEGER,\n'
+    '   "count" INTEGER,\n'
+    '   "errors" INTEGER,\n'
+    '   "client_errors" INTEGER,\n'
+    '   "bytes" INTEGER,\n'
+    '   "latency_count" INTEGER,\n'
+    '   "latency_sum" REAL,\n'
+    '   "latency_max" REAL,\n'
+    '   "hist" BLOB,\n'
+    '   "first_ts" REAL,\n'
+    '   "last_ts" REAL,\n'
+    '   PRIMARY KEY ("day", "series_id")\n'
     ')',
     'CREATE TABLE "points" (\n'
     '   "series_id" INTEGER REFERENCES "series"("id"),\n'
@@ -211,4 +226,5 @@ MIGRATIONS: list[Migration] = [
     Migration(2, "rollups per series and hour and per source and minute, dirty hours",
               rollup.create_tables),
     Migration(3, "points keyed by (minute, series_id)", _points_by_minute),
+    Migration(4, "rollups per series and day", rollup.create_day_points),
 ]

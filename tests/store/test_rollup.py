@@ -22,7 +22,16 @@ from logctl.metrics.points import ChunkAggregate, Point
 from logctl.store import open_store, postgres_rollup, sqlite_rollup, sqlite_schema, transfer
 from logctl.store.base import DIMENSIONS, Batch, Position, Query
 from logctl.store.postgres import PostgresStore
-from logctl.store.rollup import HOUR_POINTS, SOURCE_POINTS, Part, due_hours, plan, whole_hours
+from logctl.store.rollup import (
+    DAY,
+    DAY_POINTS,
+    HOUR_POINTS,
+    SOURCE_POINTS,
+    Part,
+    due_hours,
+    plan,
+    whole_hours,
+)
 from logctl.store.sql import POINTS
 from logctl.store.sqlite import SQLiteStore
 from tests.conftest import PG_DSN
@@ -136,11 +145,10 @@ def test_rollups_answer_as_points_do(kind: str, ops: list[tuple], asked: list[Qu
 
 
 def readers(parts: list[Part], minute: int) -> list[Part]:
-    """The parts of a plan that read a minute: at its own row, or at its hour's row."""
-    hour = minute // H * H
+    """The parts of a plan that read a minute: at its own row, its hour's or its day's."""
+    at = {HOUR_POINTS: minute // H * H, DAY_POINTS: minute // DAY * DAY}
     return [part for part in parts
-            if any(low <= (hour if part.table is HOUR_POINTS else minute) < high
-                   for low, high in part.spans)]
+            if any(low <= at.get(part.table, minute) < high for low, high in part.spans)]
 
 
 @settings(max_examples=1000, deadline=None)
@@ -157,6 +165,11 @@ def test_plan_reads_every_minute_of_the_range_once(query: Query, dirty: set[int]
             assert hour not in dirty
         if read and read[0].table is HOUR_POINTS:
             assert start <= hour and hour + H - 60 < end
+        if read and read[0].table is DAY_POINTS:
+            day = minute // DAY * DAY
+            assert start <= day and day + DAY - 60 < end
+            assert not any(day <= h < day + DAY for h in dirty)
+            assert (query.step_minutes or 0) % 1440 == 0
 
 
 def plan_of(query: Query, dirty: set[int]) -> list[tuple]:
@@ -184,6 +197,23 @@ def test_plan_splits_a_range_at_whole_clean_hours() -> None:
         plan(Query(start=math.nan, group_by="route"), set())
     assert plan_of(Query(hosts=["h"], step_minutes=120), set()) == [("p.hour", ((0, math.inf),)),
                                                                     ("p.minute", ((-math.inf, 0),))]
+
+
+def test_plan_reads_whole_clean_days_from_the_day_rollup() -> None:
+    week = Query(T0 + 1800, T0 + 7 * DAY + 2 * H, group_by="route")
+    assert plan_of(week, set()) == [
+        ("p.day", ((T0 + DAY, T0 + 7 * DAY),)),
+        ("p.hour", ((T0 + H, T0 + DAY), (T0 + 7 * DAY, T0 + 7 * DAY + 2 * H))),
+        ("p.minute", ((T0 + 1800, T0 + H),))]
+    assert plan_of(week, {T0 + 3 * DAY + 5 * H}) == [  # that day is read by its hours
+        ("p.day", ((T0 + DAY, T0 + 3 * DAY), (T0 + 4 * DAY, T0 + 7 * DAY))),
+        ("p.hour", ((T0 + H, T0 + DAY), (T0 + 3 * DAY, T0 + 3 * DAY + 5 * H),
+                    (T0 + 3 * DAY + 6 * H, T0 + 4 * DAY), (T0 + 7 * DAY, T0 + 7 * DAY + 2 * H))),
+        ("p.minute", ((T0 + 1800, T0 + H), (T0 + 3 * DAY + 5 * H, T0 + 3 * DAY + 6 * H)))]
+    by_day = Query(T0, T0 + 3 * DAY, hosts=["h"], step_minutes=1440)
+    assert plan_of(by_day, set()) == [("p.day", ((T0, T0 + 3 * DAY),))]
+    by_hour = Query(T0, T0 + 3 * DAY, hosts=["h"], step_minutes=60)
+    assert plan_of(by_hour, set()) == [("p.hour", ((T0, T0 + 3 * DAY),))]
 
 
 def hour_batch(source: str, start: int, hours: int, number: int) -> Batch:
