@@ -7,6 +7,7 @@ store call runs on one dedicated thread, whichever thread or event loop asks. Wa
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -47,11 +48,21 @@ async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
 
 
 class StorageService:
-    """Thread-safe access to one store, with change notifications."""
+    """Thread-safe access to one store, with change notifications. Writes (and rollup
+    rebuilds) run on the store's own thread, one at a time; with `open_reader`, queries run
+    on `readers` threads of their own, each with its own store, so concurrent queries (a
+    dashboard asking ten at once) use every core instead of queueing behind each other
+    and behind writes."""
 
-    def __init__(self, open_store: Callable[[], Store]) -> None:
+    def __init__(self, open_store: Callable[[], Store],
+                 open_reader: Callable[[], Store] | None = None, readers: int = 2) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="store")
         self._store = self._thread.submit(open_store).result()
+        self._open_reader = open_reader
+        self._readers = (ThreadPoolExecutor(readers, thread_name_prefix="store-read")
+                         if open_reader is not None else None)
+        self._reader_here = threading.local()
+        self._reader_stores: list[Store] = []
         self._watchers: set[Watcher] = set()
         self._lock = Lock()
         self.writes = 0
@@ -77,10 +88,25 @@ class StorageService:
         return self._run(self._store.committed_end, source_id, start)
 
     def query(self, query: Query) -> list[Row]:
-        return self._run(self._store.query, query)
+        return self._read("query", query)
 
     def coverage(self, query: Query) -> Coverage:
-        return self._run(self._store.coverage, query)
+        return self._read("coverage", query)
+
+    def _read(self, method: str, query: Query) -> Any:
+        if self._readers is None:
+            return self._run(getattr(self._store, method), query)
+        return self._readers.submit(self._read_here, method, query).result()
+
+    def _read_here(self, method: str, query: Query) -> Any:
+        """On a reader thread: its own store, opened on first use."""
+        store = getattr(self._reader_here, "store", None)
+        if store is None:
+            assert self._open_reader is not None
+            store = self._reader_here.store = self._open_reader()
+            with self._lock:
+                self._reader_stores.append(store)
+        return getattr(store, method)(query)
 
     def refresh_rollups(self, now: float) -> int:
         """Rebuild the rollups of the hours settled at `now`; returns the hours rebuilt."""
@@ -152,6 +178,10 @@ class StorageService:
             watcher(minutes)
 
     def close(self) -> None:
-        """Close the store on its own thread, then stop the thread."""
+        """Close the store on its own thread, then stop the thread; then the readers."""
         self._run(self._store.close)
         self._thread.shutdown(wait=True)
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            for store in self._reader_stores:
+                store.close()

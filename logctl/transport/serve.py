@@ -4,6 +4,7 @@ and close. The services are the same objects the embedded mode wires in-process.
 
 import asyncio
 import logging
+import os
 import socket
 import sys
 import threading
@@ -218,7 +219,9 @@ async def run_storage(node: Node, instance: int, announce: Announce) -> None:
     target = nth(instance_list(settings.storage_grpc), instance, "storage gRPC")
     check_free(url)
     service = StorageService(lambda: open_store(settings.store_target, settings.route_cap,
-                                                durable=settings.durable, check=True))
+                                                durable=settings.durable, check=True),
+                             lambda: open_store(settings.store_target, settings.route_cap),
+                             readers=max(2, os.cpu_count() or 1))
     stop = asyncio.Event()
     policy = Policy.of(settings.retention, settings.downsample_after)
     async with AsyncExitStack() as stack:

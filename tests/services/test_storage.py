@@ -2,6 +2,7 @@
 waits, and the daemon's loop stops when told."""
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -56,4 +57,37 @@ def test_the_upkeep_loop_rebuilds_until_stopped(tmp_path: Path,
 
     asyncio.run(run())
     assert dirty(service) == 0
+    service.close()
+
+
+def test_queries_run_on_reader_threads_beside_writes(tmp_path: Path) -> None:
+    """With readers, queries run on threads with stores of their own, in parallel with
+    each other and with the writes on the store's thread, and read what was committed."""
+    service = StorageService(lambda: SQLiteStore(tmp_path / "m.db"),
+                             lambda: SQLiteStore(tmp_path / "m.db"), readers=3)
+    seen: list[list[int]] = [[], [], []]
+    threads_used: set[str] = set()
+
+    def reader(mine: list[int]) -> None:
+        for _ in range(20):
+            mine.append(sum(row.point.count for row in service.query(Query())))
+    real = service._read_here
+
+    def spy(method: str, query: Query):  # type: ignore[no-untyped-def]
+        threads_used.add(threading.current_thread().name)
+        return real(method, query)
+
+    service._read_here = spy  # type: ignore[method-assign]
+    workers = [threading.Thread(target=reader, args=(mine,)) for mine in seen]
+    for worker in workers:
+        worker.start()
+    for number in range(10):
+        service.write_batch(batch(number, 1))
+    for worker in workers:
+        worker.join()
+    for mine in seen:  # each reader sees whole batches, never fewer than it saw before
+        assert mine == sorted(mine) and all(n % 6 == 0 and n <= 60 for n in mine)
+    assert sum(row.point.count for row in service.query(Query())) == 60
+    assert all(name.startswith("store-read") for name in threads_used)
+    assert len(service._reader_stores) >= 1
     service.close()
