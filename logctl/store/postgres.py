@@ -60,11 +60,15 @@ RETRYABLE = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected,
              pgerrors.UniqueViolation, pgerrors.CheckViolation)
 T = TypeVar("T")
 
-UPSERT_POINT = """
-INSERT INTO points AS p (series_id, minute, count, errors, client_errors, bytes,
-                         latency_count, latency_sum, latency_max, hist_bins, hist_counts,
-                         first_ts, last_ts)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+POINT_COLUMNS = """series_id, minute, count, errors, client_errors, bytes, latency_count,
+  latency_sum, latency_max, hist_bins, hist_counts, first_ts, last_ts"""
+# A batch's points are copied into a staging table (one per connection, emptied at each
+# commit), then merged into `points` by one statement: far fewer round trips and plans
+# than one upsert per point.
+STAGE = ("CREATE TEMP TABLE IF NOT EXISTS point_stage (LIKE points INCLUDING DEFAULTS)"
+         " ON COMMIT DELETE ROWS")
+COPY_STAGE = f"COPY point_stage ({POINT_COLUMNS}) FROM STDIN"
+MERGE_POINTS = """
 ON CONFLICT (series_id, minute) DO UPDATE SET
   count = p.count + excluded.count,
   errors = p.errors + excluded.errors,
@@ -78,6 +82,10 @@ ON CONFLICT (series_id, minute) DO UPDATE SET
   first_ts = least(p.first_ts, excluded.first_ts),
   last_ts = greatest(p.last_ts, excluded.last_ts)
 """
+UPSERT_POINT = (f"INSERT INTO points AS p ({POINT_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
+                + MERGE_POINTS)
+MERGE_STAGE = (f"INSERT INTO points AS p ({POINT_COLUMNS}) SELECT {POINT_COLUMNS} FROM point_stage"
+               " ORDER BY series_id, minute" + MERGE_POINTS)
 EXPORT_CHUNK = 5000
 EXPORT_POINTS = """
 SELECT s.source, s.host, s.method, s.route, s.status, p.minute, p.count, p.errors,
@@ -165,8 +173,11 @@ class PostgresStore:
             if claimed is None:
                 return False
             rows = self._point_rows(conn, batch)
+            conn.execute(STAGE)
             with conn.cursor() as cur:
-                cur.executemany(UPSERT_POINT, rows)
+                with cur.copy(COPY_STAGE) as copy:
+                    copy.write("".join(map(copy_line, rows)))
+                cur.execute(MERGE_STAGE)
             rollup.mark_dirty(conn, batch_hours(batch))
             self._write_malformed(conn, batch)
         return True
@@ -456,6 +467,14 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pool's connections."""
         self.pool.close()
+
+
+def copy_line(row: tuple) -> str:
+    """A point row in COPY's text format (numbers and {..} arrays need no escaping):
+    written whole, it costs a fraction of psycopg adapting each field and array."""
+    *counters, bins, counts, first, last = row
+    return "\t".join((*map(repr, counters), "{" + ",".join(map(str, bins)) + "}",
+                      "{" + ",".join(map(str, counts)) + "}", repr(first), repr(last))) + "\n"
 
 
 def point_row(series: int, minute: int, p: Point) -> tuple:
