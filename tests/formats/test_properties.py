@@ -46,3 +46,51 @@ def test_huge_line_and_nuls_are_malformed_not_buffered() -> None:
     data = CLF + b"x" * 200_000 + b"\n" + b"\0" * 1000 + b"\n" + CLF
     aggregate = aggregate_lines(data, fmt.parse_line)
     assert (aggregate.lines, aggregate.requests, sum(aggregate.malformed.values())) == (4, 2, 2)
+
+
+def vendor_lines() -> dict[str, bytes]:
+    """One documented line per vendor format (the format tests hold them)."""
+    from tests.formats.test_aws_lb import ALB, ELB
+    from tests.formats.test_haproxy import DOC as HAPROXY
+    from tests.formats.test_proxies import ENVOY
+    from tests.formats.test_s3 import DOC as S3
+    return {"aws_lb": ALB, "elb": ELB, "haproxy": HAPROXY, "envoy": ENVOY, "s3": S3}
+
+
+VENDOR = vendor_lines()
+
+
+def near_misses(line: bytes) -> st.SearchStrategy[bytes]:
+    """A documented line with a slice cut out, bytes put in, or two fields swapped."""
+    fields = line.split(b" ")
+    return st.one_of(
+        st.tuples(st.integers(0, len(line)), st.integers(0, 40)).map(
+            lambda ab: line[:ab[0]] + line[ab[0] + ab[1]:]),
+        st.tuples(st.integers(0, len(line)), st.binary(max_size=12)).map(
+            lambda at: line[:at[0]] + at[1] + line[at[0]:]),
+        st.tuples(st.integers(0, len(fields) - 1), st.integers(0, len(fields) - 1)).map(
+            lambda ij: b" ".join(_swapped(fields, *ij))),
+    )
+
+
+def _swapped(fields: list[bytes], i: int, j: int) -> list[bytes]:
+    out = list(fields)
+    out[i], out[j] = out[j], out[i]
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(VENDOR))
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_vendor_near_misses_never_raise_and_add_up(name: str, data: st.DataObject) -> None:
+    """Near misses of each vendor's documented line: the parser returns a record or None
+    (never raises), and a chunk of them accounts for every line."""
+    line = VENDOR[name]
+    fmt = make_format("aws_lb" if name == "elb" else name, OPTIONS)
+    misses = data.draw(st.lists(near_misses(line), min_size=1, max_size=6))
+    for miss in misses:
+        fmt.parse_line(miss)
+    chunk = b"\n".join(miss.replace(b"\n", b" ") for miss in [line, *misses]) + b"\n"
+    aggregate = aggregate_lines(chunk, fmt.parse_line)
+    assert aggregate.requests >= 1  # the documented line itself
+    assert aggregate.requests + sum(aggregate.malformed.values()) == aggregate.lines
