@@ -53,7 +53,11 @@ GLOB_CHARS = set("*?[]")
 Values = list[float | None]  # one value per evaluation time, None where absent
 
 
-class Unsupported(UsageError):
+class Execution(UsageError):
+    """An expression that parses but cannot be evaluated (HTTP 422, as Prometheus)."""
+
+
+class Unsupported(Execution):
     """An expression outside the subset logctl answers (HTTP 422)."""
 
 
@@ -297,16 +301,19 @@ class _Run:
             parts.append(([FAMILIES[MALFORMED]], selector.query(
                 ("source",) if "source" in dims else (), query.start, query.end,
                 query.step_minutes, malformed=True)))
+        on_rows = [m for m in selector.matchers if m.name != LE]
+        on_buckets = [m for m in selector.matchers if m.name == LE]  # `le` comes with readings
         for families, store_query in parts:
             for row in self.rows(store_query):
                 labels = row_labels(row, store_query.dimensions)
-                if not all(m.holds(labels) for m in selector.matchers):
+                if not all(m.holds(labels) for m in on_rows):
                     continue
                 if keep is not None:
                     labels = {k: v for k, v in labels.items() if k in keep}
                 for family in families:
                     for series, value in readings(family, row, labels):
-                        yield series, (row, value)
+                        if not on_buckets or all(m.holds(dict(series)) for m in on_buckets):
+                            yield series, (row, value)
 
     def _check_cells(self, windows: Windows, step: int) -> None:
         lows = [lo for lo in windows.lo if lo is not None] or list(windows.hi)
@@ -457,10 +464,13 @@ class _Run:
         for labels in child.series:
             groups.setdefault(group_of(labels), []).append(labels)
         for i, k in enumerate(ks):
+            if not math.isfinite(k):
+                raise Execution(f"the number of series to keep is {k}: use a number")
             for members in groups.values():
                 present = [(child.series[m][i], m) for m in members
                            if child.series[m][i] is not None]
-                present.sort(key=lambda vm: (-vm[0] if largest else vm[0], vm[1]))
+                present.sort(key=lambda vm: (math.isnan(vm[0]),
+                                             -vm[0] if largest else vm[0], vm[1]))
                 for value, labels in present[:max(0, int(k))]:
                     out[labels][i] = value
         return Vector({k: v for k, v in out.items() if any(x is not None for x in v)})
@@ -494,6 +504,8 @@ class _Run:
 
     def _vector_vector(self, op: str, lhs: Vector, rhs: Vector, modifier: Any,
                        as_bool: bool) -> Vector:
+        """One-to-one matching, step by step (as Prometheus, a duplicate is an error only
+        at a step where both are present)."""
         matching = modifier.matching if modifier is not None else None
         if modifier is not None and modifier.card != pq.VectorMatchCardinality.OneToOne:
             raise Unsupported("group_left and group_right are not supported: match one to one")
@@ -505,30 +517,33 @@ class _Run:
                 return tuple(pair for pair in labels if pair[0] in names)
             return tuple(pair for pair in labels if pair[0] not in names and pair[0] != NAME)
 
-        right: dict[Labels, Values] = {}
-        for labels, values in rhs.series.items():
-            if signature(labels) in right:
-                raise Unsupported("found duplicate series for the match group on the right "
-                                  "hand-side of the operation: many-to-many matching is "
-                                  "not supported")
-            right[signature(labels)] = values
-        out: dict[Labels, Values] = {}
-        seen: set[Labels] = set()
-        for labels, values in lhs.series.items():
-            sig = signature(labels)
-            other = right.get(sig)
-            if other is None:
-                continue
-            if sig in seen:
-                raise Unsupported("multiple matches for labels: many-to-one matching must "
-                                  "be explicit (group_left/group_right)")
-            seen.add(sig)
-            result = [None if a is None or b is None else _apply(op, a, b, as_bool, a)
-                      for a, b in zip(values, other, strict=True)]
+        def result_labels(labels: Labels) -> Labels:
             named = labels if op in _COMPARISONS and not as_bool else _drop_name(labels)
-            named = tuple(p for p in named if (p[0] in names) == on)
-            if any(x is not None for x in result):
-                _add_series(out, named, result)
+            return tuple(p for p in named if (p[0] in names) == on)
+
+        out: dict[Labels, Values] = {}
+        for i in range(len(self.times)):
+            right: dict[Labels, float] = {}
+            for labels, values in rhs.series.items():
+                if values[i] is None:
+                    continue
+                if signature(labels) in right:
+                    raise Execution("found duplicate series for the match group on the right "
+                                    "hand-side of the operation: many-to-many matching is "
+                                    "not supported")
+                right[signature(labels)] = values[i]
+            seen: set[Labels] = set()
+            for labels, values in lhs.series.items():
+                a, b = values[i], right.get(signature(labels))
+                if a is None or b is None:
+                    continue
+                if signature(labels) in seen:
+                    raise Execution("multiple matches for labels: many-to-one matching must "
+                                    "be explicit (group_left/group_right)")
+                seen.add(signature(labels))
+                value = _apply(op, a, b, as_bool, a)
+                if value is not None:
+                    out.setdefault(result_labels(labels), [None] * len(self.times))[i] = value
         return Vector(out)
 
 
@@ -584,20 +599,21 @@ def _drop_name(labels: Labels) -> Labels:
 
 
 def _add_series(out: dict[Labels, Values], labels: Labels, values: Values) -> None:
-    """Add a series' values, summing where a projection made two series one."""
-    mine = out.get(labels)
-    if mine is None:
-        out[labels] = values
-        return
-    out[labels] = [a if b is None else b if a is None else a + b
-                   for a, b in zip(mine, values, strict=True)]
+    """Add a series; two that dropping the metric name made alike are an error, as in
+    Prometheus (summing them would add requests to bytes)."""
+    if labels in out:
+        raise Execution("vector cannot contain metrics with the same labelset: "
+                        f"{dict(labels)}")
+    out[labels] = values
 
 
 def _negate(value: Result) -> Result:
     if isinstance(value, Scalar):
         return Scalar([-v for v in value.values])
-    return Vector({_drop_name(k): [None if x is None else -x for x in v]
-                   for k, v in value.series.items()})
+    out: dict[Labels, Values] = {}
+    for labels, values in value.series.items():
+        _add_series(out, _drop_name(labels), [None if x is None else -x for x in values])
+    return Vector(out)
 
 
 def _divide(a: float, b: float) -> float:

@@ -8,6 +8,7 @@ processing's spool does). Each chunk's batch id comes from the request's content
 shipper's idempotency key), so a request sent again is stored once."""
 
 import hashlib
+import io
 import json
 import threading
 import zlib
@@ -67,11 +68,9 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
         if encoding in ("", "identity"):
             data = body
         elif encoding in ("gzip", "x-gzip", "deflate"):
-            inflate = zlib.decompressobj(wbits=47 if encoding != "deflate" else 15)
-            data = inflate.decompress(body, limit + 1)
+            data = _inflate(body, 47 if encoding != "deflate" else 15, limit)
         elif encoding == "zstd":
-            reader = zstandard.ZstdDecompressor().stream_reader(body)
-            data = reader.read(limit + 1)
+            data = _unzstd(body, limit)
         elif encoding == "snappy":
             if cramjam.snappy.decompress_raw_len(body) > limit:
                 raise TooLarge(f"the body is over {limit} bytes decompressed")
@@ -84,6 +83,42 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     if len(data) > limit:
         raise TooLarge(f"the body is over {limit} bytes decompressed")
     return data
+
+
+def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
+    """Every gzip member of a body (a stream may hold several), refused when one is cut
+    short: a truncated upload must not be half stored and acknowledged."""
+    out = bytearray()
+    rest = body
+    while rest:
+        inflate = zlib.decompressobj(wbits=wbits)
+        out += inflate.decompress(rest, limit + 1 - len(out))
+        if len(out) > limit:
+            raise TooLarge(f"the body is over {limit} bytes decompressed")
+        if not inflate.eof:
+            raise InputError("the compressed body is cut short")
+        rest = inflate.unused_data
+    return bytes(out)
+
+
+def _unzstd(body: bytes, limit: int) -> bytes:
+    """Every zstd frame of a body, refused when the last is cut short. The size is
+    bounded first (a stream reader stops at the limit; a frame object would not)."""
+    bounded = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body),
+                                                         read_across_frames=True)
+    if len(bounded.read(limit + 1)) > limit:
+        raise TooLarge(f"the body is over {limit} bytes decompressed")
+    out = bytearray()
+    rest = body
+    while rest:
+        unzstd = zstandard.ZstdDecompressor().decompressobj()
+        out += unzstd.decompress(rest)
+        if len(out) > limit:
+            raise TooLarge(f"the body is over {limit} bytes decompressed")
+        if not unzstd.eof:
+            raise InputError("the compressed body is cut short")
+        rest = unzstd.unused_data
+    return bytes(out)
 
 
 class TooLarge(InputError):
@@ -105,7 +140,10 @@ def events(body: bytes, kind: str, source: str) -> Decoded:
         except ValueError as exc:
             raise InputError(f"the body is not JSON: {exc}") from None
     elif kind in JSON_TYPES and text.startswith(b"{") and b"\n" not in text:
-        items = [json.loads(text)]
+        try:
+            items = [json.loads(text)]
+        except ValueError as exc:
+            raise InputError(f"the body is not JSON: {exc}") from None
     else:
         items = []
         for raw in text.splitlines():
@@ -127,6 +165,8 @@ def stream_labels(text: str) -> dict[str, str]:
         node = pq.parse(text)
     except ValueError as exc:
         raise InputError(f"bad stream labels {text!r}: {exc}") from None
+    if not isinstance(node, pq.VectorSelector):
+        raise InputError(f"bad stream labels {text!r}: use {{name=\"value\", ...}}")
     labels = {m.name: m.value for m in node.matchers.matchers}
     if getattr(node, "name", None):
         labels["__name__"] = node.name

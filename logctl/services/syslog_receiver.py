@@ -105,7 +105,7 @@ class SyslogBuffer:
         messages = b"".join(held.messages)
         try:
             name = detect_format(messages, self.options).name
-        except ParseError:
+        except (ParseError, ValueError):
             name = "syslog"
         if name in ACCESS_FORMATS:
             return Pushed(app, messages, name, len(held.messages), host)

@@ -42,6 +42,8 @@ async def frames(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
     may not be mixed by RFC 6587, but each frame says which it is by its first byte)."""
     while True:
         first = await reader.read(1)
+        while first in (b"\n", b"\r", b" "):  # between frames (a sender's trailing LF)
+            first = await reader.read(1)
         if not first:
             return
         if first.isdigit():
@@ -51,8 +53,11 @@ async def frames(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
                 raise ValueError(f"bad octet count {count[:16]!r}")
             yield await reader.readexactly(int(count))
         else:
-            line = first + await reader.readuntil(b"\n")
-            yield line
+            try:
+                yield first + await reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:  # the last message, unterminated
+                yield first + exc.partial
+                return
 
 
 async def serve_tcp_client(buffer: SyslogBuffer, reader: asyncio.StreamReader,
@@ -85,6 +90,8 @@ async def keep_flushing(buffers: list[SyslogBuffer], stop: asyncio.Event) -> Non
                 await asyncio.to_thread(buffer.flush)
             except LogctlError as exc:
                 log.warning("syslog delivery failed (kept, retried): %s", exc)
+            except Exception:  # a bug must not stop every later flush
+                log.exception("syslog delivery failed (kept, retried)")
         if stopping:
             return
         with contextlib.suppress(TimeoutError):

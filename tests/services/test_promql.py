@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from logctl.cli import app
 from logctl.errors import UsageError
-from logctl.services.promql import Evaluator, Scalar, Unsupported, Vector
+from logctl.services.promql import Evaluator, Execution, Scalar, Unsupported, Vector
 from logctl.store import open_store
 from tests.store.test_open_store import pg_url
 
@@ -227,3 +227,15 @@ def test_the_example_dashboard_stays_inside_the_subset(evaluator: Evaluator) -> 
         (("route", "/api/items"),), (("route", "/api/orders"),), (("route", "/missing"),)]
     slowest = {k[0][1]: round(v[0] * 1000) for k, v in answers["Slowest routes (p95)"].items()}
     assert slowest == {"/api/items": 10, "/api/orders": 200, "/missing": 2}  # 12 of 372 slow
+
+
+def test_le_matchers_and_alike_series_after_the_name_is_dropped(evaluator: Evaluator) -> None:
+    assert at(evaluator, f'sum(increase({BUCKET}{{le="+Inf"}}[1h]))') == {(): 248.0}
+    assert at(evaluator, f'sum(increase({BUCKET}{{le=~"0.25|2.5"}}[1h]))') == {(): 242 + 248.0}
+    alike = '{__name__=~"logctl_http_(requests|response_bytes)_total", status="404"}'
+    with pytest.raises(Execution, match="same labelset"):
+        evaluator.instant(f"increase({alike}[1h])", TEN)
+    with pytest.raises(Execution, match="same labelset"):
+        evaluator.instant(f"-{alike}", TEN)
+    with pytest.raises(Execution, match="number of series to keep"):
+        evaluator.instant(f"topk(1/0, {REQUESTS})", TEN)

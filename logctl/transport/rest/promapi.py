@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from logctl import __version__
 from logctl.errors import LogctlError, PeerError, StoreError, UsageError
-from logctl.services.promql import Evaluator, Result, Scalar, Unsupported
+from logctl.services.promql import Evaluator, Execution, Result, Scalar
 from logctl.services.promseries import metadata
 from logctl.transport.rest.common import ApiError, authorize, read_body
 
@@ -44,7 +44,7 @@ def failure(exc: Exception) -> JSONResponse:
     if isinstance(exc, ApiError):
         return envelope_error(exc.status, "unauthorized" if exc.status == 401 else
                               "forbidden", str(exc))
-    if isinstance(exc, Unsupported):
+    if isinstance(exc, Execution):  # Unsupported among them
         return envelope_error(422, "execution", str(exc))
     if isinstance(exc, UsageError):
         return envelope_error(400, "bad_data", str(exc))
@@ -98,14 +98,16 @@ def parse_time(text: str, name: str) -> float:
 def parse_step(text: str) -> float:
     """A step in seconds ("15", "0.5") or a Prometheus duration ("15s", "1m30s")."""
     try:
-        return float(text)
+        step = float(text)
     except ValueError:
-        pass
-    try:
-        return pq.parse_duration(text).total_seconds()
-    except ValueError:
-        raise BadData(f'invalid parameter "step": cannot parse "{text}" to a valid '
-                      "duration") from None
+        try:
+            step = pq.parse_duration(text).total_seconds()
+        except ValueError:
+            raise BadData(f'invalid parameter "step": cannot parse "{text}" to a valid '
+                          "duration") from None
+    if not math.isfinite(step):
+        raise BadData(f'invalid parameter "step": cannot parse "{text}" to a valid duration')
+    return step
 
 
 def optional_time(params: Params, name: str) -> float | None:
@@ -162,7 +164,8 @@ def prometheus_router(evaluator: Evaluator) -> APIRouter:
 
     async def query(params: Params, _: dict[str, str]) -> Any:
         text = required(params, "query")
-        at = optional_time(params, "time") or time.time()
+        given = optional_time(params, "time")
+        at = time.time() if given is None else given
         result = await run_in_threadpool(evaluator.instant, text, at)
         return instant_data(result, at)
 

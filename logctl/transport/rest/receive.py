@@ -40,10 +40,12 @@ def receiver_router(receiver: Receiver, mapping: OtlpMapping, max_body: int) -> 
     """The three receivers over one Receiver; each needs an `ingest` token."""
     router = APIRouter(include_in_schema=False, dependencies=needs("ingest"))
 
-    async def take(request: Request, name: str, decode: Callable[[bytes], Decoded]) -> Decoded:
+    async def take(request: Request, name: str, decode: Callable[[bytes], Decoded],
+                   default_encoding: str = "") -> Decoded:
         raw = await read_body(request, max_body)
+        encoding = request.headers.get("content-encoding") or default_encoding
         try:
-            body = decompress(raw, request.headers.get("content-encoding", ""), max_body)
+            body = decompress(raw, encoding, max_body)
         except TooLarge as exc:
             raise ApiError(413, str(exc)) from None
         decoded = await run_in_threadpool(decode, body)
@@ -63,7 +65,10 @@ def receiver_router(receiver: Receiver, mapping: OtlpMapping, max_body: int) -> 
     async def loki_push(request: Request) -> Response:
         require_content_type(request, PROTOBUF, *JSON_TYPES)
         kind = media_type(request)
-        await take(request, "loki", lambda body: loki(body, kind))
+        # Loki's protobuf bodies are snappy-compressed whether or not a shipper says so
+        # (Promtail and Alloy send no Content-Encoding).
+        await take(request, "loki", lambda body: loki(body, kind),
+                   "snappy" if kind == PROTOBUF else "")
         return Response(status_code=204)
 
     @router.post("/v1/events")
