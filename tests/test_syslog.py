@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -288,3 +289,27 @@ def tls_summary(cluster: Cluster, source: str, ca: Path) -> dict:
                      verify=ssl.create_default_context(cafile=str(ca)),
                      params={"source": source}, timeout=30,
                      headers={"authorization": f"Bearer {cluster.token}"}).json()
+
+
+@pytest.mark.parametrize("flag, address, message", [
+    ("--syslog-udp", "nope", "bad syslog_udp address 'nope': use HOST:PORT"),
+    ("--syslog-udp", "0.0.0.0:{free}", "refusing to take syslog over UDP on 0.0.0.0"),
+    ("--syslog-tcp", "127.0.0.1:{taken}", "cannot listen for syslog over TCP on 127.0.0.1:"),
+])
+def test_listen_addresses_that_cannot_work_are_one_line_errors(
+        tmp_path: Path, flag: str, address: str, message: str) -> None:
+    rest, free = free_ports(2)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        (tmp_path / "logctl.toml").write_text(f'ingest_url = "http://127.0.0.1:{rest}"\n')
+        done = subprocess.run(
+            [sys.executable, "-m", "logctl", "serve", "ingest", "--home", str(tmp_path),
+             "--config", str(tmp_path / "logctl.toml"), flag,
+             address.format(free=free, taken=taken)],
+            capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], done.stderr
+    assert "Traceback" not in done.stderr

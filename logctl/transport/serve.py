@@ -56,7 +56,7 @@ from logctl.transport.rest.peers import RestAlertSender, RestHealthProbe, RestTr
 from logctl.transport.rest.processing import RestProcessingClient, processing_app
 from logctl.transport.rest.storage import RestStorageClient, storage_app
 from logctl.transport.spool import Spool, SpoolingStorage
-from logctl.transport.syslog import listening, tls_context
+from logctl.transport.syslog import host_port, listening, tls_context
 
 # The role each daemon's own token has: what it needs of its peers. The monitor both
 # reads (analytics, full health) and writes its own samples, so it is admin.
@@ -110,6 +110,21 @@ def check_bind(url: str, settings: Settings) -> None:
                          "--tls-key, or --insecure to accept plain text on the network")
     logging.getLogger("logctl").warning("listening on %s without TLS (--insecure): tokens "
                                         "and metrics cross the network in clear", host)
+
+
+def check_syslog_bind(settings: Settings) -> None:
+    """Syslog carries no token: off loopback, a listener takes logs from anyone who can
+    reach it, so it needs --insecure (and TCP, TLS, to keep them private on the way)."""
+    for kind, setting in (("UDP", "syslog_udp"), ("TCP", "syslog_tcp")):
+        where = getattr(settings, setting)
+        if not where:
+            continue
+        host, _ = host_port(where, setting)
+        if host in LOOPBACK or settings.insecure:
+            continue
+        raise UsageError(f"refusing to take syslog over {kind} on {host}: syslog has no "
+                         "tokens, anyone who reaches it can send logs; give --insecure to "
+                         "accept that (with --tls-cert, TCP is at least encrypted)")
 
 
 def address(url: str) -> tuple[str, int]:
@@ -318,6 +333,7 @@ async def run_ingest(node: Node, instance: int, announce: Announce) -> None:
     resumed = intake.resume_uploads(uploads) if uploads.is_dir() else 0
     for path in settings.watch:
         intake.add_root(Path(path), settings.globs)
+    check_syslog_bind(settings)
     udp = syslog_buffer("syslog_udp", settings.syslog_udp, receiver, options)
     tcp = syslog_buffer("syslog_tcp", settings.syslog_tcp, receiver, options)
     stop = asyncio.Event()

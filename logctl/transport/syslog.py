@@ -7,10 +7,11 @@ datagram that finds it full is dropped and counted."""
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
-from logctl.errors import LogctlError, UsageError
+from logctl.errors import AddressInUse, LogctlError, UsageError
 from logctl.services.syslog_receiver import SyslogBuffer
 
 log = logging.getLogger("logctl.syslog")
@@ -107,16 +108,19 @@ async def listening(udp: SyslogBuffer | None, udp_address: str | None,
     closers = []
     buffers = [b for b in (udp, tcp) if b is not None]
     if udp is not None and udp_address:
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: UdpListener(udp), local_addr=host_port(udp_address, "syslog_udp"))
+        where = host_port(udp_address, "syslog_udp")
+        with bound("UDP", where):
+            transport, _ = await loop.create_datagram_endpoint(lambda: UdpListener(udp),
+                                                               local_addr=where)
         closers.append(transport.close)
     server = None
     clients: set[asyncio.StreamWriter] = set()
     if tcp is not None and tcp_address:
         host, port = host_port(tcp_address, "syslog_tcp")
-        server = await asyncio.start_server(
-            lambda r, w: serve_tcp_client(tcp, r, w, clients), host, port, ssl=tls,
-            limit=MAX_MESSAGE + 64)
+        with bound("TCP", (host, port)):
+            server = await asyncio.start_server(
+                lambda r, w: serve_tcp_client(tcp, r, w, clients), host, port, ssl=tls,
+                limit=MAX_MESSAGE + 64)
     stop = asyncio.Event()
     flusher = asyncio.create_task(keep_flushing(buffers, stop))
     try:
@@ -131,6 +135,16 @@ async def listening(udp: SyslogBuffer | None, udp_address: str | None,
             await server.wait_closed()
         stop.set()
         await flusher
+
+
+@contextlib.contextmanager
+def bound(kind: str, where: tuple[str, int]) -> Iterator[None]:
+    """One clear line when a syslog address cannot be listened on (taken, or not ours)."""
+    try:
+        yield
+    except OSError as exc:
+        raise AddressInUse(f"cannot listen for syslog over {kind} on {where[0]}:{where[1]}: "
+                           f"{os.strerror(exc.errno) if exc.errno else exc}") from None
 
 
 def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
