@@ -36,12 +36,22 @@ class AwsLbParser(PatternParser):
         return parse_iso(match["time"].decode("ascii"))
 
     def record(self, match: re.Match[bytes], ts: float, method: str, target: str) -> Record:
-        url = urlsplit(target)
+        host, path = split_target(target)
         times = [float(match[name]) for name in ("t1", "t2", "t3")]
         return Record(
-            ts=ts, method=method, path=(url.path or target) if url.scheme else target,
-            status=count(match["status"]), bytes=int(match["sent"]),
-            rt_ms=None if min(times) < 0 else sum(times) * 1000.0,
-            host=url.netloc if url.scheme else "",
-            client=match["client"].decode("utf-8", "replace"),
+            ts=ts, method=method, path=path, status=count(match["status"]),
+            bytes=int(match["sent"]), rt_ms=None if min(times) < 0 else sum(times) * 1000.0,
+            host=host, client=match["client"].decode("utf-8", "replace"),
         )
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """The host and path of a logged request URL (`http://host:port/path`); a target
+    that is no URL (or not a valid one, such as an unclosed IPv6 bracket) is the path."""
+    try:
+        url = urlsplit(target)
+    except ValueError:
+        return "", target
+    if not url.scheme:
+        return "", target
+    return url.netloc, url.path or target

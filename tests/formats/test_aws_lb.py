@@ -52,3 +52,11 @@ def test_malformed(line: bytes) -> None:
 @pytest.mark.parametrize(("line", "name"), [(ALB, "aws_lb"), (ELB, "aws_lb")])
 def test_auto_detected(line: bytes, name: str) -> None:
     assert detect_format(line + b"\n", FormatOptions()).name == name
+
+
+def test_a_target_that_is_not_a_valid_url_is_its_path() -> None:
+    line = ALB.replace(b"http://www.example.com:80/", b"http://[www.example.com:80/")
+    assert line != ALB
+    record = parse(line)
+    assert record is not None and (record.host, record.path) == (
+        "", "http://[www.example.com:80/")
