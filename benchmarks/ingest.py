@@ -3,6 +3,7 @@ against a plain-Python `re` loop baseline, measured alternately in one run.
 
     python benchmarks/ingest.py                 # 1M lines, 3 rounds
     python benchmarks/ingest.py --lines 1000000 --lines 10000000 --rounds 3 --write
+    python benchmarks/ingest.py --per-minute 700     # the sparse shape: a day of a site
 
 Reports medians of lines/s and peak RSS (largest process of the run, sampled from /proc,
 so worker processes count too), and with --write replaces the "Ingest" section of
@@ -46,14 +47,18 @@ def main() -> None:
     parser.add_argument("--lines", type=int, action="append")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--per-minute", type=int, default=10_000,
+                        help="lines a minute in the generated log (700: the sparse shape, "
+                             "nearly a stored point a line)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     rows = []
     for lines in args.lines or [1_000_000]:
-        log = OUT / f"combined-{lines}.log"
+        shape = "" if args.per_minute == 10_000 else f"-{args.per_minute}pm"
+        log = OUT / f"combined-{lines}{shape}.log"
         if not log.exists():
             print(f"generating {log} ...", flush=True)
-            write_log(str(log), lines)
+            write_log(str(log), lines, per_minute=args.per_minute)
         results: dict[str, list[tuple[float, int, float]]] = {
             "logctl ingest": [], "python re loop": []}
         for _ in range(args.rounds):
@@ -71,7 +76,8 @@ def main() -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; {args.rounds} alternating "
         "rounds, medians; "
-        "file: generated combined log with response times (logctl.synthetic).",
+        f"file: generated combined log with response times (logctl.synthetic), "
+        f"{args.per_minute:,} lines a minute.",
         "",
         "| lines | what | lines/s (whole command) | seconds | vs re loop "
         "| lines/s (ingest alone) | peak RSS MB |",
