@@ -4,6 +4,7 @@ home, stopped (by its pid, with SIGTERM) when the test is done."""
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -156,3 +157,29 @@ def health(url: str, verify: str | bool = True) -> dict:
     """A service's full health (with its cluster's admin token)."""
     headers = {"authorization": f"Bearer {TOKENS[url]}"} if url in TOKENS else {}
     return httpx.get(f"{url}/v1/health", timeout=5, headers=headers, verify=verify).json()
+
+
+def analytics(cluster: Cluster, endpoint: str, verify: ssl.SSLContext | bool = True,
+              **params: str) -> dict:
+    """An analytics REST answer (`summary`, `top`...) with the cluster's admin token."""
+    return httpx.get(f"{cluster.urls['analytics']}/v1/metrics/{endpoint}", params=params,
+                     timeout=30, verify=verify, headers=cluster.auth).json()
+
+
+def source_summary(cluster: Cluster, source: str,
+                   verify: ssl.SSLContext | bool = True) -> dict:
+    return analytics(cluster, "summary", verify, source=source)
+
+
+def source_hosts(cluster: Cluster, source: str) -> dict[str, int]:
+    """Requests of a source by host."""
+    return {group["key"]: group["requests"]
+            for group in analytics(cluster, "top", source=source, by="host")["groups"]}
+
+
+def settled(cluster: Cluster, source: str, requests: int,
+            verify: ssl.SSLContext | bool = True) -> dict:
+    """A source's summary once it holds `requests` requests (what pushed data reaches)."""
+    return wait_until(lambda: (body := source_summary(cluster, source, verify))["requests"]
+                      == requests and body, 60, what=f"{requests} requests of {source}; the "
+                      f"daemons said:\n{cluster.output()[-2000:]}")

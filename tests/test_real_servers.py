@@ -38,6 +38,12 @@ def config(root: Path, port: int) -> str:
     formats = "\n".join(f"    log_format {name} '{spec}';" for name, spec in FORMATS.items()
                          if name != "combined")  # nginx's own, built in
     logs = "\n".join(f"        access_log {root}/{name}.log {name};" for name in FORMATS)
+    return nginx_config(root, port, logs, formats)
+
+
+def nginx_config(root: Path, port: int, logs: str, formats: str = "") -> str:
+    """nginx answering ROUTES itself on `port`, logging with the `access_log` lines given
+    (and the `log_format` lines they use), everything it writes under `root`."""
     locations = "\n".join(
         f"        location = {path} {{ return {status} \"{body}\"; }}"
         for path, (status, body) in ROUTES.items())
@@ -149,14 +155,15 @@ def test_each_nginx_log_format_counts_what_was_sent(nginx_logs: tuple[Path, int,
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
-def haproxy_config(port: int) -> str:
+def haproxy_config(port: int, logs: str = "    log stdout format raw local0\n"
+                                         "    log stderr format rfc3164 local0") -> str:
+    """HAProxy answering ROUTES itself on `port`, logging to the `log` lines given."""
     returns = "\n".join(
         f'    http-request return status {status} content-type text/plain string "{body}"'
         f" if {{ path {path} }}" for path, (status, body) in ROUTES.items())
     return f"""
 global
-    log stdout format raw local0
-    log stderr format rfc3164 local0
+{logs}
 defaults
     mode http
     log global

@@ -20,7 +20,14 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
 from logctl.pb import loki_pb2
-from tests.cluster import Cluster, running_cluster, wait_until
+from tests.cluster import (
+    Cluster,
+    running_cluster,
+    settled,
+    source_hosts,
+    source_summary,
+    wait_until,
+)
 from tests.status_schema import check_status
 from tests.test_reliability import kill9, restarted
 
@@ -35,24 +42,6 @@ NGINX = [
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running_cluster(tmp_path_factory.mktemp("receivers") / "home") as running:
         yield running
-
-
-def summary(cluster: Cluster, source: str) -> dict:
-    return httpx.get(f"{cluster.urls['analytics']}/v1/metrics/summary",
-                     params={"source": source}, timeout=30,
-                     headers={"authorization": f"Bearer {cluster.token}"}).json()
-
-
-def hosts(cluster: Cluster, source: str) -> dict[str, int]:
-    body = httpx.get(f"{cluster.urls['analytics']}/v1/metrics/top",
-                     params={"source": source, "by": "host"}, timeout=30,
-                     headers={"authorization": f"Bearer {cluster.token}"}).json()
-    return {group["key"]: group["requests"] for group in body["groups"]}
-
-
-def settled(cluster: Cluster, source: str, requests: int) -> dict:
-    return wait_until(lambda: (body := summary(cluster, source))["requests"] == requests
-                      and body, 60, what=f"{requests} requests of {source}")
 
 
 def push(cluster: Cluster, path: str, **kwargs: object) -> httpx.Response:
@@ -136,11 +125,11 @@ def test_loki_json_and_snappy_protobuf_give_the_same_totals(cluster: Cluster) ->
         assert by_json[key] == by_proto[key]
     assert (by_json["errors"], by_json["bytes"]) == (6, 40 * 100 + 780)
     for source in ("web-json", "web-proto"):  # the host label, for lines that name none
-        assert hosts(cluster, source) == {"web1": 25, "web2": 15}
+        assert source_hosts(cluster, source) == {"web1": 25, "web2": 15}
     assert push(cluster, "/loki/api/v1/push", content=packed,  # sent again, as Promtail
                 headers={"content-type": "application/x-protobuf"}  # does (no encoding)
                 ).status_code == 204  # counted once
-    assert summary(cluster, "web-proto")["requests"] == 40
+    assert source_summary(cluster, "web-proto")["requests"] == 40
 
 
 def test_json_over_http_as_vector_and_fluent_bit_send_it(cluster: Cluster) -> None:
@@ -161,7 +150,7 @@ def test_json_over_http_as_vector_and_fluent_bit_send_it(cluster: Cluster) -> No
     again = push(cluster, "/v1/events", params={"source": "vector"}, content=ndjson,
                  headers=headers)
     assert again.status_code == 200
-    assert summary(cluster, "vector")["requests"] == 40
+    assert source_summary(cluster, "vector")["requests"] == 40
 
 
 def test_receivers_refuse_bad_bodies_and_missing_tokens(cluster: Cluster) -> None:

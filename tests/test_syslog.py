@@ -16,7 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster import Cluster, free_ports, running_cluster, stop, wait_until
+from tests.cluster import (
+    Cluster,
+    free_ports,
+    running_cluster,
+    settled,
+    source_hosts,
+    source_summary,
+    stop,
+    wait_until,
+)
 from tests.test_real_servers import (
     HAPROXY,
     NGINX,
@@ -24,7 +33,9 @@ from tests.test_real_servers import (
     TIMES,
     _answers,
     _listening,
+    haproxy_config,
     logged_bytes,
+    nginx_config,
     send_mix,
 )
 
@@ -43,18 +54,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield running
 
 
-def summary(cluster: Cluster, source: str) -> dict:
-    return httpx.get(f"{cluster.urls['analytics']}/v1/metrics/summary",
-                     params={"source": source}, timeout=30,
-                     headers={"authorization": f"Bearer {cluster.token}"}).json()
-
-
-def settled(cluster: Cluster, source: str, requests: int) -> dict:
-    return wait_until(lambda: (body := summary(cluster, source))["requests"] == requests
-                      and body, 60, what=f"{requests} requests of {source}; the daemons "
-                      f"said:\n{cluster.output()[-2000:]}")
-
-
 def logger(*args: str, lines: list[str]) -> None:
     subprocess.run([LOGGER, "-n", "127.0.0.1", *args], input="\n".join(lines) + "\n",
                    text=True, check=True, timeout=30)
@@ -68,10 +67,7 @@ def test_logger_over_tcp_octet_counted_events_and_access_lines(cluster: Cluster)
     logger("--rfc5424", "--octet-count", "-T", "-P", str(tcp), "-t", "web-tcp", lines=ACCESS)
     body = settled(cluster, "web-tcp", 12)
     assert (body["errors"], body["bytes"]) == (3, 12 * 50 + 66)
-    top = httpx.get(f"{cluster.urls['analytics']}/v1/metrics/top", timeout=30,
-                    params={"source": "web-tcp", "by": "host"},
-                    headers={"authorization": f"Bearer {cluster.token}"}).json()
-    assert [g["key"] for g in top["groups"]] == [socket.gethostname()]  # logger's header
+    assert list(source_hosts(cluster, "web-tcp")) == [socket.gethostname()]  # logger's header
     assert body["first"] == "2026-11-25T09:00:00Z"
 
 
@@ -173,27 +169,8 @@ def test_nginx_access_log_over_syslog(cluster: Cluster,
     udp, _ = cluster.syslog  # type: ignore[attr-defined]
     root = tmp_path_factory.mktemp("nginx-syslog")
     (port,) = free_ports(1)
-    locations = "\n".join(f'        location = {path} {{ return {status} "{body}"; }}'
-                          for path, (status, body) in ROUTES.items())
-    (root / "nginx.conf").write_text(f"""
-daemon off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        access_log syslog:server=127.0.0.1:{udp},tag=nginxsys combined;
-{locations}
-    }}
-}}
-""")
+    logs = f"        access_log syslog:server=127.0.0.1:{udp},tag=nginxsys combined;"
+    (root / "nginx.conf").write_text(nginx_config(root, port, logs))
     server = subprocess.Popen([NGINX, "-p", str(root), "-c", str(root / "nginx.conf")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -216,25 +193,8 @@ def test_haproxy_log_over_syslog_rfc5424(cluster: Cluster,
     udp, _ = cluster.syslog  # type: ignore[attr-defined]
     root = tmp_path_factory.mktemp("haproxy-syslog")
     (port,) = free_ports(1)
-    returns = "\n".join(
-        f'    http-request return status {status} content-type text/plain string "{body}"'
-        f" if {{ path {path} }}" for path, (status, body) in ROUTES.items())
-    (root / "haproxy.cfg").write_text(f"""
-global
-    log stdout format raw local0
-    log 127.0.0.1:{udp} format rfc5424 local0
-defaults
-    mode http
-    log global
-    option httplog
-    option dontlognull
-    timeout connect 5s
-    timeout client 10s
-    timeout server 10s
-frontend web
-    bind 127.0.0.1:{port}
-{returns}
-""")
+    logs = f"    log stdout format raw local0\n    log 127.0.0.1:{udp} format rfc5424 local0"
+    (root / "haproxy.cfg").write_text(haproxy_config(port, logs))
     with open(root / "raw.log", "wb") as raw:
         server = subprocess.Popen([HAPROXY, "-db", "-f", str(root / "haproxy.cfg")], stdout=raw,
                                   stderr=subprocess.DEVNULL)
@@ -278,17 +238,10 @@ def test_syslog_over_tls_with_openssl(tmp_path: Path) -> None:
                                "-CAfile", str(cert), "-verify_return_error"],
                               input=framed, text=True, capture_output=True, timeout=30)
         assert sent.returncode == 0, sent.stderr
-        body = wait_until(lambda: (b := tls_summary(tls_cluster, "tls-app", cert))["requests"]
-                          == 9 and b, 60, what="9 messages over TLS")
+        trusted = ssl.create_default_context(cafile=str(cert))
+        body = settled(tls_cluster, "tls-app", 9, trusted)
         assert body["first"] == "2026-11-25T09:00:00Z"
-        assert tls_summary(tls_cluster, "plain-tcp", cert)["requests"] == 0
-
-
-def tls_summary(cluster: Cluster, source: str, ca: Path) -> dict:
-    return httpx.get(f"{cluster.urls['analytics']}/v1/metrics/summary",
-                     verify=ssl.create_default_context(cafile=str(ca)),
-                     params={"source": source}, timeout=30,
-                     headers={"authorization": f"Bearer {cluster.token}"}).json()
+        assert source_summary(tls_cluster, "plain-tcp", trusted)["requests"] == 0
 
 
 @pytest.mark.parametrize("flag, address, message", [
