@@ -178,6 +178,14 @@ class Windows:
     def cumulative(self) -> bool:
         return self.lo[0] is None
 
+    @property
+    def start(self) -> int:
+        """Where the bucketed read starts: the first window's start, or for counters the
+        first time (what lies before is read as one total)."""
+        if self.cumulative:
+            return min(self.hi)
+        return min(lo for lo in self.lo if lo is not None)
+
     def step(self) -> int:
         """The coarsest bucket (minutes) every window boundary falls on, so the store can
         answer in as few rows as possible (whole hours read its rollups)."""
@@ -316,8 +324,7 @@ class _Run:
                             yield series, (row, value)
 
     def _check_cells(self, windows: Windows, step: int) -> None:
-        lows = [lo for lo in windows.lo if lo is not None] or list(windows.hi)
-        buckets = (max(windows.hi) - min(lows)) // (step * MINUTE)
+        buckets = (max(windows.hi) - windows.start) // (step * MINUTE)
         if self.max_cells is not None and buckets > self.max_cells:
             raise Unsupported(f"reading {buckets:,} time buckets is over the limit of "
                               f"{self.max_cells:,}: use a larger step or a shorter range")
@@ -328,8 +335,7 @@ class _Run:
         puts everything before the first window under bucket -1). One window is read
         whole, with no step, so the store answers it from its rollups."""
         found: dict[Labels, dict[int, list[tuple[Row, float]]]] = {}
-        start = min(windows.hi) if windows.cumulative else min(
-            lo for lo in windows.lo if lo is not None)
+        start = windows.start
         reads: list[tuple[Query, int | None]] = []
         if len(windows.hi) == 1:
             if start < windows.hi[0]:

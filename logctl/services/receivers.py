@@ -134,16 +134,13 @@ def events(body: bytes, kind: str, source: str) -> Decoded:
     `http` sink and Fluent Bit's `http` output send them. Records map through the JSON
     field map; a line that is not a JSON object is rejected."""
     text = body.strip()
-    if kind in JSON_TYPES and text.startswith(b"["):
+    if kind in JSON_TYPES and (text.startswith(b"[") or
+                               (text.startswith(b"{") and b"\n" not in text)):
         try:
-            items = json.loads(text)
+            whole = json.loads(text)
         except ValueError as exc:
             raise InputError(f"the body is not JSON: {exc}") from None
-    elif kind in JSON_TYPES and text.startswith(b"{") and b"\n" not in text:
-        try:
-            items = [json.loads(text)]
-        except ValueError as exc:
-            raise InputError(f"the body is not JSON: {exc}") from None
+        items = whole if isinstance(whole, list) else [whole]
     else:
         items = []
         for raw in text.splitlines():

@@ -13,6 +13,9 @@ COUNTERS = """sum(p.count)::bigint AS count, sum(p.errors)::bigint AS errors,
   coalesce(sum(p.latency_sum), 0)::float8 AS latency_sum, max(p.latency_max) AS latency_max,
   min(p.first_ts) AS first_ts, max(p.last_ts) AS last_ts"""
 IN_HOUR = "p.minute >= %(start)s AND p.minute < %(end)s"
+MINUTES = "points p JOIN series s ON s.id = p.series_id"
+# The rollup rows of `table` from the rows `rows` holds `within` a span: counters summed,
+# histogram bins summed bin by bin.
 REBUILD = f"""
 INSERT INTO {{table}} ({{keys}}, count, errors, client_errors, bytes, latency_count,
                       latency_sum, latency_max, hist_bins, hist_counts, first_ts, last_ts)
@@ -20,37 +23,25 @@ SELECT {{keys}}, c.count, c.errors, c.client_errors, c.bytes, c.latency_count, c
        c.latency_max, coalesce(h.bins, '{{{{}}}}'), coalesce(h.counts, '{{{{}}}}'), c.first_ts,
        c.last_ts
 FROM (SELECT {{select}}, {COUNTERS}
-      FROM points p JOIN series s ON s.id = p.series_id WHERE {IN_HOUR} GROUP BY {{group}}) c
+      FROM {{rows}} WHERE {{within}} GROUP BY {{group}}) c
 LEFT JOIN (
   SELECT {{keys}}, array_agg(b.bin ORDER BY b.bin) AS bins, array_agg(b.n ORDER BY b.bin) AS counts
   FROM (SELECT {{select}}, h.bin, sum(h.n)::bigint AS n
-        FROM points p JOIN series s ON s.id = p.series_id
+        FROM {{rows}}
         CROSS JOIN LATERAL unnest(p.hist_bins, p.hist_counts) AS h (bin, n)
-        WHERE {IN_HOUR} GROUP BY {{group}}, h.bin) b
+        WHERE {{within}} GROUP BY {{group}}, h.bin) b
   GROUP BY {{keys}}) h USING ({{keys}})
 """
 REBUILD_HOUR_POINTS = REBUILD.format(table="hour_points", keys="hour, series_id",
                                      select="%(start)s::bigint AS hour, p.series_id",
-                                     group="p.series_id")
+                                     group="p.series_id", rows=MINUTES, within=IN_HOUR)
 REBUILD_SOURCE_POINTS = REBUILD.format(table="source_points", keys="minute, source",
-                                       select="p.minute, s.source", group="p.minute, s.source")
-
-
-IN_DAY = "p.hour >= %(start)s AND p.hour < %(end)s"
-REBUILD_DAY_POINTS = f"""
-INSERT INTO day_points (day, series_id, count, errors, client_errors, bytes, latency_count,
-                        latency_sum, latency_max, hist_bins, hist_counts, first_ts, last_ts)
-SELECT %(start)s::bigint, c.series_id, c.count, c.errors, c.client_errors, c.bytes,
-       c.latency_count, c.latency_sum, c.latency_max, coalesce(h.bins, '{{}}'),
-       coalesce(h.counts, '{{}}'), c.first_ts, c.last_ts
-FROM (SELECT p.series_id, {COUNTERS} FROM hour_points p WHERE {IN_DAY} GROUP BY p.series_id) c
-LEFT JOIN (
-  SELECT series_id, array_agg(b.bin ORDER BY b.bin) AS bins, array_agg(b.n ORDER BY b.bin) AS counts
-  FROM (SELECT p.series_id, h.bin, sum(h.n)::bigint AS n
-        FROM hour_points p CROSS JOIN LATERAL unnest(p.hist_bins, p.hist_counts) AS h (bin, n)
-        WHERE {IN_DAY} GROUP BY p.series_id, h.bin) b
-  GROUP BY series_id) h USING (series_id)
-"""
+                                       select="p.minute, s.source", group="p.minute, s.source",
+                                       rows=MINUTES, within=IN_HOUR)
+REBUILD_DAY_POINTS = REBUILD.format(table="day_points", keys="day, series_id",
+                                    select="%(start)s::bigint AS day, p.series_id",
+                                    group="p.series_id", rows="hour_points p",
+                                    within="p.hour >= %(start)s AND p.hour < %(end)s")
 
 
 def rebuild_day(conn: psycopg.Connection, hour: int) -> None:

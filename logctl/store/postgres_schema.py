@@ -114,7 +114,7 @@ def _create_day_rollups(conn: psycopg.Connection) -> None:
     """Migration 3: the per-day rollup, filled from the hour rollups (a day with a dirty
     hour is not read until that hour's rebuild rebuilds the day)."""
     conn.execute(SCHEMA_V3)
-    for (day,) in conn.execute("SELECT DISTINCT hour - hour % 86400 FROM hour_points"
+    for (day,) in conn.execute(f"SELECT DISTINCT hour - hour % {DAY} FROM hour_points"
                                ).fetchall():
         rollup.rebuild_day(conn, day)
 

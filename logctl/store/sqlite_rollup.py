@@ -19,8 +19,16 @@ MARK_DIRTY = """
 INSERT INTO dirty_hours (hour, marked_at) VALUES (?, ?)
 ON CONFLICT (hour) DO UPDATE SET marked_at = max(excluded.marked_at, marked_at + 0.000001)
 """
-SUMS = f"""sum(p.count), sum(p.errors), sum(p.client_errors), sum(p.bytes), sum(p.latency_count),
-  total(p.latency_sum), max(p.latency_max), {HIST_MERGE}, min(p.first_ts), max(p.last_ts)"""
+
+def sums(hist: str) -> str:
+    """The merge of a group of point-shaped rows, the histograms by `hist`: minutes'
+    sparse blobs by HIST_MERGE, rollups' dense ones by hist_sum_agg."""
+    return f"""sum(p.count), sum(p.errors), sum(p.client_errors), sum(p.bytes),
+  sum(p.latency_count), total(p.latency_sum), max(p.latency_max), {hist}, min(p.first_ts),
+  max(p.last_ts)"""
+
+
+SUMS = sums(HIST_MERGE)
 COLUMNS = """count, errors, client_errors, bytes, latency_count, latency_sum, latency_max, hist,
   first_ts, last_ts"""
 REBUILD_HOUR_POINTS = f"""
@@ -36,9 +44,7 @@ INSERT INTO hour_points (hour, series_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?
 """
 REBUILD_DAY_POINTS = f"""
 INSERT INTO day_points (day, series_id, {COLUMNS})
-SELECT ?, p.series_id, sum(p.count), sum(p.errors), sum(p.client_errors), sum(p.bytes),
-  sum(p.latency_count), total(p.latency_sum), max(p.latency_max), hist_sum_agg(p.hist),
-  min(p.first_ts), max(p.last_ts)
+SELECT ?, p.series_id, {sums("hist_sum_agg(p.hist)")}
 FROM hour_points p WHERE p.hour >= ? AND p.hour < ? GROUP BY p.series_id
 """
 INSERT_SOURCE_POINTS = f"""

@@ -82,32 +82,29 @@ def matches(params: Params) -> list[str]:
 
 def parse_time(text: str, name: str) -> float:
     """A Unix timestamp (seconds, fractions allowed) or an RFC 3339 time."""
-    try:
-        value = float(text)
-    except ValueError:
-        try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            raise BadData(f'invalid parameter "{name}": cannot parse "{text}" to a valid '
-                          "timestamp") from None
-    if not math.isfinite(value):
-        raise BadData(f'invalid parameter "{name}": cannot parse "{text}" to a valid timestamp')
-    return value
+    return _finite(text, name, "timestamp", lambda: datetime.fromisoformat(
+        text.replace("Z", "+00:00")).timestamp())
 
 
 def parse_step(text: str) -> float:
     """A step in seconds ("15", "0.5") or a Prometheus duration ("15s", "1m30s")."""
+    return _finite(text, "step", "duration",
+                   lambda: pq.parse_duration(text).total_seconds())
+
+
+def _finite(text: str, name: str, kind: str, otherwise: Callable[[], float]) -> float:
+    """A parameter as a number, or else as `otherwise` reads it; BadData naming the
+    parameter unless one of them gives a finite value."""
     try:
-        step = float(text)
+        value = float(text)
     except ValueError:
         try:
-            step = pq.parse_duration(text).total_seconds()
+            value = otherwise()
         except ValueError:
-            raise BadData(f'invalid parameter "step": cannot parse "{text}" to a valid '
-                          "duration") from None
-    if not math.isfinite(step):
-        raise BadData(f'invalid parameter "step": cannot parse "{text}" to a valid duration')
-    return step
+            value = math.nan
+    if not math.isfinite(value):
+        raise BadData(f'invalid parameter "{name}": cannot parse "{text}" to a valid {kind}')
+    return value
 
 
 def optional_time(params: Params, name: str) -> float | None:
