@@ -81,9 +81,14 @@ def create_day_points(db: "sqlite_utils.Database") -> None:
 
 
 def rebuild_day(conn: sqlite3.Connection, hour: int) -> None:
-    """Rebuild the day rollup of an hour's day from its hour rollups (in the caller's
-    write transaction, after the hour's own)."""
+    """Rebuild the day rollup of an hour's day from its hour rollups, in the caller's write
+    transaction after the hour's own, once no other hour of the day is dirty: a day is not
+    read while one is, so rebuilding it for each of its hours (24 times for a day of logs)
+    would only be redone by the last."""
     day = hour - hour % DAY
+    if conn.execute("SELECT 1 FROM dirty_hours WHERE hour >= ? AND hour < ? AND hour != ?"
+                    " LIMIT 1", (day, day + DAY, hour)).fetchone():
+        return
     conn.execute("DELETE FROM day_points WHERE day = ?", (day,))
     conn.execute(REBUILD_DAY_POINTS, (day, day, day + DAY))
 
