@@ -117,9 +117,12 @@ static PyObject *check_blob(PyObject *module, PyObject *blob) {
     Py_RETURN_NONE;
 }
 
-/* Dense packing (see metrics/dense.py): int64 lowest bin, int64 number of fields, one int64
- * count per bin from the lowest, then the bins outside [low, high] as int64 (bin, count)
- * pairs, ascending. */
+/* Dense packing (see metrics/dense.py): varints (LEB128) throughout. The lowest dense bin
+ * as its distance from `low`, the number of dense fields, one count per bin from the lowest
+ * (0 where a bin is empty), then the bins outside [low, high] as (zigzag bin, count) pairs,
+ * ascending. A rollup's counts are mostly small: one byte a bin where int64 fields took 8. */
+#define VARINT_MAX 10
+
 static int by_bin(const void *x, const void *y) {
     int64_t a = ((const int64_t *)x)[0], b = ((const int64_t *)y)[0];
     return (a > b) - (a < b);
@@ -131,6 +134,95 @@ static int add64(int64_t *target, int64_t value) {
         return 0;
     }
     return 1;
+}
+
+static int corrupt(const char *why) {
+    PyErr_Format(PyExc_ValueError, "corrupted latency histogram: %s", why);
+    return 0;
+}
+
+/* Read one varint at *p (below end) into *out, advancing *p; 0 if it is cut short or
+ * longer than 64 bits. */
+static int read_varint(const unsigned char **p, const unsigned char *end, uint64_t *out) {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        unsigned char c = *(*p)++;
+        if (shift == 63 && c > 1)
+            return 0;
+        value |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A varint that must be a count (0 .. INT64_MAX). */
+static int read_count(const unsigned char **p, const unsigned char *end, int64_t *out) {
+    uint64_t value;
+    if (!read_varint(p, end, &value))
+        return corrupt("it ends inside a number");
+    if (value > INT64_MAX)
+        return corrupt("a count is out of range");
+    *out = (int64_t)value;
+    return 1;
+}
+
+static unsigned char *write_varint(unsigned char *out, uint64_t value) {
+    while (value >= 0x80) {
+        *out++ = (unsigned char)(value | 0x80);
+        value >>= 7;
+    }
+    *out++ = (unsigned char)value;
+    return out;
+}
+
+static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+
+static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* Sort outlier (bin, count) pairs and add those of one bin; returns the pairs kept. */
+static Py_ssize_t fold_outliers(int64_t *odd, Py_ssize_t n) {
+    qsort(odd, (size_t)n, 16, by_bin);
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (kept && odd[2 * (kept - 1)] == odd[2 * i]) {
+            if (!add64(&odd[2 * (kept - 1) + 1], odd[2 * i + 1]))
+                return -1;
+        } else {
+            odd[2 * kept] = odd[2 * i];
+            odd[2 * kept++ + 1] = odd[2 * i + 1];
+        }
+    }
+    return kept;
+}
+
+/* The packed bytes of `fields` counts from bin `first` (empty edges trimmed) and `kept`
+ * sorted outlier pairs. */
+static PyObject *write_dense(int64_t low, int64_t first, const int64_t *sums, int64_t fields,
+                             const int64_t *odd, Py_ssize_t kept) {
+    while (fields && !sums[0]) {
+        sums++;
+        first++;
+        fields--;
+    }
+    while (fields && !sums[fields - 1])
+        fields--;
+    unsigned char *buf = malloc((size_t)(2 + fields + 2 * kept) * VARINT_MAX);
+    if (!buf)
+        return PyErr_NoMemory();
+    unsigned char *out = write_varint(buf, fields ? (uint64_t)(first - low) : 0);
+    out = write_varint(out, (uint64_t)fields);
+    for (int64_t i = 0; i < fields; i++)
+        out = write_varint(out, (uint64_t)sums[i]);
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        out = write_varint(out, zigzag(odd[2 * i]));
+        out = write_varint(out, (uint64_t)odd[2 * i + 1]);
+    }
+    PyObject *result = PyBytes_FromStringAndSize((const char *)buf, out - buf);
+    free(buf);
+    return result;
 }
 
 /* Sum n (bin, count) pairs, in any order, into a new dense-packed bytes object. */
@@ -147,8 +239,6 @@ static PyObject *pack_pairs(const int32_t *pairs, Py_ssize_t n, int64_t low, int
         last = bin > last ? bin : last;
     }
     int64_t fields = first > last ? 0 : last - first + 1;
-    if (!fields)
-        first = 0;
     int64_t *sums = calloc((size_t)(fields + 2 * outliers) + 1, 8);
     if (!sums)
         return PyErr_NoMemory();
@@ -164,24 +254,9 @@ static PyObject *pack_pairs(const int32_t *pairs, Py_ssize_t n, int64_t low, int
             goto done;
         }
     }
-    qsort(odd, (size_t)o, 16, by_bin);
-    Py_ssize_t kept = 0;
-    for (Py_ssize_t i = 0; i < o; i++) {
-        if (kept && odd[2 * (kept - 1)] == odd[2 * i]) {
-            if (!add64(&odd[2 * (kept - 1) + 1], odd[2 * i + 1]))
-                goto done;
-        } else {
-            odd[2 * kept] = odd[2 * i];
-            odd[2 * kept++ + 1] = odd[2 * i + 1];
-        }
-    }
-    result = PyBytes_FromStringAndSize(NULL, 16 + 8 * (fields + 2 * kept));
-    if (result) {
-        char *out = PyBytes_AS_STRING(result);
-        memcpy(out, &first, 8);
-        memcpy(out + 8, &fields, 8);
-        memcpy(out + 16, sums, (size_t)(fields + 2 * kept) * 8);
-    }
+    Py_ssize_t kept = fold_outliers(odd, o);
+    if (kept >= 0)
+        result = write_dense(low, first, sums, fields, odd, kept);
 done:
     free(sums);
     return result;
@@ -189,7 +264,7 @@ done:
 
 PyDoc_STRVAR(pack_concat_doc, "pack_concat(packed, low, high) -> bytes\n\n"
 "Sum packed histograms written back to back (None or empty for none) and pack the sum\n"
-"dense, with bins outside [low, high] as sparse pairs; int64 counts.");
+"dense, with bins outside [low, high] as sparse pairs.");
 
 static PyObject *pack_concat(PyObject *module, PyObject *args) {
     (void)module;
@@ -210,8 +285,9 @@ static PyObject *pack_concat(PyObject *module, PyObject *args) {
 
 /* DenseSum: the SQL aggregate that sums a group of dense-packed histograms (the rollups'
  * hist_sum_agg), with step and finalize in C so a query's thousands of rows cost no Python
- * frame each. Built with the dense bounds (low, high); a group of one row gives its blob
- * back untouched. Refuses what dense.DenseSum.add refuses, with ValueError. */
+ * frame each; also what a query decodes each row with (add, histogram). Built with the
+ * dense bounds (low, high); a group of one row gives its blob back untouched. Refuses what
+ * dense.DenseSum.add refuses, with ValueError. */
 typedef struct {
     PyObject_HEAD
     int64_t low, high;   /* the bins dense fields may hold */
@@ -241,11 +317,6 @@ static void dense_dealloc(DenseSum *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static int corrupt(const char *why) {
-    PyErr_Format(PyExc_ValueError, "corrupted latency histogram: %s", why);
-    return 0;
-}
-
 /* Make sums cover [first, first + n). */
 static int cover(DenseSum *self, int64_t first, int64_t n) {
     if (!self->size) {
@@ -272,70 +343,85 @@ static int cover(DenseSum *self, int64_t first, int64_t n) {
     return 1;
 }
 
+static int add_outlier(DenseSum *self, int64_t bin, int64_t count) {
+    if (self->nodd == self->capodd) {
+        Py_ssize_t cap = self->capodd ? 2 * self->capodd : 8;
+        int64_t *grown = realloc(self->odd, (size_t)cap * 16);
+        if (!grown)
+            return PyErr_NoMemory(), 0;
+        self->odd = grown;
+        self->capodd = cap;
+    }
+    self->odd[2 * self->nodd] = bin;
+    self->odd[2 * self->nodd++ + 1] = count;
+    return 1;
+}
+
+static int add_outliers(DenseSum *self, const unsigned char *p, const unsigned char *end) {
+    int64_t last = 0;
+    for (int pairs = 0; p < end; pairs++) {
+        uint64_t zig;
+        int64_t count;
+        if (!read_varint(&p, end, &zig))
+            return corrupt("it ends inside a number");
+        int64_t bin = unzigzag(zig);
+        if (!read_count(&p, end, &count))
+            return 0;
+        if (count < 1)
+            return corrupt("a count is below 1");
+        if ((pairs && bin <= last) || (bin >= self->low && bin <= self->high))
+            return corrupt("its outlying bins are not ascending or not outlying");
+        last = bin;
+        if (!add_outlier(self, bin, count))
+            return 0;
+    }
+    return 1;
+}
+
 static int dense_add(DenseSum *self, PyObject *blob) {
     Py_buffer b;
     if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
         return 0;
     int ok = 0;
-    const char *data = b.buf;
-    int64_t first, fields;
-    if (b.len < 16) {
+    const unsigned char *p = b.buf, *end = p + b.len;
+    uint64_t offset, fields;
+    if (!read_varint(&p, end, &offset) || !read_varint(&p, end, &fields)) {
         corrupt("it is shorter than its header");
         goto done;
     }
-    memcpy(&first, data, 8);
-    memcpy(&fields, data + 8, 8);
-    if (fields < 0 || fields > (b.len - 16) / 8
-        || (fields && (first < self->low || first > self->high - fields + 1))) {
+    if (fields > (uint64_t)(end - p) || offset > (uint64_t)(self->high - self->low)
+        || (fields && (int64_t)fields > self->high - self->low - (int64_t)offset + 1)) {
         corrupt("its header does not match its length");
         goto done;
     }
-    Py_ssize_t end = 16 + 8 * (Py_ssize_t)fields;
-    if ((b.len - end) % 16) {
-        corrupt("not a whole number of pairs");
-        goto done;
-    }
     if (fields) {
-        if (!cover(self, first, fields))
+        int64_t first = self->low + (int64_t)offset;
+        if (!cover(self, first, (int64_t)fields))
             goto done;
-        const int64_t *counts = (const int64_t *)(data + 16);
         int64_t *into = self->sums + (first - self->base);
-        for (int64_t i = 0; i < fields; i++) {
+        for (uint64_t i = 0; i < fields; i++) {
             int64_t n;
-            memcpy(&n, counts + i, 8);
-            if (n < 0) {
-                corrupt("a count is below 0");
-                goto done;
-            }
-            if (!add64(&into[i], n))
+            if (!read_count(&p, end, &n) || !add64(&into[i], n))
                 goto done;
         }
     }
-    Py_ssize_t pairs = (b.len - end) / 16;
-    if (pairs) {
-        if (self->nodd + pairs > self->capodd) {
-            Py_ssize_t cap = (self->nodd + pairs) * 2;
-            int64_t *grown = realloc(self->odd, (size_t)cap * 16);
-            if (!grown) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            self->odd = grown;
-            self->capodd = cap;
-        }
-        memcpy(self->odd + 2 * self->nodd, data + end, (size_t)pairs * 16);
-        for (Py_ssize_t i = 0; i < pairs; i++) {
-            if (self->odd[2 * (self->nodd + i) + 1] < 1) {
-                corrupt("a count is below 1");
-                goto done;
-            }
-        }
-        self->nodd += pairs;
-    }
+    if (!add_outliers(self, p, end))
+        goto done;
     self->added = 1;
     ok = 1;
 done:
     PyBuffer_Release(&b);
+    return ok;
+}
+
+/* Parse the group's one blob kept aside by step, now that it needs adding to. */
+static int take_only(DenseSum *self) {
+    if (!self->only)
+        return 1;
+    PyObject *only = self->only;
+    self->only = NULL;
+    int ok = dense_add(self, only);
+    Py_DECREF(only);
     return ok;
 }
 
@@ -347,17 +433,26 @@ static PyObject *dense_step(DenseSum *self, PyObject *blob) {
         self->only = blob;
         Py_RETURN_NONE;
     }
-    if (self->only) {
-        PyObject *only = self->only;
-        self->only = NULL;
-        int ok = dense_add(self, only);
-        Py_DECREF(only);
-        if (!ok)
-            return NULL;
-    }
-    if (!dense_add(self, blob))
+    if (!take_only(self) || !dense_add(self, blob))
         return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *dense_add_method(DenseSum *self, PyObject *blob) {
+    if (!take_only(self) || !dense_add(self, blob))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Every blob parsed and the outliers folded; 0 on an error. */
+static int settle(DenseSum *self) {
+    if (!take_only(self))
+        return 0;
+    Py_ssize_t kept = fold_outliers(self->odd, self->nodd);
+    if (kept < 0)
+        return 0;
+    self->nodd = kept;
+    return 1;
 }
 
 static PyObject *dense_finalize(DenseSum *self, PyObject *unused) {
@@ -368,40 +463,42 @@ static PyObject *dense_finalize(DenseSum *self, PyObject *unused) {
     }
     if (!self->added)
         Py_RETURN_NONE;
-    Py_ssize_t lo = 0, hi = self->size;
-    while (lo < hi && !self->sums[lo])
-        lo++;
-    while (hi > lo && !self->sums[hi - 1])
-        hi--;
-    int64_t first = hi > lo ? self->base + lo : 0, fields = hi - lo;
-    qsort(self->odd, (size_t)self->nodd, 16, by_bin);
-    Py_ssize_t kept = 0;
-    for (Py_ssize_t i = 0; i < self->nodd; i++) {
-        if (kept && self->odd[2 * (kept - 1)] == self->odd[2 * i]) {
-            if (!add64(&self->odd[2 * (kept - 1) + 1], self->odd[2 * i + 1]))
-                return NULL;
-        } else {
-            self->odd[2 * kept] = self->odd[2 * i];
-            self->odd[2 * kept++ + 1] = self->odd[2 * i + 1];
+    if (!settle(self))
+        return NULL;
+    return write_dense(self->low, self->base, self->sums, self->size, self->odd, self->nodd);
+}
+
+static PyObject *dense_histogram(DenseSum *self, PyObject *unused) {
+    (void)unused;
+    if (!settle(self))
+        return NULL;
+    PyObject *hist = PyDict_New();
+    if (!hist)
+        return NULL;
+    for (Py_ssize_t i = 0; i < self->size + self->nodd; i++) {
+        int64_t bin = i < self->size ? self->base + i : self->odd[2 * (i - self->size)];
+        int64_t count = i < self->size ? self->sums[i] : self->odd[2 * (i - self->size) + 1];
+        if (!count)
+            continue;
+        PyObject *key = PyLong_FromLongLong(bin), *value = PyLong_FromLongLong(count);
+        int failed = !key || !value || PyDict_SetItem(hist, key, value) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (failed) {
+            Py_DECREF(hist);
+            return NULL;
         }
     }
-    self->nodd = kept;
-    PyObject *result = PyBytes_FromStringAndSize(NULL, 16 + 8 * (fields + 2 * kept));
-    if (!result)
-        return NULL;
-    char *out = PyBytes_AS_STRING(result);
-    memcpy(out, &first, 8);
-    memcpy(out + 8, &fields, 8);
-    if (fields)
-        memcpy(out + 16, self->sums + lo, (size_t)fields * 8);
-    if (kept)
-        memcpy(out + 16 + 8 * fields, self->odd, (size_t)kept * 16);
-    return result;
+    return hist;
 }
 
 static PyMethodDef dense_methods[] = {
     {"step", (PyCFunction)dense_step, METH_O, "Add one dense-packed histogram (None: none)."},
-    {"finalize", (PyCFunction)dense_finalize, METH_NOARGS, "The sum, packed dense."},
+    {"finalize", (PyCFunction)dense_finalize, METH_NOARGS,
+     "The sum, packed dense (a group of one: its blob; of none: None)."},
+    {"add", (PyCFunction)dense_add_method, METH_O, "Add one dense-packed histogram, checked."},
+    {"histogram", (PyCFunction)dense_histogram, METH_NOARGS,
+     "The sum as a {bin: count} dict (empty bins left out)."},
     {NULL, NULL, 0, NULL},
 };
 

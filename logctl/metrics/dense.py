@@ -1,20 +1,20 @@
 """Dense histogram packing, for rollups that are summed by the thousand per query.
 
-A sparse histogram (sketch.encode) must be merged bin by bin, in Python. Packed dense, a
-histogram's counts are one vector of int64 fields, one per bin from its lowest bin; read as
-one big integer, summing many is big-integer addition, which Python does in C whatever the
-number of bins. A field never carries into the next while counts stay below 2**63. Bins
-that no positive finite latency maps to (the zero bin) follow as sparse WIDE pairs.
+A sparse histogram (sketch.encode) lists (bin, count) pairs. A rollup merges many minutes,
+so most bins between its lowest and highest hold a count: packed dense, it is one count per
+bin from its lowest, and summing many is adding fields in place (in C, `_sketch.DenseSum`,
+which SQLite calls as the aggregate `hist_sum_agg`). Bins that no positive finite latency
+maps to (the zero bin) follow as sparse pairs.
 
-Layout: int64 lowest dense bin, int64 number of dense fields, the fields, the sparse pairs
-(all native byte order, like sketch.encode)."""
+Layout, all unsigned LEB128 varints: the lowest dense bin minus LOW, the number of dense
+fields, one count per field (0 for an empty bin), then (zigzag bin, count) pairs for the
+bins outside [LOW, HIGH], ascending. Counts are mostly small, so a bin takes one byte
+where an int64 field took eight: a sparse day's rollups shrink several times over."""
 
-import struct
 import sys
-from array import array
-from functools import lru_cache
-from itertools import compress
+from collections.abc import Iterator
 
+from logctl.errors import StoreError
 from logctl.metrics import sketch
 
 try:
@@ -24,21 +24,72 @@ except ImportError:  # built without a C compiler: the pure-Python paths below
 
 LOW = sketch.MIN_BIN
 HIGH = sketch.bin_index(sys.float_info.max)
-HEAD = struct.Struct("=qq")
-HEADER = HEAD.size
-FIELD = 8
+INT64_MAX = 2**63 - 1
 
 
 def encode(hist: sketch.Histogram) -> bytes:
     """Pack a histogram dense (see the module's layout)."""
-    dense = {index: n for index, n in hist.items() if LOW <= index <= HIGH}
-    first = min(dense, default=0)
-    fields = array("q", bytes(FIELD * (max(dense, default=first - 1) - first + 1)))
-    for index, n in dense.items():
-        fields[index - first] = n
-    outliers = {index: n for index, n in hist.items() if index not in dense}
-    return (array("q", [first, len(fields)]).tobytes() + fields.tobytes()
-            + sketch.encode(outliers, sketch.WIDE))
+    dense = {index: n for index, n in hist.items() if LOW <= index <= HIGH and n}
+    first = min(dense, default=LOW)
+    fields = max(dense, default=first - 1) - first + 1
+    out = bytearray()
+    for value in (first - LOW, fields,
+                  *(dense.get(index, 0) for index in range(first, first + fields))):
+        _write(out, value)
+    for index, n in sorted(hist.items()):
+        if not LOW <= index <= HIGH:
+            _write(out, (index << 1) ^ (index >> 63))
+            _write(out, n)
+    return bytes(out)
+
+
+def _write(out: bytearray, value: int) -> None:
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def _numbers(blob: bytes) -> Iterator[int]:
+    """The varints of a blob in order; StoreError for one cut short or past 64 bits."""
+    value = shift = 0
+    for byte in blob:
+        value |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+            if shift > 63:
+                raise sketch.corrupt("it ends inside a number")
+            continue
+        if value >= 2**64:
+            raise sketch.corrupt("it ends inside a number")
+        yield value
+        value = shift = 0
+    if shift:
+        raise sketch.corrupt("it ends inside a number")
+
+
+def _parse(blob: bytes) -> tuple[int, list[int], list[tuple[int, int]]]:
+    """The lowest dense bin, the dense counts and the outlying pairs of a packed blob;
+    StoreError (with the native sum's words) for one `encode` cannot have written."""
+    numbers = list(_numbers(blob))
+    if len(numbers) < 2:
+        raise sketch.corrupt("it is shorter than its header")
+    offset, fields = numbers[0], numbers[1]
+    if fields > len(numbers) - 2 or offset > HIGH - LOW or (
+            fields and fields > HIGH - LOW - offset + 1):
+        raise sketch.corrupt("its header does not match its length")
+    counts, rest = numbers[2:2 + fields], numbers[2 + fields:]
+    if len(rest) % 2:
+        raise sketch.corrupt("it ends inside a number")
+    if any(n > INT64_MAX for n in numbers[2:]):
+        raise sketch.corrupt("a count is out of range")
+    pairs = [((zig >> 1) ^ -(zig & 1), n) for zig, n in zip(rest[::2], rest[1::2], strict=True)]
+    if any(n < 1 for _, n in pairs):
+        raise sketch.corrupt("a count is below 1")
+    bins = [index for index, _ in pairs]
+    if any(LOW <= index <= HIGH for index in bins) or bins != sorted(set(bins)):
+        raise sketch.corrupt("its outlying bins are not ascending or not outlying")
+    return LOW + offset, counts, pairs
 
 
 def native_sum() -> type | None:
@@ -55,66 +106,48 @@ def pack_concat(packed: bytes | None) -> bytes:
     return encode(sketch.merge_concatenated(packed or b""))
 
 
+def new_sum() -> "DenseSum":
+    """An empty running sum: the native one where it was built (add and histogram in C, as
+    a query decodes every row it reads), else the one below."""
+    if _sketch is None:
+        return DenseSum()
+    return _sketch.DenseSum(LOW, HIGH)
+
+
 def decode(blob: bytes | None) -> sketch.Histogram:
-    """Unpack what `encode` (or `DenseSum.packed`) wrote."""
-    total = DenseSum()
+    """Unpack what `encode` (or a sum's `packed`) wrote."""
+    total = new_sum()
     if blob:
-        total.add(blob)
+        try:
+            total.add(blob)
+        except ValueError as error:  # the native sum's words for a corrupt blob
+            raise StoreError(str(error)) from None
     return total.histogram()
 
 
-@lru_cache(maxsize=1024)
-def sign_bits(fields: int) -> int:
-    """The sign bit of each of `fields` int64 fields read as one integer (bit 63 of every
-    64-bit field, whatever the byte order): a negative field sets its own, so one AND
-    checks a whole histogram. Computed by arithmetic: a query meets many lengths."""
-    return ((1 << (64 * fields)) - 1) // ((1 << 64) - 1) << 63
-
-
 class DenseSum:
-    """A running sum of dense-packed histograms. Dense parts are summed as big integers
-    per lowest bin (most rows of a query start at one of a few bins), and shifted into
-    place once at the end, so each addition is only as long as the histogram added.
-    Sparse outliers are summed as a dict."""
+    """A running sum of dense-packed histograms, in Python (the fallback of the native
+    `_sketch.DenseSum`, which refuses the same blobs)."""
 
     def __init__(self) -> None:
-        self.by_first: dict[int, int] = {}
-        self.outliers: sketch.Histogram = {}
+        self.counts: sketch.Histogram = {}
 
     def add(self, blob: bytes) -> None:
-        """Add one packed histogram; StoreError for one that `encode` cannot have written
-        (a negative count would borrow from the next field instead of failing)."""
-        if len(blob) < HEADER:
-            raise sketch.corrupt("it is shorter than its header")
-        first, fields = HEAD.unpack_from(blob)
-        end = HEADER + FIELD * fields
-        if fields < 0 or end > len(blob) or (fields and not LOW <= first <= HIGH - fields + 1):
-            raise sketch.corrupt("its header does not match its length")
-        if fields:
-            value = int.from_bytes(memoryview(blob)[HEADER:end], sys.byteorder)
-            if value & sign_bits(fields):
-                raise sketch.corrupt("a count is below 0")
-            self.by_first[first] = self.by_first.get(first, 0) + value
-        if end < len(blob):
-            sketch.merge_into(self.outliers, sketch.decode(blob[end:], sketch.WIDE))
-
-    def _fields(self) -> tuple[int, array]:
-        """The lowest bin and the summed fields from it."""
-        low = min(self.by_first, default=0)
-        total = sum(value << (64 * (first - low)) for first, value in self.by_first.items())
-        fields = array("q")
-        fields.frombytes(total.to_bytes(-(-total.bit_length() // 64) * FIELD, sys.byteorder))
-        return low, fields
+        """Add one packed histogram; StoreError for one `encode` cannot have written."""
+        first, counts, pairs = _parse(blob)
+        total = self.counts
+        for index, n in zip(range(first, first + len(counts)), counts, strict=True):
+            if n:
+                total[index] = total.get(index, 0) + n
+        for index, n in pairs:
+            total[index] = total.get(index, 0) + n
+        if any(n > INT64_MAX for n in total.values()):
+            raise OverflowError("histogram count overflow")
 
     def histogram(self) -> sketch.Histogram:
         """The sum as a {bin: count} dict (bins with no count left out)."""
-        low, fields = self._fields()
-        hist = dict(zip(compress(range(low, low + len(fields)), fields),
-                        compress(fields, fields), strict=True))
-        return sketch.merge_into(hist, self.outliers)
+        return dict(self.counts)
 
     def packed(self) -> bytes:
-        """The sum packed dense, without going through a dict."""
-        low, fields = self._fields()
-        return (array("q", [low, len(fields)]).tobytes() + fields.tobytes()
-                + sketch.encode(self.outliers, sketch.WIDE))
+        """The sum packed dense."""
+        return encode(self.counts)

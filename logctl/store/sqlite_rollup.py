@@ -51,6 +51,10 @@ INSERT_SOURCE_POINTS = f"""
 INSERT INTO source_points (source, minute, {COLUMNS})
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+MARK_EVERY_HOUR = f"""
+INSERT OR IGNORE INTO dirty_hours (hour, marked_at)
+SELECT DISTINCT minute - (minute % {HOUR} + {HOUR}) % {HOUR}, 0 FROM points
+"""
 COUNTER_COLUMNS = {"count": int, "errors": int, "client_errors": int, "bytes": int,
                    "latency_count": int, "latency_sum": float, "latency_max": float,
                    "hist": bytes, "first_ts": float, "last_ts": float}
@@ -66,18 +70,24 @@ def create_tables(db: "sqlite_utils.Database") -> None:
     db["source_points"].create({"minute": int, "source": str, **COUNTER_COLUMNS},
                                pk=("minute", "source"))
     db["dirty_hours"].create({"hour": int, "marked_at": float}, pk="hour")
-    db.execute("INSERT INTO dirty_hours (hour, marked_at) SELECT DISTINCT"
-               f" minute - (minute % {HOUR} + {HOUR}) % {HOUR}, 0 FROM points")
+    db.execute(MARK_EVERY_HOUR)
 
 
 def create_day_points(db: "sqlite_utils.Database") -> None:
-    """Migration 4: the per-day rollup, filled from the hour rollups. A day with a dirty
-    hour is not read until that hour's rebuild rebuilds the day."""
+    """Migration 4: the per-day rollup, empty: migration 5 marks every hour dirty, and the
+    next refresh fills each day with its last hour."""
     db["day_points"].create({"day": int, "series_id": int, **COUNTER_COLUMNS},
                             pk=("day", "series_id"))
-    days = [row[0] for row in db.execute(f"SELECT DISTINCT hour - hour % {DAY} FROM hour_points")]
-    for day in days:
-        db.execute(REBUILD_DAY_POINTS, (day, day, day + DAY))
+
+
+def repack(db: "sqlite_utils.Database") -> None:
+    """Migration 5: rollup histograms packed with varints (metrics/dense.py) instead of
+    int64 fields. Rollups are a cache of the points, so they are emptied and every hour
+    with points marked dirty: the next refresh rebuilds them in the new packing, and until
+    then queries read points."""
+    for table, _ in TIMES[:3]:
+        db.execute(f"DELETE FROM {table}")
+    db.execute(MARK_EVERY_HOUR)
 
 
 def rebuild_day(conn: sqlite3.Connection, hour: int) -> None:

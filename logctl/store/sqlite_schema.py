@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 
-VERSION = 4
+VERSION = 5
 STATEMENTS = (
     'CREATE TABLE "meta" (\n'
     '   "key" TEXT PRIMARY KEY,\n'
@@ -227,4 +227,5 @@ MIGRATIONS: list[Migration] = [
               rollup.create_tables),
     Migration(3, "points keyed by (minute, series_id)", _points_by_minute),
     Migration(4, "rollups per series and day", rollup.create_day_points),
+    Migration(5, "rollup histograms packed with varints", rollup.repack),
 ]

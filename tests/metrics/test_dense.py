@@ -33,13 +33,21 @@ def test_sum_equals_merging_each(parts: list[sketch.Histogram]) -> None:
 
 
 def test_layout_and_counts_past_int32() -> None:
-    blob = dense.encode({0: 1, 2: 2**40, sketch.ZERO_BIN: 3})
-    assert len(blob) == 16 + 3 * 8 + 16
+    """Varints: the lowest bin's distance from LOW, the fields, a count a bin (0 inside),
+    then the zero bin as a zigzag (bin, count) pair."""
+    blob = dense.encode({dense.LOW + 1: 1, dense.LOW + 3: 2**40, sketch.ZERO_BIN: 3})
+    assert blob == (bytes([1, 3, 1, 0]) + b"\x80\x80\x80\x80\x80\x20"
+                    + b"\xff\xff\xff\xff\x0f" + bytes([3]))
     total = dense.DenseSum()
     for _ in range(4):
         total.add(blob)
-    assert total.histogram() == {0: 4, 2: 2**42, sketch.ZERO_BIN: 12}
-    assert dense.encode({}) == bytes(16)
+    assert total.histogram() == {dense.LOW + 1: 4, dense.LOW + 3: 2**42, sketch.ZERO_BIN: 12}
+    assert dense.encode({}) == bytes(2)
+
+
+def test_a_rollup_of_small_counts_takes_a_byte_a_bin() -> None:
+    hist = {dense.LOW + 400 + i: 1 + i % 100 for i in range(150)}
+    assert len(dense.encode(hist)) == 2 + 2 + 150  # offset 400 and 150 fields: two bytes each
 
 
 narrow_hists = st.dictionaries(bins, st.integers(1, 2**31 - 1), max_size=12)
@@ -62,7 +70,7 @@ def test_packing_concatenated_histograms_sums_them(parts: list[sketch.Histogram]
 
 
 def test_packing_nothing_is_the_empty_histogram() -> None:
-    assert dense.pack_concat(None) == dense.pack_concat(b"") == bytes(16)
+    assert dense.pack_concat(None) == dense.pack_concat(b"") == bytes(2)
     with pytest.raises(StoreError, match="whole number of pairs"):
         dense.pack_concat(b"\x01\x02\x03")
 
@@ -108,16 +116,20 @@ def test_the_native_sum_equals_the_python_one(parts: list[sketch.Histogram]) -> 
 
 @native
 @pytest.mark.parametrize("blob, why", [
-    (b"\x01\x02", "shorter than its header"),
-    (dense.encode({dense.LOW: 1})[:-8], "does not match its length"),
-    (dense.encode({dense.LOW: 1}) + b"\x00" * 8, "not a whole number of pairs"),
-    (dense.encode({dense.LOW: 1})[:16] + (-1).to_bytes(8, "little", signed=True),
-     "a count is below 0"),
+    (b"\x01", "shorter than its header"),
+    (dense.encode({dense.LOW: 1, dense.LOW + 1: 1})[:-1], "does not match its length"),
+    (bytes([0, 1]) + b"\x80", "ends inside a number"),
+    (bytes([0, 1]) + b"\xff" * 9 + b"\x01", "out of range"),
+    (bytes([0, 0, 1, 0]), "a count is below 1"),
+    (bytes([0, 0, 1, 1, 3, 1]), "not ascending or not outlying"),
+    (bytes([0, 0, 2, 1]), "not ascending or not outlying"),
 ])
 def test_the_native_sum_refuses_corrupt_blobs(blob: bytes, why: str) -> None:
     good = dense.encode({dense.LOW + 1: 2})
     with pytest.raises(ValueError, match=why):
         native_total([good, blob])
+    with pytest.raises(StoreError, match=why):
+        dense.DenseSum().add(blob)
 
 
 @native

@@ -6,6 +6,7 @@ import math
 import tempfile
 import threading
 import uuid
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -347,6 +348,30 @@ def test_migrating_an_old_database_marks_its_hours_dirty(
     before = answer(upgraded, Query(group_by="route"))
     assert upgraded.refresh_rollups() == 3
     assert answer(upgraded, Query(group_by="route")) == before
+    upgraded.close()
+
+
+def test_rollups_of_the_int64_packing_are_rebuilt_on_opening(tmp_path: Path) -> None:
+    """A version-4 file's rollup histograms are int64 fields, which the varint reader would
+    refuse: migration 5 empties the rollups and marks their hours dirty, and the answers
+    stay those of the points."""
+    path = tmp_path / "v4.db"
+    store = SQLiteStore(path)
+    for number in range(3):
+        store.write_batch(hour_batch("a", number, number + 2, number + 1))
+    before = answer(store, Query(group_by="route"))
+    assert store.refresh_rollups() == 4
+    int64_fields = array("q", [sketch.MIN_BIN, 1, 5]).tobytes()
+    for table in ("hour_points", "day_points", "source_points"):
+        store.conn.execute(f"UPDATE {table} SET hist = ?", (int64_fields,))
+    store.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    store.close()
+    upgraded = SQLiteStore(path)
+    assert dirty_marks(upgraded) == [(T0, 1), (T0 + H, 1), (T0 + 2 * H, 1), (T0 + 3 * H, 1)]
+    assert answer(upgraded, Query(group_by="route")) == before
+    assert upgraded.refresh_rollups() == 4
+    assert answer(upgraded, Query(group_by="route")) == before
+    assert answer(upgraded, Query(group_by="route", start=T0, end=T0 + DAY)) == before
     upgraded.close()
 
 
