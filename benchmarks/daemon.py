@@ -8,6 +8,7 @@
   its commits reach the disk (synchronous=NORMAL): what the default durability costs.
 
     python benchmarks/daemon.py --lines 1000000 --rounds 3 [--write]
+    python benchmarks/daemon.py --per-minute 700    # the sparse shape: a day of a site
 
 Reports medians of lines/s and the daemon/embedded ratio; --write replaces the "Daemon
 path" section of benchmarks/RESULTS.md.
@@ -81,11 +82,15 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--port-base", type=int, default=17400,
                         help="the daemons listen on this port and the next few")
+    parser.add_argument("--per-minute", type=int, default=10_000,
+                        help="lines a minute in the generated log (700: the sparse shape)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    log = OUT / f"combined-{args.lines}.log"
-    truth = write_log(str(log), args.lines) if not log.exists() else None
+    shape = "" if args.per_minute == 10_000 else f"-{args.per_minute}pm"
+    log = OUT / f"combined-{args.lines}{shape}.log"
+    truth = (write_log(str(log), args.lines, per_minute=args.per_minute)
+             if not log.exists() else None)
     requests = truth.requests if truth else args.lines
     times: dict[str, list[float]] = {"embedded": [], "daemons": [], "not durable": []}
     for round_ in range(args.rounds):
@@ -106,8 +111,9 @@ def render(args: argparse.Namespace, log: Path, times: dict[str, list[float]]) -
     rate = {k: args.lines / v for k, v in median.items()}
     return "\n".join([
         f"`python benchmarks/daemon.py --lines {args.lines} --rounds {args.rounds}"
-        f" --instances {args.instances}`, {os.cpu_count()} cores; file "
-        f"{log.stat().st_size / 1e6:.0f} MB. Medians of {args.rounds} alternating rounds; "
+        f" --instances {args.instances} --per-minute {args.per_minute}`, {os.cpu_count()}"
+        f" cores; file {log.stat().st_size / 1e6:.0f} MB, {args.per_minute:,} lines a minute."
+        f" Medians of {args.rounds} alternating rounds; "
         "daemons timed from upload start until analytics answers with every line "
         "(start-up excluded).",
         "",

@@ -15,7 +15,12 @@ import httpx
 import pytest
 
 from logctl.cli import app
+from logctl.formats.jsonl import JsonLinesParser
+from logctl.formats.record import Record
+from logctl.metrics.columnar_json import aggregate_json
+from logctl.metrics.points import aggregate_lines
 from tests.cluster import free_ports, wait_until
+from tests.metrics.test_engines import canonical
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 COMBINED = ('"$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"')
@@ -287,3 +292,20 @@ def test_caddy_json_access_log_counts_what_was_sent(caddy_log: tuple[Path, int],
     assert methods == {"GET"}
     hosts = {g["key"] for g in metrics(runner, db, "--by", "host")["groups"]}
     assert hosts == {f"127.0.0.1:{port}"}
+
+
+def test_caddy_json_access_log_takes_the_columnar_engines_fast_path(
+        caddy_log: tuple[Path, int]) -> None:
+    """Caddy nests the request (method, uri, host) and its header maps: the columnar JSON
+    engine reads every line itself, with the line engine's figures."""
+    data = caddy_log[0].read_bytes()
+    asked: list[bytes] = []
+    parser = JsonLinesParser()
+
+    def counting(line: bytes) -> Record | None:
+        asked.append(line)
+        return parser(line)
+
+    fast = aggregate_json(data, parser.fields, counting)
+    assert canonical(fast) == canonical(aggregate_lines(data, parser))
+    assert (fast.requests, asked) == (sum(TIMES.values()), [])

@@ -3,13 +3,16 @@ JsonLinesParser, read with polars (validation by a regex automaton, decoding by 
 reader, grouping in Rust), with Python touching only distinct values and the lines left.
 
 A chunk's lines mostly share one key layout (or a few). A `Shape` is built from a sample
-line of a layout: a pattern that matches exactly the lines `json.loads` reads as a flat
-object with those keys in that order, each used field of the type the sample has, and
-numbers short enough that any float parser rounds them right. Matched lines are decoded
-by polars; the time, status, latency, level and route are computed by the line engine's
-own functions once per distinct value. Lines of other layouts, nested values, odd
-numbers or escapes go to the next shape or to JsonLinesParser, so the points are
-identical (latency sums up to float rounding).
+line of a layout: a pattern that matches exactly the lines `json.loads` reads as an object
+with those keys in that order, each used field of the type the sample has. Objects on the
+way to a field the line parser may read (`request` of `request.uri`, as Caddy, ECS and
+OTel-shaped logs nest them) are matched key by key the same way; other values only keep
+their kind (scalar, object or array, nested at most GENERIC_DEPTH deep), so a header map
+that changes from line to line still matches. Matched lines are decoded by polars; the
+time, status, latency, level and route are computed by the line engine's own functions
+once per distinct value. Lines of other layouts, deeper values, odd numbers or escapes go
+to the next shape or to JsonLinesParser, so the points are identical (latency sums up to
+float rounding).
 """
 
 import io
@@ -17,6 +20,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import polars as pl
 
@@ -32,73 +36,198 @@ _WS = r"[ \t]*"
 # one as Python does).
 _STRING = (r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]'
            r'|\\u(?:[0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))*"')
-# At most 15 significant digits and no exponent: exact in any float parser. "-0" is left
-# out: json.loads reads it as the integer 0, a float reader as -0.0.
-_NUMBER = r"(?:-?(?:0|[1-9][0-9]{0,9})\.[0-9]{1,5}|0|-?[1-9][0-9]{0,14})"
+# Decimals of at most 17 digits each side of the point, and no exponent: polars' reader
+# rounds them as json.loads does (tests/metrics/test_columnar_json.py checks it on random
+# shortest reprs, as a float epoch or a Caddy duration is written). Integers of at most 15
+# digits: json.loads keeps them exact, a float column up to 2**53. "-0" is left out:
+# json.loads reads it as the integer 0, a float reader as -0.0.
+_NUMBER = r"(?:-?(?:0|[1-9][0-9]{0,16})\.[0-9]{1,17}|0|-?[1-9][0-9]{0,14})"
 _SCALAR = rf"(?:{_STRING}|{_NUMBER}|true|false|null)"
+# A number in a value no field reads: json.loads takes any, polars' reader refuses one
+# past the float range (1e999) and with it the whole read, so exponents stay short.
+_ANY_NUMBER = r"-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,17})?(?:[eE][+-]?[0-9]{1,2})?"
+_ANY_SCALAR = rf"(?:{_STRING}|{_ANY_NUMBER}|true|false|null)"
 _PLAIN_KEY = re.compile(r'[^"\\\x00-\x1f]*')
 TEXT_FIELDS = ("method", "path", "host", "level")
+RECORD_FIELDS = ("ts", "status", "bytes", *TEXT_FIELDS)
+# How deep an unread value may nest (a Caddy header map of lists is 2).
+GENERIC_DEPTH = 3
 # Shapes tried per chunk; after them (or once few lines are left) the line parser.
 MAX_SHAPES = 4
 SAMPLES_PER_SHAPE = 16
 MIN_LEFT = 64
 
+Path = tuple[str, ...]
+
 
 @dataclass(frozen=True)
 class Shape:
-    """One key layout: the pattern its lines match, the keys to read with their polars
-    type, and which record field each key feeds."""
+    """One key layout: the pattern its lines match, the polars schema that reads the keys
+    used (nested as structs), and which record field each key feeds."""
 
     pattern: str
     schema: dict[str, pl.DataType]
+    paths: dict[str, Path]  # used key (as the field map names it) -> where it is
     fields: dict[str, str]  # record field (ts, method, ...) -> key
     latency: tuple[str, float] | None
 
     @classmethod
     def of(cls, obj: dict, fields: FieldMap) -> "Shape | None":
         """The shape of a sample object; None when its layout is not one this engine
-        reads exactly (nested values, several candidate keys for a field, odd keys)."""
-        if not obj or not all(_plain(key, value) for key, value in obj.items()):
+        reads exactly (several candidate keys for a field, odd keys, deep values)."""
+        if not obj:
             return None
         layout = fields.layout(obj)
         used: dict[str, str] = {}
-        for name in ("ts", "status", "bytes", *TEXT_FIELDS):
-            # A dotted key whose head holds a scalar never has a value: only keys count.
-            keys = [key for key in layout.keys[name] if key in obj]
+        paths: dict[str, Path] = {}
+        for name in RECORD_FIELDS:
+            keys = [key for key in layout.keys[name] if _scalar_path(obj, key) is not None]
             if len(keys) > 1:
                 return None
             if keys:
                 used[name] = keys[0]
-        latencies = [each for each in layout.latency if each[0] in obj]
+        latencies = [each for each in layout.latency if _scalar_path(obj, each[0]) is not None]
         if "ts" not in used or len(latencies) > 1:
             return None
         rt = latencies[0] if latencies else None
-        read = (*used.values(), *(rt[:1] if rt else ()))
-        if any(isinstance(obj[key], bool) for key in read):
+        for key in (*used.values(), *(rt[:1] if rt else ())):
+            paths[key] = _scalar_path(obj, key)  # type: ignore[assignment]
+        leaves = {path: _at(obj, path) for path in paths.values()}
+        if any(isinstance(value, bool) for value in leaves.values()):
             return None  # true reads as 1 in a number column, 'True' as text: rare, slow path
-        schema = {key: _dtype(obj[key]) for key in read}
-        if any(schema[used[name]] != pl.String for name in TEXT_FIELDS if name in used):
+        dtypes = {path: _dtype(value) for path, value in leaves.items()}
+        if any(dtypes[paths[used[name]]] != pl.String for name in TEXT_FIELDS if name in used):
             return None  # a number as method or path reads as text: the line parser's job
-        body = ",".join(
-            f'{_WS}"{re.escape(key)}"{_WS}:{_WS}{_value(schema.get(key))}{_WS}' for key in obj)
-        return cls(rf"^{_WS}\{{{body}\}}{_WS}\r?$", schema, used, rt)
+        heads = _heads(fields)
+        body = _object(obj, (), dtypes, heads)
+        if body is None:
+            return None
+        return cls(rf"^{_WS}{body}{_WS}\r?$", _schema(dtypes), paths, used, rt)
 
 
-def _plain(key: str, value: object) -> bool:
-    """A key written one way only, with a scalar value."""
-    return bool(_PLAIN_KEY.fullmatch(key)) and (value is None
-                                                or isinstance(value, str | int | float))
+def _scalar_path(obj: dict, key: str) -> Path | None:
+    """Where `fields.lookup` finds `key` in obj (a top-level key first, else a dotted path
+    through objects), when a scalar or null is there; None otherwise."""
+    if key in obj:
+        path: Path = (key,)
+    else:
+        path = tuple(key.split("."))
+        node: object = obj
+        for part in path:
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+    return None if isinstance(_at(obj, path), dict | list) else path
+
+
+def _at(obj: dict, path: Path) -> object:
+    node: object = obj
+    for part in path:
+        node = node[part]  # type: ignore[index]
+    return node
+
+
+def _heads(fields: FieldMap) -> set[Path]:
+    """The object paths any field's candidate key goes through: matched key by key, so
+    that a candidate present in one line is present in every line the pattern takes."""
+    keys = [key for name in (*RECORD_FIELDS, "client") for key in fields.keys(name)]
+    keys += list(fields.latency_keys())
+    return {tuple(parts[:n]) for parts in (key.split(".") for key in keys)
+            for n in range(1, len(parts))}
+
+
+def _object(node: dict, path: Path, dtypes: dict[Path, pl.DataType],
+            heads: set[Path]) -> str | None:
+    """The pattern of an object matched key by key: used leaves as their type, objects on
+    the way to a candidate key likewise, other values by kind."""
+    members = []
+    for key, value in node.items():
+        if not _PLAIN_KEY.fullmatch(key):
+            return None
+        here = (*path, key)
+        if here in dtypes:
+            matched: str | None = _value(dtypes[here])
+        elif isinstance(value, dict) and here in heads:
+            matched = _object(value, here, dtypes, heads)
+        else:
+            matched = _generic(value)
+        if matched is None:
+            return None
+        members.append(f'{_WS}"{re.escape(key)}"{_WS}:{_WS}{matched}{_WS}')
+    return r"\{" + (",".join(members) or _WS) + r"\}"
+
+
+def _generic(value: object) -> str | None:
+    """What an unread value may be: any value of its kind (scalar, object or array) no
+    deeper than GENERIC_DEPTH; None when the sample's own value is deeper."""
+    depth = _depth(value)
+    if depth > GENERIC_DEPTH:
+        return None
+    if isinstance(value, dict):
+        return _any_object(GENERIC_DEPTH)
+    if isinstance(value, list):
+        return _any_array(GENERIC_DEPTH)
+    return _ANY_SCALAR
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@cache
+def _any_value(depth: int) -> str:
+    if depth == 0:
+        return _ANY_SCALAR
+    return rf"(?:{_ANY_SCALAR}|{_any_object(depth)}|{_any_array(depth)})"
+
+
+@cache
+def _any_object(depth: int) -> str:
+    member = rf"{_WS}{_STRING}{_WS}:{_WS}{_any_value(depth - 1)}{_WS}"
+    return rf"\{{(?:{member}(?:,{member})*|{_WS})\}}"
+
+
+@cache
+def _any_array(depth: int) -> str:
+    item = rf"{_WS}{_any_value(depth - 1)}{_WS}"
+    return rf"\[(?:{item}(?:,{item})*|{_WS})\]"
+
+
+def _schema(dtypes: dict[Path, pl.DataType]) -> dict[str, pl.DataType]:
+    """The polars schema that reads the used leaves: nested paths as structs."""
+    tree: dict = {}
+    for path, dtype in dtypes.items():
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = dtype
+
+    def build(node: dict) -> dict[str, pl.DataType]:
+        return {key: pl.Struct(build(value)) if isinstance(value, dict) else value
+                for key, value in node.items()}
+
+    return build(tree)
 
 
 def _dtype(value: object) -> pl.DataType:
     return pl.String if value is None or isinstance(value, str) else pl.Float64
 
 
-def _value(dtype: pl.DataType | None) -> str:
-    """What a key's value may be: any scalar when unused, else null or the sample's type."""
-    if dtype is None:
-        return _SCALAR
+def _value(dtype: pl.DataType) -> str:
+    """What a used key's value may be: null or the sample's type."""
     return rf"(?:{_STRING if dtype == pl.String else _NUMBER}|null)"
+
+
+def _column(key: str, path: Path) -> pl.Expr:
+    """A used leaf as a flat column named by its key."""
+    expr = pl.col(path[0])
+    for part in path[1:]:
+        expr = expr.struct.field(part)
+    return expr.alias(key)
 
 
 def aggregate_json(data: bytes, fields: FieldMap, fallback: LineParser) -> ChunkAggregate:
@@ -156,7 +285,8 @@ def _read(lines: pl.Series, matched: pl.Series, shape: Shape) -> pl.DataFrame:
     if not matched.any():
         return pl.DataFrame()
     text = lines.filter(matched).str.join("\n").item().encode("utf-8")
-    values = pl.read_ndjson(io.BytesIO(text), schema=shape.schema)
+    values = pl.read_ndjson(io.BytesIO(text), schema=shape.schema).select(
+        _column(key, path) for key, path in shape.paths.items())
     keys = shape.fields
     frame = values.select(
         _converted(values, keys["ts"], parse_any, pl.Float64).alias("ts"),

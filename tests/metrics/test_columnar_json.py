@@ -152,11 +152,16 @@ VALID = ('{"time":"01/Jun/2025:00:00:00 +0000","method":"GET","path":"/a/12?b","
          '"bytes":2326,"duration_ms":0.25,"ua":"x \\"y\\""}')
 
 
+NESTED_VALID = ('{"ts":1733300000.5241024,"request":{"method":"GET","uri":"/a/12?b",'
+                '"headers":{"A":["x","y"],"B":[]}},"duration":0.000929675,"size":7,'
+                '"status":404,"resp":{"S":[{"k":null}]}}')
+
+
 @st.composite
-def near_miss(draw: st.DrawFn) -> bytes:
+def near_miss(draw: st.DrawFn, valid: str = VALID) -> bytes:
     """A valid line with a few bytes spliced in, replaced or cut: where the pattern and
     json.loads are most likely to disagree."""
-    line = VALID.encode()
+    line = valid.encode()
     for _ in range(draw(st.integers(1, 3))):
         start = draw(st.integers(0, len(line)))
         end = draw(st.integers(start, min(len(line), start + 3)))
@@ -170,6 +175,13 @@ def near_miss(draw: st.DrawFn) -> bytes:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(near_miss() | st.just(VALID.encode()), min_size=1, max_size=8))
 def test_near_misses_of_a_valid_line(lines: list[bytes]) -> None:
+    same(b"\n".join(lines))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(near_miss(NESTED_VALID) | st.just(NESTED_VALID.encode()), min_size=1,
+                max_size=8))
+def test_near_misses_of_a_valid_nested_line(lines: list[bytes]) -> None:
     same(b"\n".join(lines))
 
 
@@ -208,3 +220,95 @@ def json_line(draw: st.DrawFn) -> bytes:
 def test_any_flat_objects(lines: list[bytes], data: st.DataObject) -> None:
     repeated = lines * data.draw(st.integers(1, 3))  # layouts that repeat take the fast path
     same(b"\n".join(repeated))
+
+
+CADDY = ('{"level":"info","ts":1733300000.%07d,"logger":"http.log.access.log0",'
+         '"msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"5%04d",'
+         '"client_ip":"127.0.0.1","proto":"HTTP/1.1","method":"%s","host":"localhost:8080",'
+         '"uri":"%s","headers":{%s},"tls":{"resumed":false,"version":772}},'
+         '"bytes_read":0,"user_id":"","duration":%s,"size":%d,"status":%d,'
+         '"resp_headers":{"Server":["Caddy"],"Content-Type":["text/plain; charset=utf-8"]}}')
+HEADERS = ['"User-Agent":["curl/8.4.0"],"Accept":["*/*"]', "",
+           '"Accept-Encoding":["gzip", "br"],"X-Forwarded-For":["10.0.0.1"],"Empty":[]']
+
+
+def test_nested_objects_take_the_fast_path() -> None:
+    """Caddy's access log: the request's method, uri and host nested one level down, and
+    a header map that differs from line to line."""
+    lines = [CADDY % (n * 7919 % 10**7, n, ("GET", "POST")[n % 2], f"/users/{n}?q=1",
+                      HEADERS[n % 3], ("0.000929675", "1.5", "0.0123456789012345")[n % 3],
+                      n * 10, (200, 404, 502)[n % 3])
+             for n in range(300)]
+    data = ("\n".join(lines) + "\n").encode()
+    same(data)
+    parser = Counting()
+    aggregate = aggregate_json(data, FieldMap(), parser)
+    assert (aggregate.requests, parser.calls) == (300, 0)
+    assert sum(point.bytes for point in aggregate.points.values()) == sum(range(0, 3000, 10))
+    assert {key[1] for key in aggregate.points} == {"localhost:8080"}
+
+
+ECS = ('{"@timestamp":"2024-06-01T00:%02d:00.5Z","event":{"dataset":"nginx.access"},'
+       '"http":{"request":{"method":"GET"},"response":{"status_code":%d,'
+       '"body":{"bytes":%d}}},"url":{"path":"/a/%d"},"service":{"name":"shop"},'
+       '"event.duration_ms":%d}')
+
+
+def test_ecs_nested_keys_and_a_nested_override() -> None:
+    lines = [ECS % (n % 60, (200, 500)[n % 2], n, n, n) for n in range(200)]
+    data = ("\n".join(lines) + "\n").encode()
+    fields = FieldMap({"latency": "event.duration_ms", "path": "url.path"})
+    same(data, fields)
+    parser = Counting()
+    aggregate = aggregate_json(data, JsonLinesParser(fields).fields, parser)
+    assert (aggregate.requests, parser.calls) == (200, 0)
+    assert sum(p.errors for p in aggregate.points.values()) == 100
+    assert sum(p.bytes for p in aggregate.points.values()) == sum(range(200))
+    assert sum(p.latency_sum for p in aggregate.points.values()) == sum(range(200))
+    assert {key[1] for key in aggregate.points} == {"shop"}
+
+
+NESTED_KEYS = ["request.method", "request.uri", "request.host", "http.response.status_code",
+               "http.response.body.bytes", "url.path", "service.name", "duration",
+               "log.level", "request.headers.ua", "a.b.c.d"]
+ANY_JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                        max_leaves=6)
+
+
+@st.composite
+def nested_json_line(draw: st.DrawFn) -> bytes:
+    """A JSON object with log-like values at dotted paths (nested objects), and values of
+    any JSON kind and depth beside them."""
+    obj: dict = {"ts": draw(TIMES)}
+    for key in draw(st.lists(st.sampled_from(NESTED_KEYS), max_size=6, unique=True)):
+        *heads, leaf = key.split(".")
+        node = obj
+        for head in heads:
+            child = node.setdefault(head, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[leaf] = draw(SCALARS | ANY_JSON)
+    separators = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+    return json.dumps(obj, separators=separators,
+                      ensure_ascii=draw(st.booleans())).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(nested_json_line(), min_size=1, max_size=10), st.data())
+def test_any_nested_objects(lines: list[bytes], data: st.DataObject) -> None:
+    repeated = lines * data.draw(st.integers(1, 3))
+    same(b"\n".join(repeated))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=2e9, allow_nan=False), min_size=50,
+                max_size=200))
+def test_float_times_and_durations_read_like_json_loads(values: list[float]) -> None:
+    """The shortest reprs of any float, as epochs and as durations in seconds: polars'
+    reader and json.loads round them alike."""
+    lines = [json.dumps({"ts": 1.7e9 + value, "path": "/f", "status": 200,
+                         "duration": value / 1e9}) for value in values]
+    same("\n".join(lines).encode())
