@@ -222,6 +222,20 @@ def test_bad_grpc_calls_are_invalid_argument(cluster: Cluster) -> None:
             storage.Write(corrupt, timeout=10, metadata=cluster.metadata)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "corrupted latency histogram" in caught.value.details()
+        packed = dict(hosts=[""], methods=["GET"], routes=["/"], statuses=[200], series=[0],
+                      minutes=[60], counts=[2], errors=[0], client_errors=[0], bytes=[9],
+                      latency_counts=[2], latency_sums=[3.0], latency_maxes=[2.0],
+                      firsts=[60.0], lasts=[61.0], hist_sizes=[len(unsorted)], hists=unsorted)
+        for columns, why in ((packed, "corrupted latency histogram"),
+                             ({**packed, "series": [1]}, "do not line up"),
+                             ({**packed, "counts": [2, 3]}, "do not line up"),
+                             ({**packed, "hist_sizes": [4]}, "do not line up")):
+            batch = spb.Batch(source="x", position=spb.Position(source_id="p", start=0, end=1),
+                              packed=spb.PackedPoints(**columns))
+            with pytest.raises(grpc.RpcError) as caught:
+                storage.Write(batch, timeout=10, metadata=cluster.metadata)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert why in caught.value.details()
     with grpc.insecure_channel(cluster.analytics_grpc) as channel:
         analytics = apb_grpc.AnalyticsStub(channel)
         for call, message in ((analytics.Top, apb.MetricsRequest()),

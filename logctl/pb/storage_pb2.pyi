@@ -66,21 +66,61 @@ class Position(_message.Message):
     end: int
     def __init__(self, source_id: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
 
+class PackedPoints(_message.Message):
+    __slots__ = ("hosts", "methods", "routes", "statuses", "series", "minutes", "counts", "errors", "client_errors", "bytes", "latency_counts", "latency_sums", "latency_maxes", "firsts", "lasts", "hist_sizes", "hists")
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    MINUTES_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_SUMS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MAXES_FIELD_NUMBER: _ClassVar[int]
+    FIRSTS_FIELD_NUMBER: _ClassVar[int]
+    LASTS_FIELD_NUMBER: _ClassVar[int]
+    HIST_SIZES_FIELD_NUMBER: _ClassVar[int]
+    HISTS_FIELD_NUMBER: _ClassVar[int]
+    hosts: _containers.RepeatedScalarFieldContainer[str]
+    methods: _containers.RepeatedScalarFieldContainer[str]
+    routes: _containers.RepeatedScalarFieldContainer[str]
+    statuses: _containers.RepeatedScalarFieldContainer[int]
+    series: _containers.RepeatedScalarFieldContainer[int]
+    minutes: _containers.RepeatedScalarFieldContainer[int]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    errors: _containers.RepeatedScalarFieldContainer[int]
+    client_errors: _containers.RepeatedScalarFieldContainer[int]
+    bytes: _containers.RepeatedScalarFieldContainer[int]
+    latency_counts: _containers.RepeatedScalarFieldContainer[int]
+    latency_sums: _containers.RepeatedScalarFieldContainer[float]
+    latency_maxes: _containers.RepeatedScalarFieldContainer[float]
+    firsts: _containers.RepeatedScalarFieldContainer[float]
+    lasts: _containers.RepeatedScalarFieldContainer[float]
+    hist_sizes: _containers.RepeatedScalarFieldContainer[int]
+    hists: bytes
+    def __init__(self, hosts: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., routes: _Optional[_Iterable[str]] = ..., statuses: _Optional[_Iterable[int]] = ..., series: _Optional[_Iterable[int]] = ..., minutes: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., errors: _Optional[_Iterable[int]] = ..., client_errors: _Optional[_Iterable[int]] = ..., bytes: _Optional[_Iterable[int]] = ..., latency_counts: _Optional[_Iterable[int]] = ..., latency_sums: _Optional[_Iterable[float]] = ..., latency_maxes: _Optional[_Iterable[float]] = ..., firsts: _Optional[_Iterable[float]] = ..., lasts: _Optional[_Iterable[float]] = ..., hist_sizes: _Optional[_Iterable[int]] = ..., hists: _Optional[bytes] = ...) -> None: ...
+
 class Batch(_message.Message):
-    __slots__ = ("source", "position", "points", "malformed", "samples", "lines")
+    __slots__ = ("source", "position", "points", "malformed", "samples", "lines", "packed")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     MALFORMED_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
     source: str
     position: Position
     points: _containers.RepeatedCompositeFieldContainer[KeyedPoint]
     malformed: _containers.RepeatedCompositeFieldContainer[Malformed]
     samples: _containers.RepeatedScalarFieldContainer[str]
     lines: int
-    def __init__(self, source: _Optional[str] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., points: _Optional[_Iterable[_Union[KeyedPoint, _Mapping]]] = ..., malformed: _Optional[_Iterable[_Union[Malformed, _Mapping]]] = ..., samples: _Optional[_Iterable[str]] = ..., lines: _Optional[int] = ...) -> None: ...
+    packed: PackedPoints
+    def __init__(self, source: _Optional[str] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., points: _Optional[_Iterable[_Union[KeyedPoint, _Mapping]]] = ..., malformed: _Optional[_Iterable[_Union[Malformed, _Mapping]]] = ..., samples: _Optional[_Iterable[str]] = ..., lines: _Optional[int] = ..., packed: _Optional[_Union[PackedPoints, _Mapping]] = ...) -> None: ...
 
 class WriteReply(_message.Message):
     __slots__ = ("batch_id", "applied")

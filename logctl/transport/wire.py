@@ -7,7 +7,7 @@ from typing import Any
 
 from logctl.errors import StoreError, UsageError
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, Point
+from logctl.metrics.points import ChunkAggregate, Point, PointKey, point_from
 from logctl.pb import analytics_pb2 as apb
 from logctl.pb import storage_pb2 as spb
 from logctl.store.base import Batch, Coverage, Position, Query, Row
@@ -43,19 +43,63 @@ def batch_to_pb(batch: Batch) -> spb.Batch:
     agg = batch.aggregate
     position = spb.Position(source_id=batch.position.source_id, start=batch.position.start,
                             end=batch.position.end)
-    points = [spb.KeyedPoint(minute=minute, host=host, method=method, route=route,
-                             status=status, point=point_to_pb(point))
-              for (minute, host, method, route, status), point in agg.points.items()]
     malformed = [spb.Malformed(has_minute=minute is not None, minute=minute or 0, count=count)
                  for minute, count in agg.malformed.items()]
-    return spb.Batch(source=batch.source, position=position, points=points,
+    return spb.Batch(source=batch.source, position=position, packed=pack_points(agg.points),
                      malformed=malformed, samples=agg.samples, lines=agg.lines)
+
+
+def pack_points(points: dict[PointKey, Point]) -> spb.PackedPoints:
+    """Points as columns (PackedPoints): one list per field, histograms joined."""
+    series: dict[tuple, int] = {}
+    index = [series.setdefault(key[1:], len(series)) for key in points]
+    values = list(points.values())
+    hists = [point.encoded_hist() or b"" for point in values]
+    hosts, methods, routes, statuses = zip(*series, strict=True) if series else ((),) * 4
+    return spb.PackedPoints(
+        hosts=hosts, methods=methods, routes=routes, statuses=statuses, series=index,
+        minutes=[key[0] for key in points], counts=[p.count for p in values],
+        errors=[p.errors for p in values], client_errors=[p.client_errors for p in values],
+        bytes=[p.bytes for p in values], latency_counts=[p.latency_count for p in values],
+        latency_sums=[p.latency_sum for p in values],
+        latency_maxes=[p.latency_max for p in values], firsts=[p.first for p in values],
+        lasts=[p.last for p in values], hist_sizes=[len(h) for h in hists],
+        hists=b"".join(hists))
+
+
+def unpack_points(msg: spb.PackedPoints, into: dict[PointKey, Point]) -> None:
+    """Add packed points into a batch's points; columns that do not line up, or a
+    corrupted histogram, are the sender's error (UsageError: refused, never retried)."""
+    series = list(zip(msg.hosts, msg.methods, msg.routes, msg.statuses, strict=False))
+    columns = (msg.series, msg.minutes, msg.counts, msg.errors, msg.client_errors, msg.bytes,
+               msg.latency_counts, msg.latency_sums, msg.latency_maxes, msg.firsts, msg.lasts,
+               msg.hist_sizes)
+    if (len({len(column) for column in columns}) != 1
+            or len({len(msg.hosts), len(msg.methods), len(msg.routes), len(msg.statuses)}) != 1
+            or (msg.series and max(msg.series) >= len(series))
+            or sum(msg.hist_sizes) != len(msg.hists)):
+        raise UsageError("bad packed points: their columns do not line up")
+    hists, start = msg.hists, 0
+    for which, minute, *counters, size in zip(*columns, strict=True):
+        blob, start = hists[start:start + size] or None, start + size
+        try:
+            sketch.check(blob)
+        except StoreError as exc:
+            raise UsageError(f"bad point: {exc}") from None
+        key = (minute, *series[which])
+        point = point_from(counters, blob)
+        mine = into.get(key)
+        if mine is None:
+            into[key] = point
+        else:
+            mine.merge(point)
 
 
 def batch_from_pb(msg: spb.Batch) -> Batch:
     agg = ChunkAggregate(lines=msg.lines, samples=list(msg.samples))
     for kp in msg.points:
         agg.points[(kp.minute, kp.host, kp.method, kp.route, kp.status)] = point_from_pb(kp.point)
+    unpack_points(msg.packed, agg.points)
     for m in msg.malformed:
         minute = m.minute if m.has_minute else None
         agg.malformed[minute] = agg.malformed.get(minute, 0) + m.count
