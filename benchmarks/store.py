@@ -3,6 +3,7 @@ measured alternately in one run (medians over rounds).
 
     python benchmarks/store.py                       # 1M generated lines, 3 rounds
     python benchmarks/store.py --lines 200000 --rounds 5 --dsn postgresql://...
+    python benchmarks/store.py --per-minute 700      # the sparse shape: a point a few lines
 
 Aggregates are computed once up front (parsing is not what is measured); each round writes
 every batch into a fresh SQLite file and a fresh PostgreSQL schema, then times queries.
@@ -21,7 +22,7 @@ from pathlib import Path
 import psycopg
 
 from logctl.formats.combined import CombinedParser
-from logctl.metrics.points import aggregate_lines
+from logctl.metrics.native import aggregate_clf
 from logctl.store.base import Batch, Position, Query
 from logctl.store.postgres import PostgresStore
 from logctl.store.sqlite import SQLiteStore
@@ -31,10 +32,11 @@ QUERIES = {"summary": Query(), "--by route": Query(group_by="route"),
            "--step 1m": Query(step_minutes=1)}
 
 
-def make_batches(lines: int, per_batch: int) -> list[Batch]:
-    """A generated log's aggregates, one batch per `per_batch` lines (like 4 MB chunks)."""
+def make_batches(lines: int, per_batch: int, per_minute: int) -> list[Batch]:
+    """A generated log's aggregates, one batch per `per_batch` lines (like 4 MB chunks),
+    by the engine ingest uses (histograms packed, as they reach a store)."""
     parser, batches, offset, chunk = CombinedParser(), [], 0, []
-    for line in generate(lines):
+    for line in generate(lines, per_minute=per_minute):
         chunk.append(line)
         if len(chunk) == per_batch:
             offset = _add(batches, chunk, offset, parser)
@@ -47,7 +49,7 @@ def make_batches(lines: int, per_batch: int) -> list[Batch]:
 def _add(batches: list[Batch], chunk: list[str], offset: int, parser: CombinedParser) -> int:
     data = "".join(chunk).encode()
     batches.append(Batch("bench", Position("bench", offset, offset + len(data)),
-                         aggregate_lines(data, parser)))
+                         aggregate_clf(data, "auto", parser)))
     return offset + len(data)
 
 
@@ -107,12 +109,15 @@ def main() -> None:
     parser.add_argument("--per-batch", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=7, help="query repetitions per round")
+    parser.add_argument("--per-minute", type=int, default=10_000,
+                        help="lines a minute in the generated log (700: the sparse shape)")
     parser.add_argument("--dsn", default=os.environ.get(
         "LOGCTL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
-    batches = make_batches(args.lines, args.per_batch)
+    batches = make_batches(args.lines, args.per_batch, args.per_minute)
     points = sum(len(b.aggregate.points) for b in batches)
-    print(f"{args.lines:,} lines -> {len(batches)} batches, {points:,} points; "
+    print(f"{args.lines:,} lines, {args.per_minute:,} a minute -> {len(batches)} batches, "
+          f"{points:,} points; "
           f"{args.rounds} rounds, queries median of {args.runs}\n")
     results: dict[str, list[dict[str, float]]] = {"SQLite": [], "PostgreSQL": []}
     for _ in range(args.rounds):

@@ -11,6 +11,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,43 @@ static PyObject *check_blob(PyObject *module, PyObject *blob) {
     if (!ok)
         return NULL;
     Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(pg_arrays_doc, "pg_arrays(blob) -> str\n\n"
+"A packed histogram's bins and counts as two PostgreSQL array literals joined by a tab\n"
+"('{1,5}\\t{2,1}'), as a COPY line holds them; None or empty gives '{}\\t{}'.");
+
+static PyObject *pg_arrays(PyObject *module, PyObject *blob) {
+    (void)module;
+    if (blob == Py_None)
+        return PyUnicode_FromString("{}\t{}");
+    Py_buffer b;
+    if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    if (!check(&b))
+        goto done;
+    Py_ssize_t n = b.len / 8;
+    const int32_t *pairs = b.buf;
+    char *text = malloc((size_t)n * 24 + 8);  /* 11 characters an int32 and a comma */
+    if (!text) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    char *out = text;
+    for (int half = 0; half < 2; half++) {
+        *out++ = '{';
+        for (Py_ssize_t i = 0; i < n; i++)
+            out += sprintf(out, i ? ",%d" : "%d", (int)pairs[2 * i + half]);
+        *out++ = '}';
+        if (!half)
+            *out++ = '\t';
+    }
+    result = PyUnicode_FromStringAndSize(text, out - text);
+    free(text);
+done:
+    PyBuffer_Release(&b);
+    return result;
 }
 
 /* Dense packing (see metrics/dense.py): varints (LEB128) throughout. The lowest dense bin
@@ -518,6 +556,7 @@ static PyMethodDef methods[] = {
     {"merge", merge, METH_VARARGS, merge_doc},
     {"check", check_blob, METH_O, check_doc},
     {"pack_concat", pack_concat, METH_VARARGS, pack_concat_doc},
+    {"pg_arrays", pg_arrays, METH_O, pg_arrays_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -164,3 +164,17 @@ def test_dense_sums_refuse_a_count_out_of_range_or_a_lying_header() -> None:
                 with pytest.raises(StoreError, match="corrupted latency histogram"):
                     dense.decode(blob)
     assert dense.decode(valid) == {sketch.MIN_BIN + 1: 2, sketch.MIN_BIN + 3: 1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(hist=st.dictionaries(st.integers(-(2**31), 2**31 - 1), st.integers(1, 2**31 - 1),
+                            max_size=20))
+def test_postgres_array_text_matches_the_pure_python_one(hist: sketch.Histogram) -> None:
+    blob = sketch.encode(hist) if hist else None
+    bins = sorted(hist)
+    expected = (f"{{{','.join(map(str, bins))}}}\t"
+                f"{{{','.join(str(hist[b]) for b in bins)}}}")
+    assert sketch.pg_arrays(blob) == expected
+    with pytest.MonkeyPatch.context() as python_only:
+        python_only.setattr(sketch, "_sketch", None)
+        assert sketch.pg_arrays(blob) == expected

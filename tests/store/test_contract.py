@@ -441,3 +441,29 @@ def test_downsampling_beside_a_writer_loses_nothing(backend: Backend) -> None:
         assert (row.point.count, row.point.errors, row.point.bytes) == (9999, 3, 2747282505)
     store.close()
     writer.close()
+
+
+def test_postgres_points_lose_the_series_check_and_keep_their_data(
+        pg_dsn: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 4 drops the foreign key points had to series (a lookup per point
+    written); a version-3 schema keeps every point and answers as before."""
+    backend = pg_backend(pg_dsn, pg_schema)
+    foreign_keys = ("SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+                    " AND conrelid = 'points'::regclass")
+    with monkeypatch.context() as patched:
+        patched.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:3])
+        old = backend.open()
+        for each in apache_batches():
+            old.write_batch(each)
+        before = routes(old)
+        old.close()
+    assert backend.raw(foreign_keys) == [(1,)]
+    upgraded = backend.open()
+    assert backend.raw(foreign_keys) == [(0,)]
+    assert routes(upgraded) == before
+    assert total(upgraded) == 9999
+    upgraded.close()
+
+
+def routes(store) -> list[tuple]:
+    return [(row.key, row.point.as_tuple()) for row in store.query(Query(group_by="route"))]
