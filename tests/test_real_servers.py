@@ -15,8 +15,10 @@ import httpx
 import pytest
 
 from logctl.cli import app
+from logctl.formats.combined import CombinedParser
 from logctl.formats.jsonl import JsonLinesParser
 from logctl.formats.record import Record
+from logctl.metrics import native, sketch
 from logctl.metrics.columnar_json import aggregate_json
 from logctl.metrics.points import aggregate_lines
 from tests.cluster import free_ports, wait_until
@@ -155,6 +157,22 @@ def test_each_nginx_log_format_counts_what_was_sent(nginx_logs: tuple[Path, int,
     if name == "vhost":
         hosts = {g["key"]: g["requests"] for g in metrics(runner, db, "--by", "host")["groups"]}
         assert hosts == {f"127.0.0.1:{port}": requests - 1, f"localhost:{port}": 1}
+
+
+@pytest.mark.parametrize("name", [name for name in FORMATS if name != "xff_quoted"])
+def test_the_native_scanner_reads_nginx_lines_itself(nginx_logs: tuple[Path, int, int],
+                                                     name: str) -> None:
+    """Every request nginx logged in these formats (X-Forwarded-For lists, vhosts, times
+    after the agent) is read by the C scanner, with the line engine's figures; only the
+    junk request's line ('\x16\x03...' as its request) is left to the line parser."""
+    data = (nginx_logs[0] / f"{name}.log").read_bytes()
+    parser = CombinedParser()
+    assert canonical(native.aggregate_clf(data, "auto", parser)) == canonical(
+        aggregate_lines(data, parser))
+    _, leftovers, counted, *_ = native._clf.scan(data, 0.0, sketch.LN_GAMMA, sketch.MIN_BIN)
+    assert counted == len(data.splitlines()) - 1
+    assert [line for _, line, *_ in leftovers] == [
+        line for line in data.splitlines() if b'"\\x16\\x03' in line]
 
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"

@@ -1,12 +1,17 @@
 /* The native engine's scanner for the CLF family (logctl.metrics._clf).
  *
- * One pass over a chunk of lines: each line of the strict combined shape (the shape of
- * columnar.FULL: client ident user [dd/Mon/yyyy:HH:MM:SS +zzzz] "METHOD path HTTP/x"
- * status size, optionally "referer" "agent" and a response time) is parsed and counted
- * into its group, keyed by (minute, method, path with query dropped and all-digit
- * segments folded to :id, status). Every other non-blank line is handed back, in order,
- * for the Python line parser; so is a line whose size would overflow its group's byte
- * sum. Python turns groups into points (route folding, merging) and parses what is left.
+ * One pass over a chunk of lines: each line of the strict combined shape is parsed and
+ * counted into its group, keyed by (minute, host, method, path with query dropped and
+ * all-digit segments folded to :id, status). The shape: [vhost] client ident user
+ * [dd/Mon/yyyy:HH:MM:SS +zzzz] "METHOD path HTTP/x" status size, optionally "referer"
+ * "agent", then any fields (bare or quoted), the first numeric one being the response
+ * time; the client may be an X-Forwarded-For list ("a, b, c"), and a vhost is the host.
+ * Every other non-blank line is handed back, in order, for the Python line parser: a
+ * quoted X-Forwarded-For, a quoted user with spaces, a quoted trailing field with spaces
+ * (the line parser splits those on whitespace), tails that may be Traefik's or
+ * ingress-nginx's (their time and host are elsewhere), and a line whose size would
+ * overflow its group's byte sum. Python turns groups into points (route folding,
+ * merging) and parses what is left.
  *
  * Field for field this reads a line as formats.combined.CombinedParser does; the tests
  * compare both engines on real, generated, edge-case and random input. The GIL is
@@ -21,6 +26,7 @@
 
 #define MAX_LINE (64 * 1024) /* formats.lines.MAX_LINE: longer lines are malformed unparsed */
 #define MAX_NUMBER 128       /* longer response-time fields go to the line parser */
+#define MAX_PREFIX 16        /* tokens before the time: vhost, client list, ident, user */
 #define ZERO_BIN INT32_MIN   /* sketch.ZERO_BIN */
 
 typedef struct {
@@ -28,8 +34,8 @@ typedef struct {
     int64_t count, errors, client_errors, bytes, lat_count;
     double lat_sum, lat_max;
     uint64_t hash;
-    size_t key;          /* offset of method then path in the key arena */
-    uint32_t method_len, path_len;
+    size_t key;          /* offset of host, method then path in the key arena */
+    uint32_t host_len, method_len, path_len;
     int32_t status;
     uint32_t bins;       /* distinct histogram bins, counted when building the output */
 } Group;
@@ -61,8 +67,8 @@ typedef struct {
 
 typedef struct {
     int64_t ts;
-    const char *method, *path;
-    size_t method_len, path_len;
+    const char *host, *method, *path;
+    size_t host_len, method_len, path_len;
     int32_t status;
     int64_t size;
     int has_rt;
@@ -239,22 +245,140 @@ static int parse_rt(const char *p, const char *e, const Settings *s, Line *line)
     return 1;
 }
 
-/* The strict shape, from the line's start p to its end e (no LF, one CR dropped). */
-static int parse_line(const char *p, const char *e, const Settings *s, Line *line) {
-    const char *q = p;
-    while (q < e && !(classes[(unsigned char)*q] & CLIENT_STOP))
-        q++;
-    if (q == p || q >= e || *q != ' ')
-        return 0;
-    for (int field = 0; field < 2; field++) { /* ident, user */
-        const char *start = ++q;
-        while (q < e && !is_space((unsigned char)*q))
-            q++;
-        if (q == start || q >= e || *q != ' ')
+/* A client-list token: no whitespace, quote or bracket, and a comma only at its end
+ * (`trailing`: one there, the list goes on) or none at all. */
+static int list_token(const char *p, size_t n, int trailing) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((classes[c] & CLIENT_STOP) || (c == ',' && !(trailing && i == n - 1)))
             return 0;
     }
-    q++;
-    if (!parse_stamp(q, e, &line->ts))
+    return !trailing || (n > 1 && p[n - 1] == ',');
+}
+
+/* The fields before the time: [vhost] client-list ident user, each followed by one space,
+ * the last by '['. Sets the host (the vhost, or none) and returns where the time starts;
+ * NULL for any other prefix (CombinedParser's regex reads these the same way: a first
+ * token without a comma, followed by a list, can only be its vhost). */
+static const char *parse_prefix(const char *p, const char *e, Line *line) {
+    const char *start[MAX_PREFIX];
+    size_t len[MAX_PREFIX];
+    int n = 0;
+    const char *q = p;
+    for (;;) {
+        const char *token = q;
+        while (q < e && !is_space((unsigned char)*q))
+            q++;
+        if (q == token || q >= e || *q != ' ' || n == MAX_PREFIX)
+            return NULL;
+        start[n] = token;
+        len[n++] = (size_t)(q - token);
+        if (++q < e && *q == '[')
+            break;
+    }
+    int first = 0, clients = n - 2;
+    if (clients < 1)
+        return NULL;
+    line->host = p;
+    line->host_len = 0;
+    if (clients >= 2 && start[0][len[0] - 1] != ',') {
+        if (!list_token(start[0], len[0], 0))
+            return NULL;
+        line->host_len = len[0];
+        first = 1;
+    }
+    for (int i = first; i < clients; i++)
+        if (!list_token(start[i], len[i], i < clients - 1))
+            return NULL;
+    return q;
+}
+
+static int is_blank(const char *p, const char *e) {
+    for (; p < e; p++)
+        if (!is_space((unsigned char)*p))
+            return 0;
+    return 1;
+}
+
+static int is_number(const char *p, const char *e) {
+    const char *q = p;
+    while (q < e && is_digit((unsigned char)*q))
+        q++;
+    if (q == p)
+        return 0;
+    if (q < e && *q == '.') {
+        const char *frac = ++q;
+        while (q < e && is_digit((unsigned char)*q))
+            q++;
+        if (q == frac)
+            return 0;
+    }
+    return q == e;
+}
+
+static int all_digits(const char *p, const char *e) {
+    if (p == e)
+        return 0;
+    for (; p < e; p++)
+        if (!is_digit((unsigned char)*p))
+            return 0;
+    return 1;
+}
+
+/* The fields after the user agent (or the size), from the space before the first: bare
+ * tokens or quoted strings, then only whitespace. The first numeric field is the
+ * response time (CombinedParser.response_time). 0 for what the line parser reads
+ * otherwise: a quoted field holding whitespace (it splits those), or a tail that may be
+ * Traefik's or ingress-nginx's (a count, then a quoted router, or a time and
+ * [upstream]). */
+static int parse_tail(const char *q, const char *e, const Settings *s, Line *line) {
+    const char *field[3];
+    const char *field_end[3];
+    int fields = 0, timed = 0;
+    while (q < e) {
+        if (*q != ' ')
+            break;
+        while (q < e && *q == ' ')
+            q++;
+        if (q == e)
+            break;
+        const char *start = q;
+        if (*q == '"') {
+            q = quoted(q, e);
+            if (!q)
+                return 0;
+            for (const char *c = start; c < q; c++)
+                if (is_space((unsigned char)*c))
+                    return 0;
+        } else {
+            while (q < e && !is_space((unsigned char)*q) && *q != '"')
+                q++;
+            if (!timed && is_number(start, q)) {
+                if (!parse_rt(start, q, s, line))
+                    return 0;
+                timed = 1;
+            }
+        }
+        if (fields < 3) {
+            field[fields] = start;
+            field_end[fields++] = q;
+        }
+        if (q < e && !is_space((unsigned char)*q))
+            return 0;
+    }
+    if (!is_blank(q, e))
+        return 0;
+    if (fields >= 2 && all_digits(field[0], field_end[0]) &&
+        (*field[1] == '"' || (fields >= 3 && is_number(field[1], field_end[1]) &&
+                              *field[2] == '[')))
+        return 0;
+    return 1;
+}
+
+/* The strict shape, from the line's start p to its end e (no LF, one CR dropped). */
+static int parse_line(const char *p, const char *e, const Settings *s, Line *line) {
+    const char *q = parse_prefix(p, e, line);
+    if (!q || !parse_stamp(q, e, &line->ts))
         return 0;
     q += 29;
     if (q >= e || *q++ != '"')
@@ -300,21 +424,15 @@ static int parse_line(const char *p, const char *e, const Settings *s, Line *lin
     }
     line->has_rt = 0;
     line->rt_ms = 0.0;
-    if (q == e)
-        return 1;
-    if (e - q < 2 || q[0] != ' ')
-        return 0;
-    q = quoted(q + 1, e);
-    if (!q || e - q < 2 || q[0] != ' ')
-        return 0;
-    q = quoted(q + 1, e);
-    if (!q)
-        return 0;
-    if (q == e)
-        return 1;
-    if (*q != ' ')
-        return 0;
-    return parse_rt(q + 1, e, s, line);
+    if (e - q >= 2 && q[0] == ' ' && q[1] == '"') {
+        q = quoted(q + 1, e);
+        if (!q || e - q < 2 || q[0] != ' ' || q[1] != '"')
+            return 0; /* one quoted field: the line parser's */
+        q = quoted(q + 1, e);
+        if (!q)
+            return 0;
+    }
+    return parse_tail(q, e, s, line);
 }
 
 /* ---- grouping ---- */
@@ -385,10 +503,10 @@ static int rehash_groups(Scan *scan) {
     return 1;
 }
 
-/* The group of (minute, status, key), created when new; `key` is the method then the
- * folded path, `method_len` long at its start. */
-static Group *find_group(Scan *scan, const char *key, size_t key_len, size_t method_len,
-                         int32_t status, int64_t minute) {
+/* The group of (minute, status, key), created when new; `key` is the host, the method
+ * then the folded path, `host_len` and `method_len` long at its start. */
+static Group *find_group(Scan *scan, const char *key, size_t key_len, size_t host_len,
+                         size_t method_len, int32_t status, int64_t minute) {
     if ((scan->ngroups + 1) * 2 > scan->nslots && !rehash_groups(scan))
         return NULL;
     uint64_t hash = hash_key(key, key_len, minute, status);
@@ -396,7 +514,8 @@ static Group *find_group(Scan *scan, const char *key, size_t key_len, size_t met
     for (; scan->slots[at]; at = (at + 1) & (scan->nslots - 1)) {
         Group *g = &scan->groups[scan->slots[at] - 1];
         if (g->hash == hash && g->minute == minute && g->status == status &&
-            g->method_len + g->path_len == key_len && g->method_len == method_len &&
+            g->host_len + g->method_len + g->path_len == key_len &&
+            g->host_len == host_len && g->method_len == method_len &&
             memcmp(scan->arena + g->key, key, key_len) == 0)
             return g;
     }
@@ -411,8 +530,9 @@ static Group *find_group(Scan *scan, const char *key, size_t key_len, size_t met
     g->minute = minute;
     g->hash = hash;
     g->status = status;
+    g->host_len = (uint32_t)host_len;
     g->method_len = (uint32_t)method_len;
-    g->path_len = (uint32_t)(key_len - method_len);
+    g->path_len = (uint32_t)(key_len - host_len - method_len);
     g->key = scan->arena_len;
     memcpy(scan->arena + scan->arena_len, key, key_len);
     scan->arena_len += key_len;
@@ -469,10 +589,12 @@ static inline int64_t floor_minute(int64_t ts) {
 /* Count a parsed line into its group; 0 when it must go to the line parser instead. */
 static int count_line(Scan *scan, const Line *line, char *scratch, const Settings *s,
                       int64_t minute) {
-    memcpy(scratch, line->method, line->method_len);
-    size_t key_len = line->method_len +
-                     prefold(line->path, line->path_len, scratch + line->method_len);
-    Group *g = find_group(scan, scratch, key_len, line->method_len, line->status, minute);
+    memcpy(scratch, line->host, line->host_len);
+    memcpy(scratch + line->host_len, line->method, line->method_len);
+    size_t head = line->host_len + line->method_len;
+    size_t key_len = head + prefold(line->path, line->path_len, scratch + head);
+    Group *g = find_group(scan, scratch, key_len, line->host_len, line->method_len,
+                          line->status, minute);
     if (!g)
         return 0;
     int64_t bytes;
@@ -499,17 +621,10 @@ static int count_line(Scan *scan, const Line *line, char *scratch, const Setting
     return 1;
 }
 
-static int is_blank(const char *p, const char *e) {
-    for (; p < e; p++)
-        if (!is_space((unsigned char)*p))
-            return 0;
-    return 1;
-}
-
 /* Scan every line; runs without the GIL. Returns the number of lines counted. */
 static Py_ssize_t scan_chunk(Scan *scan, const char *data, Py_ssize_t size, const Settings *s,
                              Py_ssize_t *first_index, int64_t *first_minute) {
-    char *scratch = malloc(3 * MAX_LINE); /* method + folded path (a digit may become ':id') */
+    char *scratch = malloc(4 * MAX_LINE); /* host, method, folded path (a digit: ':id') */
     if (!scratch) {
         scan->failed = 1;
         return 0;
@@ -615,9 +730,11 @@ static PyObject *group_tuple(const Scan *scan, const Group *g, const BinCount *b
         "(LLLLLddLL)", (long long)g->count, (long long)g->errors, (long long)g->client_errors,
         (long long)g->bytes, (long long)g->lat_count, g->lat_sum, g->lat_max,
         (long long)g->first, (long long)g->last);
-    return Py_BuildValue("(LNNiNN)", (long long)g->minute,
-                         PyUnicode_DecodeASCII(key, g->method_len, "strict"),
-                         PyUnicode_DecodeUTF8(key + g->method_len, g->path_len, "replace"),
+    const char *method = key + g->host_len, *path = method + g->method_len;
+    return Py_BuildValue("(LNNNiNN)", (long long)g->minute,
+                         PyUnicode_DecodeUTF8(key, g->host_len, "replace"),
+                         PyUnicode_DecodeASCII(method, g->method_len, "strict"),
+                         PyUnicode_DecodeUTF8(path, g->path_len, "replace"),
                          (int)g->status, counters, hist);
 }
 
@@ -667,7 +784,7 @@ static void free_scan(Scan *scan) {
 PyDoc_STRVAR(scan_doc,
 "scan(data, scale, ln_gamma, min_bin) -> (groups, leftovers, counted, first_index, first_minute)\n\n"
 "Scan a chunk of CLF lines. `scale` is ms per response-time unit (0 for auto).\n"
-"groups: (minute, method, path, status, (count, errors, client_errors, bytes,\n"
+"groups: (minute, host, method, path, status, (count, errors, client_errors, bytes,\n"
 "latency_count, latency_sum, latency_max, first, last), packed histogram or None);\n"
 "leftovers: (line index, line, index of the last counted line before it or -1, its minute)\n"
 "for the line parser; first_index/first_minute: the first counted line (-1 when none).");

@@ -1,7 +1,8 @@
 """The native engine for the CLF family: the same aggregate as `aggregate_lines` with a
 CombinedParser, from one C pass over the chunk (`_clf.c`) that parses and groups the lines
-of the common strict shape; Python turns the groups into points and parses what is left
-with the line parser.
+of the common shapes (combined with any trailing fields, vhost prefixes, X-Forwarded-For
+client lists); Python turns the groups into points and parses what is left with the line
+parser.
 
 Exactness: the scanner accepts a strict subset of what CombinedParser accepts and reads
 the same fields; route folding, merging and the placement of malformed lines are the line
@@ -41,9 +42,9 @@ def _add_groups(result: ChunkAggregate, groups: list[tuple]) -> None:
     """One point per group, keyed by its folded route (groups of paths that fold to the
     same route merge)."""
     points = result.points
-    for minute, method, path, status, counters, blob in groups:
+    for minute, host, method, path, status, counters, blob in groups:
         point = point_from(counters, blob)
-        key = (minute, "", method, fold_route(path), status)
+        key = (minute, host, method, fold_route(path), status)
         mine = points.get(key)
         if mine is None:
             points[key] = point

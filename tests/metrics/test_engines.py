@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logctl.formats.combined import CombinedParser
-from logctl.metrics import columnar, native
+from logctl.metrics import columnar, native, sketch
 from logctl.metrics.points import ChunkAggregate, aggregate_lines
 from logctl.synthetic import generate
 
@@ -91,6 +91,29 @@ EDGE = [
     b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /t HTTP/1.1" 200 4 "-" "u" 9 "r@d" "h" 3ms',
     b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /i HTTP/1.1" 200 4 "-" "u" 86 0.012 [up] []'
     b' 10.0.0.1:80 4 0.011 200 abc',
+    b'vh.example:443 10.0.0.2, 10.0.0.1 - - [10/Oct/2000:13:58:36 +0000] "GET /vx HTTP/1.1"'
+    b' 200 5 "-" "u" 0.004',
+    b'2001:db8::2, 10.0.0.1 - - [10/Oct/2000:13:58:36 +0000] "GET /v6 HTTP/1.1" 200 5',
+    b'unix: - - [10/Oct/2000:13:58:36 +0000] "GET /sock HTTP/1.1" 200 5 "-" "u"',
+    b'1.1.1.1 - "a b" [10/Oct/2000:13:58:36 +0000] "GET /qu HTTP/1.1" 200 5 "-" "u"',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /m HTTP/1.1" 200 5 "-" "u" "10.0.0.9"',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /m HTTP/1.1" 200 5 "-" "u" "a 5 b" 0.3',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /m HTTP/1.1" 200 5 "-" "u" 0.3 0.1, 0.2',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /m HTTP/1.1" 200 5 "-" "u" 0.3 0.1 : 0.2',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /m HTTP/1.1" 200 5 "-" "u" x1 7 "q"  \t',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /m HTTP/1.1" 200 5 "-" "u" 0.3\t9',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /m HTTP/1.1" 200 5 "-" "u" a"b 9',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /c HTTP/1.1" 200 5 0.25',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /c HTTP/1.1" 200 5 "-" 0.25',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /t HTTP/1.1" 200 4 "-" "u" 9 "r@d" 3ms',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /i HTTP/1.1" 200 4 "-" "u" 86 0.012 [a b]',
+    b'a,b c - - [10/Oct/2000:13:58:36 +0000] "GET /comma HTTP/1.1" 200 5',
+    b'a b,c - - [10/Oct/2000:13:58:36 +0000] "GET /comma HTTP/1.1" 200 5',
+    b'a, b, - - [10/Oct/2000:13:58:36 +0000] "GET /comma HTTP/1.1" 200 5',
+    b'[::1] - - [10/Oct/2000:13:58:36 +0000] "GET /br HTTP/1.1" 200 5',
+    b'vh a b - - [10/Oct/2000:13:58:36 +0000] "GET /three HTTP/1.1" 200 5',
+    b'vh\xc3\xa9 1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /utf HTTP/1.1" 200 5',
+    b'vh\xff 1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /bad HTTP/1.1" 200 5',
 ]
 
 
@@ -111,15 +134,15 @@ VALID = (b'1.1.1.1 - - [10/Oct/2000:13:55:36 -0700] "GET /a/1?b HTTP/1.1" 404 23
 
 
 @st.composite
-def near_miss(draw: st.DrawFn) -> bytes:
+def near_miss(draw: st.DrawFn, line: bytes = VALID) -> bytes:
     """A valid line with a few bytes spliced in, replaced or cut: the lines a strict
     scanner is most likely to read differently from the line parser."""
-    line = VALID
     for _ in range(draw(st.integers(1, 3))):
         start = draw(st.integers(0, len(line)))
         end = draw(st.integers(start, min(len(line), start + 3)))
         insert = draw(st.binary(max_size=3) | st.sampled_from(
-            [b" ", b'"', b"\\", b"[", b"]", b"-", b"0", b"9", b".", b"\r", b"/", b"?"]))
+            [b" ", b'"', b"\\", b"[", b"]", b"-", b"0", b"9", b".", b"\r", b"/", b"?", b",",
+             b", ", b"ms"]))
         line = line[:start] + insert + line[end:]
     return line.replace(b"\n", b" ")
 
@@ -127,6 +150,66 @@ def near_miss(draw: st.DrawFn) -> bytes:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(near_miss() | st.just(VALID), min_size=1, max_size=8))
 def test_near_misses_of_a_valid_line(lines: list[bytes]) -> None:
+    for engine in ENGINES:
+        same(engine, b"\n".join(lines))
+
+
+VARIANTS = [  # what nginx, Apache and proxies write: the scanner reads them all itself
+    b'10.0.0.2, 10.0.0.1, 127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /a HTTP/1.1" 200'
+    b' 571 "-" "curl/8"',
+    b'shop.example:443 10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /b HTTP/1.1" 200 5'
+    b' "-" "curl/8"',
+    b'shop.example 10.0.0.2, 10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "POST /c HTTP/1.1"'
+    b' 503 5 "-" "curl/8" 0.120 0.119',
+    b'10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /d HTTP/1.1" 200 5 "-" "curl/8"'
+    b' "10.9.9.9" 0.005 0.004, 0.001',
+    b'10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /e HTTP/1.1" 502 5 "-" "curl/8" 0.005 -',
+    b'10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /f HTTP/1.1" 200 5 "-" "curl/8" 3120',
+    b'10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /g HTTP/1.1" 404 0 0.002',
+]
+
+
+def test_the_scanner_reads_the_common_variants_itself() -> None:
+    data = b"\n".join(VARIANTS) + b"\n"
+    same("native", data)
+    groups, leftovers, counted, *_ = native._clf.scan(data, 0.0, sketch.LN_GAMMA,
+                                                      sketch.MIN_BIN)
+    assert (counted, leftovers) == (len(VARIANTS), [])
+    hosts = {group[1] for group in groups}
+    assert hosts == {"", "shop.example:443", "shop.example"}
+    latencies = sorted(group[5][5] for group in groups if group[5][4])
+    assert latencies == [2.0, 3.12, 5.0, 5.0, 120.0]
+
+
+TOKENS = [b"10.0.0.1", b"10.0.0.2,", b"2001:db8::1,", b"unix:", b"vh:80", b"-", b"a,b",
+          b'"x"', b"[", b"h\xc3\xa9"]
+TAILS = [b"", b" 0.5", b" 0.5 0.4", b" 0.5 -", b' "10.0.0.9" 0.5', b" 0.5 0.1, 0.2",
+         b" 0.5 0.1 : 0.2", b' 9 "r" "u" 3ms', b" 86 0.012 [up] []", b' "a b" 7', b" 12",
+         b" -", b"  ", b"\t", b' "q"', b" x 5"]
+
+
+@st.composite
+def variant_line(draw: st.DrawFn) -> bytes:
+    """A combined line with a random prefix of client-ish tokens and a random tail: the
+    variants' grammar, valid or not, where the engines could read them differently."""
+    prefix = b" ".join(draw(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=5)))
+    user = draw(st.sampled_from([b"- -", b'- "a b"', b"- bob", b"-"]))
+    agent = draw(st.sampled_from([b' "-" "ua"', b"", b' "-"']))
+    tail = b"".join(draw(st.lists(st.sampled_from(TAILS), max_size=3)))
+    return (prefix + b" " + user + b' [10/Oct/2000:13:55:36 +0000] "GET /v/1 HTTP/1.1" 200 7'
+            + agent + tail)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(VARIANTS).flatmap(near_miss), min_size=1, max_size=8))
+def test_near_misses_of_the_variants(lines: list[bytes]) -> None:
+    for engine in ENGINES:
+        same(engine, b"\n".join(lines))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(variant_line(), min_size=1, max_size=10))
+def test_any_variant_reads_alike(lines: list[bytes]) -> None:
     for engine in ENGINES:
         same(engine, b"\n".join(lines))
 
