@@ -17,7 +17,7 @@ import polars as pl
 from logctl.formats.access import MAX_SIZE_DIGITS
 from logctl.formats.combined import RT_UNITS
 from logctl.formats.lines import MAX_LINE, parse_bounded, strip_eol
-from logctl.formats.record import LineParser
+from logctl.formats.record import SKIP, LineParser
 from logctl.formats.timestamps import clf_minute
 from logctl.metrics import sketch
 from logctl.metrics.points import ChunkAggregate, add_record, point_from
@@ -226,6 +226,8 @@ def parse_rest(lines: pl.Series | list[bytes], minute: pl.Series, parse: LinePar
             continue
         result.lines += 1
         record = parse_bounded(parse, line)
+        if record is SKIP:  # a directive (W3C's #Fields:): neither a request nor malformed
+            continue
         if record is None:
             bad.append((i, line))
         else:

@@ -44,7 +44,11 @@ def aggregate_chunk(spec: FormatSpec, data: bytes) -> ChunkAggregate:
 
 def _aggregate(spec: FormatSpec, data: bytes) -> ChunkAggregate:
     if spec.name == "w3c":  # its parser reads its layout from the lines: one per chunk
-        return aggregate_lines(data, W3cParser(spec.header))
+        if spec.engine == "python":
+            return aggregate_lines(data, W3cParser(spec.header))
+        from logctl.metrics.columnar_w3c import aggregate_w3c
+
+        return aggregate_w3c(data, spec.header, W3cParser(spec.header))
     fmt = format_for(spec)
     if scans_natively(spec):
         return native.aggregate_clf(data, spec.rt_unit, fmt.parse_line)
