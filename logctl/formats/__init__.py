@@ -34,7 +34,7 @@ class FormatOptions:
 @dataclass(frozen=True)
 class Format:
     """A chosen log format. `name` is canonical (the CLF family is 'combined' or 'common');
-    `columnar` names the fast columnar engine that may take it ('clf' or 'json')."""
+    `columnar` names the fast columnar engine that may take it ('clf', 'json' or 'lb')."""
 
     name: str
     parse_line: LineParser
@@ -54,7 +54,7 @@ def make_format(spec: str, options: FormatOptions) -> Format:
     if spec in ("jsonl", "json"):
         return Format("jsonl", JsonLinesParser(options.fields), spec, options, columnar="json")
     if spec in ("aws_lb", "alb", "elb"):
-        return Format("aws_lb", AwsLbParser(), spec, options)
+        return Format("aws_lb", AwsLbParser(), spec, options, columnar="lb")
     if spec == "s3":
         return Format("s3", S3Parser(), spec, options)
     if spec == "envoy":

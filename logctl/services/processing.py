@@ -60,6 +60,10 @@ def _aggregate(spec: FormatSpec, data: bytes) -> ChunkAggregate:
         from logctl.metrics.columnar_json import aggregate_json
 
         return aggregate_json(data, fmt.options.fields, fmt.parse_line)
+    if fmt.columnar == "lb":
+        from logctl.metrics.columnar_lb import aggregate_lb
+
+        return aggregate_lb(data, fmt.parse_line)
     from logctl.metrics.columnar import aggregate_clf
 
     return aggregate_clf(data, spec.rt_unit, fmt.parse_line)
