@@ -4,6 +4,7 @@ then query latency over the largest ingested file and latency quantiles against 
 
     python benchmarks/compare.py                                  # 1M lines, 3 rounds
     python benchmarks/compare.py --lines 1000000 --lines 10000000 --write
+    python benchmarks/compare.py --per-minute 10000 --per-minute 700   # dense and sparse
 
 Every contender is one function `(log, work_dir) -> Run` in CONTENDERS (combined logs) or
 JSONL_CONTENDERS; each checks that it really counted every line. Add one there (the daemon
@@ -34,6 +35,7 @@ from logctl.store.sqlite import SQLiteStore
 from logctl.synthetic import START, write_log
 
 LARGE = 5_000_000
+DENSE = 10_000  # lines a minute of the generated logs unless --per-minute says otherwise
 TIMEOUT = 300.0  # seconds: a tool slower than this is reported as not finishing
 PY = sys.executable
 GOACCESS_FORMAT = '%h %^[%d:%t %^] "%r" %s %b "%R" "%u" %T'
@@ -132,12 +134,13 @@ JSONL_CONTENDERS: dict[str, Contender] = {
 }
 
 
-def generated(lines: int, fmt: str) -> Path:
-    """The log of `lines` lines of a format, generated once."""
-    log = OUT / f"{fmt}-{lines}.log"
+def generated(lines: int, fmt: str, per_minute: int = DENSE) -> Path:
+    """The log of `lines` lines of a format, `per_minute` lines a minute, generated once."""
+    shape = "" if per_minute == DENSE else f"-{per_minute}pm"
+    log = OUT / f"{fmt}-{lines}{shape}.log"
     if not log.exists():
         print(f"generating {log} ...", flush=True)
-        write_log(str(log), lines, fmt=fmt)
+        write_log(str(log), lines, fmt=fmt, per_minute=per_minute)
     return log
 
 
@@ -181,19 +184,20 @@ def rounds(log: Path, contenders: dict[str, Contender], count: int) -> dict[str,
     return runs
 
 
-def table_rows(log: Path, runs: dict[str, list[Run]], baseline: str) -> list[str]:
+def table_rows(log: Path, runs: dict[str, list[Run]], baseline: str,
+               label: str) -> list[str]:
     """Markdown rows: medians, throughput and ratios against the baseline of the run."""
     lines, size = lines_in(log), log.stat().st_size / 1e6
     base = statistics.median(r.seconds for r in runs[baseline])
     rows = []
     for name, samples in runs.items():
         if not samples:
-            rows.append(f"| {log.name.split('-')[0]} | {lines:,} | {name} | - | - | "
+            rows.append(f"| {label} | {lines:,} | {name} | - | - | "
                         f"> {TIMEOUT:.0f} (killed) | - | - | - |")
             continue
         median = statistics.median(r.seconds for r in samples)
         rows.append(
-            f"| {log.name.split('-')[0]} | {lines:,} | {name} | {lines / median:,.0f} | "
+            f"| {label} | {lines:,} | {name} | {lines / median:,.0f} | "
             f"{size / median:,.0f} | {median:.2f} | {base / median:.2f}x | "
             f"{max(r.rss_mb for r in samples)} | {max(r.tree_mb for r in samples)} |")
     return rows
@@ -264,16 +268,19 @@ def _first_line(cmd: list[str]) -> str:
 def report(args: argparse.Namespace) -> str:
     """Run everything and return the results as markdown."""
     sizes = sorted(args.lines or [1_000_000])
+    shapes = args.per_minute or [DENSE]
     rows = []
-    for lines in sizes:
-        count = args.rounds if lines < LARGE else args.large_rounds
-        plan = [("combined", CONTENDERS, "python re loop")]
-        if lines == sizes[0]:
-            plan.append(("jsonl", JSONL_CONTENDERS, "python json loop"))
-        for fmt, contenders, baseline in plan:
-            log = generated(lines, fmt)
-            print(f"{log.name}: {count} rounds", flush=True)
-            rows += table_rows(log, rounds(log, contenders, count), baseline)
+    for per_minute in shapes:
+        for lines in sizes:
+            count = args.rounds if lines < LARGE else args.large_rounds
+            plan = [("combined", CONTENDERS, "python re loop")]
+            if lines == sizes[0]:
+                plan.append(("jsonl", JSONL_CONTENDERS, "python json loop"))
+            for fmt, contenders, baseline in plan:
+                log = generated(lines, fmt, per_minute)
+                print(f"{log.name}: {count} rounds", flush=True)
+                label = fmt if len(shapes) == 1 else f"{fmt}, {per_minute:,}/min"
+                rows += table_rows(log, rounds(log, contenders, count), baseline, label)
     largest = generated(sizes[-1], "combined")
     latency, totals = query_latency(largest, args.query_runs)
     quantiles = quantile_check(largest, totals)
@@ -282,9 +289,10 @@ def report(args: argparse.Namespace) -> str:
         "",
         f"{args.rounds} alternating rounds ({args.large_rounds} from {LARGE:,} lines), medians; "
         "ratios against the plain-Python loop of the same run. Files from logctl.synthetic "
-        "(10,000 lines per minute; combined with nginx response times, and JSON lines at the "
-        "smallest size). Peak RSS: the largest process and the sum over the process tree, "
-        "sampled from /proc every 100 ms (0: ended before the first sample).",
+        f"({' and '.join(f'{n:,}' for n in shapes)} lines per minute; combined with nginx "
+        "response times, and JSON lines at the smallest size). Peak RSS: the largest "
+        "process and the sum over the process tree, sampled from /proc every 100 ms (0: "
+        "ended before the first sample).",
         "",
         "| format | lines | what | lines/s | MB/s | seconds | vs python loop | "
         "peak RSS MB | tree RSS MB |",
@@ -312,6 +320,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, action="append")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--query-runs", type=int, default=7)
+    parser.add_argument("--per-minute", type=int, action="append",
+                        help="lines a minute of the generated logs (repeat for several shapes;"
+                             " 700 is a day of a moderate site)")
     parser.add_argument("--large-rounds", type=int, default=1,
                         help=f"rounds from {LARGE:,} lines (GoAccess takes minutes per round)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
