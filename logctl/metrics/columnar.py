@@ -20,7 +20,7 @@ from logctl.formats.lines import MAX_LINE, parse_bounded, strip_eol
 from logctl.formats.record import SKIP, LineParser
 from logctl.formats.timestamps import clf_minute
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, add_record, point_from
+from logctl.metrics.points import ChunkAggregate, add_record, merge_point, point_from
 from logctl.metrics.route import fold_route
 
 _NS = r"[^ \t\n\r\f\v]"
@@ -180,13 +180,8 @@ def group_points(good: pl.DataFrame, result: ChunkAggregate) -> None:
     rows = groups.drop("bins", "counts").iter_rows()
     for (minute, host, method, route_pre, status, *counters), blob in zip(rows, blobs,
                                                                           strict=True):
-        key = (minute, host, method, fold_route(route_pre), status)
-        point = point_from(counters, blob)
-        mine = points.get(key)
-        if mine is None:
-            points[key] = point
-        else:
-            mine.merge(point)
+        merge_point(points, (minute, host, method, fold_route(route_pre), status),
+                    point_from(counters, blob))
 
 
 def _bins(rt_ms: pl.Series) -> pl.Series:
@@ -210,6 +205,20 @@ def _encoded_hists(groups: pl.DataFrame) -> list[bytes | None]:
         blobs.append(packed[offset:end] or None)
         offset = end
     return blobs
+
+
+def aggregate_taken(lines: pl.Series, raw: list[bytes] | None, good: pl.DataFrame,
+                    fallback: LineParser) -> ChunkAggregate:
+    """A chunk's aggregate from the lines an engine took (`good`: `group_points` rows plus
+    their row number in `lines`) and, through `fallback`, every other line."""
+    result = ChunkAggregate(lines=good.height)
+    minute = pl.Series("minute", [None] * len(lines), dtype=pl.Int64)
+    if good.height:
+        minute = minute.scatter(good["row"], good["minute"])
+        group_points(good.drop("row"), result)
+    if minute.null_count():
+        parse_rest(raw or lines, minute, fallback, result)
+    return result
 
 
 def parse_rest(lines: pl.Series | list[bytes], minute: pl.Series, parse: LineParser,

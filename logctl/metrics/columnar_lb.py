@@ -16,7 +16,7 @@ from logctl.formats.aws_lb import split_target
 from logctl.formats.lines import MAX_LINE
 from logctl.formats.record import LineParser
 from logctl.formats.timestamps import parse_iso
-from logctl.metrics.columnar import group_points, parse_rest, prefolded, split_lines
+from logctl.metrics.columnar import aggregate_taken, prefolded, split_lines
 from logctl.metrics.points import ChunkAggregate
 
 _NS = r"[^ \t\n\r\f\v]"
@@ -49,15 +49,8 @@ def aggregate_lb(data: bytes, fallback: LineParser) -> ChunkAggregate:
         "row", (pl.col("line").str.len_bytes() <= MAX_LINE).alias("short"),
         pl.col("line").str.extract_groups(LINE).struct.rename_fields(GROUPS).alias("g"),
     ).unnest("g").filter(pl.col("time").is_not_null() & pl.col("short"))
-    good = _records(frame) if frame.height else pl.DataFrame()
-    result = ChunkAggregate(lines=good.height)
-    minute = pl.Series("minute", [None] * len(lines), dtype=pl.Int64)
-    if good.height:
-        minute = minute.scatter(good["row"], good["minute"])
-        group_points(good.drop("row"), result)
-    if minute.null_count():
-        parse_rest(raw or lines, minute, fallback, result)
-    return result
+    return aggregate_taken(lines, raw, _records(frame) if frame.height else pl.DataFrame(),
+                           fallback)
 
 
 def _records(frame: pl.DataFrame) -> pl.DataFrame:

@@ -18,7 +18,7 @@ import polars as pl
 
 from logctl.formats.lines import MAX_LINE
 from logctl.formats.w3c import DATE, FIELDS_DIRECTIVE, HOSTS, W3cParser
-from logctl.metrics.columnar import group_points, parse_rest, prefolded, split_lines
+from logctl.metrics.columnar import aggregate_taken, prefolded, split_lines
 from logctl.metrics.points import ChunkAggregate
 
 FIELDS = FIELDS_DIRECTIVE.decode()
@@ -43,15 +43,8 @@ def aggregate_w3c(data: bytes, header: str, fallback: W3cParser) -> ChunkAggrega
     layouts = [header, *lines.filter(lines.str.starts_with(FIELDS)).to_list()]
     taken = [rows for run, layout in enumerate(layouts)
              if (rows := _run(frame.filter(pl.col("run") == run), layout)) is not None]
-    good = pl.concat(taken) if taken else pl.DataFrame()
-    result = ChunkAggregate(lines=good.height)
-    minute = pl.Series("minute", [None] * len(lines), dtype=pl.Int64)
-    if good.height:
-        minute = minute.scatter(good["row"], good["minute"])
-        group_points(good.drop("row"), result)
-    if minute.null_count():
-        parse_rest(raw or lines, minute, fallback, result)
-    return result
+    return aggregate_taken(lines, raw, pl.concat(taken) if taken else pl.DataFrame(),
+                           fallback)
 
 
 def _run(frame: pl.DataFrame, layout: str) -> pl.DataFrame | None:

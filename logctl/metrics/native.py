@@ -13,7 +13,7 @@ from logctl.formats.combined import RT_UNITS
 from logctl.formats.lines import parse_bounded
 from logctl.formats.record import LineParser
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, add_record, point_from
+from logctl.metrics.points import ChunkAggregate, add_record, merge_point, point_from
 from logctl.metrics.route import fold_route
 
 try:
@@ -43,13 +43,8 @@ def _add_groups(result: ChunkAggregate, groups: list[tuple]) -> None:
     same route merge)."""
     points = result.points
     for minute, host, method, path, status, counters, blob in groups:
-        point = point_from(counters, blob)
-        key = (minute, host, method, fold_route(path), status)
-        mine = points.get(key)
-        if mine is None:
-            points[key] = point
-        else:
-            mine.merge(point)
+        merge_point(points, (minute, host, method, fold_route(path), status),
+                    point_from(counters, blob))
 
 
 def _parse_leftovers(result: ChunkAggregate, leftovers: list[tuple], parse: LineParser,

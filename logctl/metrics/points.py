@@ -3,6 +3,7 @@ lines becomes a `ChunkAggregate`; aggregates merge by adding, whatever their ord
 
 import math
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from logctl.formats.lines import iter_lines, parse_bounded
 from logctl.formats.record import SKIP, LineParser, Record
@@ -14,6 +15,7 @@ SeriesKey = tuple[str, str, str, int]
 PointKey = tuple[int, str, str, str, int]  # minute (epoch s), then the series key
 
 MAX_SAMPLES = 5
+K = TypeVar("K")
 
 
 class Point:
@@ -95,6 +97,16 @@ class Point:
         return (point_from, (self.counters(), self.encoded_hist()))
 
 
+def merge_point(points: dict[K, Point], key: K, point: Point) -> None:
+    """Put a point at its key, or merge it into the one already there (taking it over:
+    the caller gives it up)."""
+    mine = points.get(key)
+    if mine is None:
+        points[key] = point
+    else:
+        mine.merge(point)
+
+
 def point_from(counters: tuple, blob: bytes | None) -> Point:
     """A point from its counters (in `counters()` order) and packed histogram: the fast
     engines make one per group, so this skips __init__'s defaults."""
@@ -118,11 +130,7 @@ class ChunkAggregate:
     def merge(self, other: "ChunkAggregate") -> None:
         """Add another aggregate into this one."""
         for key, point in other.points.items():
-            mine = self.points.get(key)
-            if mine is None:
-                self.points[key] = point
-            else:
-                mine.merge(point)
+            merge_point(self.points, key, point)
         for minute, count in other.malformed.items():
             self.malformed[minute] = self.malformed.get(minute, 0) + count
         self.samples.extend(other.samples[: MAX_SAMPLES - len(self.samples)])
@@ -131,13 +139,7 @@ class ChunkAggregate:
     def default_host(self, host: str) -> None:
         """Give points whose lines named no host this one (a shipper's host label)."""
         for key in [key for key in self.points if key[1] == ""]:
-            point = self.points.pop(key)
-            moved = (key[0], host, *key[2:])
-            mine = self.points.get(moved)
-            if mine is None:
-                self.points[moved] = point
-            else:
-                mine.merge(point)
+            merge_point(self.points, (key[0], host, *key[2:]), self.points.pop(key))
 
     @property
     def requests(self) -> int:

@@ -7,7 +7,7 @@ of its own, never lost."""
 
 from collections.abc import Iterable
 
-from logctl.metrics.points import Point
+from logctl.metrics.points import Point, merge_point
 from logctl.store.sql import SQLITE, Dialect
 
 HOUR = 3600
@@ -53,11 +53,7 @@ def fold(points: Iterable[tuple[int, Point]]) -> dict[int, Point]:
     """(series id, point) pairs merged into one point per series."""
     folded: dict[int, Point] = {}
     for series, point in points:
-        mine = folded.get(series)
-        if mine is None:
-            folded[series] = point
-        else:
-            mine.merge(point)
+        merge_point(folded, series, point)
     return folded
 
 

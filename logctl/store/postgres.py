@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from logctl.errors import DiskFull, StoreError
 from logctl.metrics import sketch
-from logctl.metrics.points import Point
+from logctl.metrics.points import Point, merge_point
 from logctl.metrics.route import ROUTE_CAP, cap_routes
 from logctl.store import downsample, redact
 from logctl.store import postgres_rollup as rollup
@@ -204,12 +204,8 @@ class PostgresStore:
         ids = self._series_ids(conn, list(keyed))
         merged: dict[tuple[int, int], Point] = {}
         for (minute, host, method, route, status), point in batch.aggregate.points.items():
-            key = (ids[(batch.source, host, method, renames.get(route, route), status)], minute)
-            mine = merged.get(key)
-            if mine is None:
-                merged[key] = point
-            else:
-                mine.merge(point)
+            series = ids[(batch.source, host, method, renames.get(route, route), status)]
+            merge_point(merged, (series, minute), point)
         return [copy_line(series, minute, merged[(series, minute)])
                 for series, minute in sorted(merged)]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from logctl.errors import DiskFull, StoreError
 from logctl.localdb import WAL_CHECKPOINT_PAGES
 from logctl.metrics import dense, sketch
-from logctl.metrics.points import Point
+from logctl.metrics.points import Point, merge_point
 from logctl.metrics.route import ROUTE_CAP, cap_routes
 from logctl.store import downsample
 from logctl.store import sqlite_rollup as rollup
@@ -201,12 +201,8 @@ class SQLiteStore:
                     for each, (key, p) in zip(series, points.items(), strict=True)]
         merged: dict[tuple[SeriesKey, int], Point] = {}
         for (minute, host, method, route, status), point in points.items():
-            each = (source, host, method, renames.get(route, route), status)
-            mine = merged.get((each, minute))
-            if mine is None:
-                merged[(each, minute)] = point
-            else:
-                mine.merge(point)
+            merge_point(merged, ((source, host, method, renames.get(route, route), status),
+                                 minute), point)
         ids = self._series_ids([each for each, _ in merged])
         return [(ids[each], minute, *point_values(p)) for (each, minute), p in merged.items()]
 

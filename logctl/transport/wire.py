@@ -7,7 +7,7 @@ from typing import Any
 
 from logctl.errors import StoreError, UsageError
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, Point, PointKey, point_from
+from logctl.metrics.points import ChunkAggregate, Point, PointKey, merge_point, point_from
 from logctl.pb import analytics_pb2 as apb
 from logctl.pb import storage_pb2 as spb
 from logctl.store.base import Batch, Coverage, Position, Query, Row
@@ -86,13 +86,7 @@ def unpack_points(msg: spb.PackedPoints, into: dict[PointKey, Point]) -> None:
             sketch.check(blob)
         except StoreError as exc:
             raise UsageError(f"bad point: {exc}") from None
-        key = (minute, *series[which])
-        point = point_from(counters, blob)
-        mine = into.get(key)
-        if mine is None:
-            into[key] = point
-        else:
-            mine.merge(point)
+        merge_point(into, (minute, *series[which]), point_from(counters, blob))
 
 
 def batch_from_pb(msg: spb.Batch) -> Batch:
