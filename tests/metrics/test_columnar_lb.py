@@ -9,7 +9,7 @@ from logctl.formats.record import Record
 from logctl.metrics.columnar_lb import aggregate_lb
 from logctl.metrics.points import aggregate_lines
 from tests.formats.test_aws_lb import ALB, ELB
-from tests.metrics.test_engines import canonical
+from tests.metrics.test_engines import canonical, splice
 
 
 def same(data: bytes) -> None:
@@ -79,15 +79,9 @@ def test_edge_lines() -> None:
 
 @st.composite
 def near_miss(draw: st.DrawFn) -> bytes:
-    line = draw(st.sampled_from([ALB, ELB]))
-    for _ in range(draw(st.integers(1, 3))):
-        start = draw(st.integers(0, len(line)))
-        end = draw(st.integers(start, min(len(line), start + 3)))
-        insert = draw(st.binary(max_size=3) | st.sampled_from(
-            [b" ", b'"', b"\\", b"-", b"0", b"9", b".", b"\r", b"/", b"?", b"Z", b":", b"[",
-             b"-1", b"\xc3\xa9"]))
-        line = line[:start] + insert + line[end:]
-    return line.replace(b"\n", b" ")
+    return splice(draw, draw(st.sampled_from([ALB, ELB])),
+                  [b" ", b'"', b"\\", b"-", b"0", b"9", b".", b"\r", b"/", b"?", b"Z", b":", b"[",
+                   b"-1", b"\xc3\xa9"])
 
 
 @settings(max_examples=300, deadline=None)
