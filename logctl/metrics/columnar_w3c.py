@@ -60,8 +60,7 @@ def _run(frame: pl.DataFrame, layout: str) -> pl.DataFrame | None:
     if tabs.all() or not tabs.any():  # CloudFront's tabs or IIS's spaces: one split
         values = body.str.split("\t" if tabs.any() else " ")
     else:
-        values = pl.when(line.str.contains("\t", literal=True)).then(body.str.split("\t")) \
-            .otherwise(body.str.split(" "))
+        values = pl.when(tabs).then(body.str.split("\t")).otherwise(body.str.split(" "))
     split = data.select("row", values.alias("values")).filter(
         pl.col("values").list.len() == len(names))
     if split.is_empty():
