@@ -2,6 +2,7 @@
 hour's rollups with the histogram merge aggregate (computed in a read snapshot, then
 applied in a short write transaction), and retention."""
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -39,6 +40,19 @@ REBUILD_SOURCE_POINTS = f"""
 SELECT s.source, p.minute, {SUMS} FROM points p JOIN series s ON s.id = p.series_id
 WHERE p.minute >= ? AND p.minute < ? GROUP BY s.source, p.minute
 """
+# An hour of one source, or of one of a few: grouped by minute alone, the points arrive in
+# primary key order (minute, series) and SQLite merges each minute as it streams past,
+# where grouping by source and minute sorts the hour's points in a temporary B-tree first
+# (a third of the time of the rebuild of a sparse hour).
+REBUILD_ONE_SOURCE = f"""
+SELECT ?, p.minute, {SUMS} FROM points p WHERE p.minute >= ? AND p.minute < ?
+GROUP BY p.minute
+"""
+REBUILD_FEW_SOURCES = f"""
+SELECT ?, p.minute, {SUMS} FROM points p WHERE p.minute >= ? AND p.minute < ?
+AND p.series_id IN (SELECT id FROM series WHERE source = ?) GROUP BY p.minute
+"""
+FEW_SOURCES = 4  # beyond this many sources in an hour, one sorted pass beats a pass each
 INSERT_HOUR_POINTS = f"""
 INSERT INTO hour_points (hour, series_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
@@ -137,11 +151,27 @@ def read_rebuild(conn: sqlite3.Connection, hour: int,
                               (hour,)).fetchone()
         if marked is None or (settled_before is not None and marked[0] >= settled_before):
             return None
-        return Rebuild(hour, marked[0],
-                       conn.execute(REBUILD_HOUR_POINTS, (hour, hour, hour + HOUR)).fetchall(),
-                       conn.execute(REBUILD_SOURCE_POINTS, (hour, hour + HOUR)).fetchall())
+        hour_rows = conn.execute(REBUILD_HOUR_POINTS, (hour, hour, hour + HOUR)).fetchall()
+        return Rebuild(hour, marked[0], hour_rows, source_rows(conn, hour, hour_rows))
     finally:
         conn.execute("COMMIT")
+
+
+def source_rows(conn: sqlite3.Connection, hour: int, hour_rows: list[tuple]) -> list[tuple]:
+    """An hour's per-source minute rollups, read in the caller's snapshot; which sources the
+    hour holds comes from its hour rows (their series ids), so the usual hour of one source
+    is merged in one streaming pass."""
+    ids = [row[1] for row in hour_rows]
+    names = [name for (name,) in conn.execute(
+        "SELECT DISTINCT source FROM series WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),))]
+    span = (hour, hour + HOUR)
+    if len(names) == 1:
+        return conn.execute(REBUILD_ONE_SOURCE, (names[0], *span)).fetchall()
+    if len(names) <= FEW_SOURCES:
+        return [row for name in names
+                for row in conn.execute(REBUILD_FEW_SOURCES, (name, *span, name))]
+    return conn.execute(REBUILD_SOURCE_POINTS, span).fetchall()
 
 
 def apply_rebuild(conn: sqlite3.Connection, rebuild: Rebuild) -> bool:

@@ -270,6 +270,26 @@ def test_clean_hours_are_read_from_rollups(pair: tuple[Any, Any]) -> None:
     assert rolled.query(Query(T0 + H + 60, T0 + 2 * H, hosts=[""])) == []  # partial: points
 
 
+def test_hours_of_one_few_and_many_sources_rebuild_their_source_minutes(
+        pair: tuple[Any, Any]) -> None:
+    rolled, reference = pair
+    # Hour 0 holds one source, hour 1 two (a pass each), hour 2 six (one sorted pass).
+    sources = {0: ["a"], 1: ["b", "c"], 2: ["d", "e", "f", "g", "h", "i"]}
+    for hour, names in sources.items():
+        for number, name in enumerate(names):
+            batch = hour_batch(name, hour, 1, number)
+            batch.aggregate.points = {(minute + hour * H, *key): point for (minute, *key), point
+                                      in batch.aggregate.points.items()}
+            write_both(pair, batch)
+    assert rolled.refresh_rollups() == 3
+    assert_same(rolled, reference)
+    by_source = Query(T0, T0 + 3 * H, step_minutes=1, group_by="source")
+    assert answer(rolled, by_source) == answer(reference, by_source)
+    rows = raw(rolled, "SELECT source, minute, count FROM source_points ORDER BY minute, source")
+    assert rows == [(name, T0 + hour * H + minute, 4) for hour, names in sources.items()
+                    for minute in (0, 1200, 2400) for name in names]
+
+
 def test_writes_after_a_rebuild_make_the_hour_dirty_again(pair: tuple[Any, Any]) -> None:
     rolled, reference = pair
     write_both(pair, hour_batch("a", 0, 2, 1))
@@ -293,7 +313,8 @@ def test_a_failed_rebuild_leaves_the_hour_dirty(pair: tuple[Any, Any],
     rolled.refresh_rollups()
     write_both(pair, hour_batch("a", 10, 1, 2))
     module = sqlite_rollup if isinstance(rolled, SQLiteStore) else postgres_rollup
-    monkeypatch.setattr(module, "REBUILD_SOURCE_POINTS", "SELECT no_such_column FROM points")
+    second = "REBUILD_ONE_SOURCE" if module is sqlite_rollup else "REBUILD_SOURCE_POINTS"
+    monkeypatch.setattr(module, second, "SELECT no_such_column FROM points")
     with pytest.raises(StoreError, match="no_such_column"):
         rolled.refresh_rollups()
     assert [hour for hour, _ in dirty_marks(rolled)] == [T0]
