@@ -220,6 +220,96 @@ static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 
 
 static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
+/* Compact packing (see sketch.compact): a packed histogram's (bin, count) pairs as
+ * varints, the bin zigzagged: two or three bytes a pair where the int32 pair takes eight.
+ * Blobs written back to back are still a list of pairs, so a group's blobs joined by SQL
+ * read as one. */
+PyDoc_STRVAR(compact_doc, "compact(blob) -> bytes | None\n\n"
+"A packed histogram's pairs as varints; None or empty gives None.");
+
+static PyObject *compact(PyObject *module, PyObject *blob) {
+    (void)module;
+    if (blob == Py_None)
+        Py_RETURN_NONE;
+    Py_buffer b;
+    if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = b.len / 8;
+    const int32_t *pairs = b.buf;
+    if (!check(&b) || !check_pairs(pairs, n, 1))
+        goto done;
+    if (!n) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    unsigned char *buf = malloc((size_t)n * 2 * VARINT_MAX);
+    if (!buf) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    unsigned char *out = buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out = write_varint(out, zigzag(pairs[2 * i]));
+        out = write_varint(out, (uint64_t)pairs[2 * i + 1]);
+    }
+    result = PyBytes_FromStringAndSize((const char *)buf, out - buf);
+    free(buf);
+done:
+    PyBuffer_Release(&b);
+    return result;
+}
+
+PyDoc_STRVAR(expand_doc, "expand(blob, ascending) -> bytes | None\n\n"
+"The int32 pairs of compact varint pairs (None or empty gives None); with `ascending`,\n"
+"bins must rise (one histogram), without it pairs may repeat bins (blobs joined).");
+
+static PyObject *expand(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *blob;
+    int ascending;
+    if (!PyArg_ParseTuple(args, "Op", &blob, &ascending))
+        return NULL;
+    if (blob == Py_None)
+        Py_RETURN_NONE;
+    Py_buffer b;
+    if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    /* each pair takes two bytes at least: half the length bounds the values */
+    int32_t *pairs = malloc((size_t)b.len * 4 + 8);
+    if (!pairs) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const unsigned char *p = b.buf, *end = p + b.len;
+    Py_ssize_t n = 0;
+    while (p < end) {
+        uint64_t zig, count;
+        if (!read_varint(&p, end, &zig) || !read_varint(&p, end, &count)) {
+            corrupt("it ends inside a number");
+            goto fail;
+        }
+        int64_t bin = unzigzag(zig);
+        if (bin < INT32_MIN || bin > INT32_MAX || count < 1 || count > INT32_MAX) {
+            corrupt("a bin or a count is out of range");
+            goto fail;
+        }
+        if (ascending && n && bin <= pairs[2 * n - 2]) {
+            corrupt("its bins are not ascending");
+            goto fail;
+        }
+        pairs[2 * n] = (int32_t)bin;
+        pairs[2 * n++ + 1] = (int32_t)count;
+    }
+    result = n ? PyBytes_FromStringAndSize((const char *)pairs, n * 8) : Py_NewRef(Py_None);
+fail:
+    free(pairs);
+done:
+    PyBuffer_Release(&b);
+    return result;
+}
+
 /* Sort outlier (bin, count) pairs and add those of one bin; returns the pairs kept. */
 static Py_ssize_t fold_outliers(int64_t *odd, Py_ssize_t n) {
     qsort(odd, (size_t)n, 16, by_bin);
@@ -557,6 +647,8 @@ static PyMethodDef methods[] = {
     {"check", check_blob, METH_O, check_doc},
     {"pack_concat", pack_concat, METH_VARARGS, pack_concat_doc},
     {"pg_arrays", pg_arrays, METH_O, pg_arrays_doc},
+    {"compact", compact, METH_O, compact_doc},
+    {"expand", expand, METH_VARARGS, expand_doc},
     {NULL, NULL, 0, NULL},
 };
 

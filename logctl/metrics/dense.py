@@ -99,11 +99,13 @@ def native_sum() -> type | None:
 
 
 def pack_concat(packed: bytes | None) -> bytes:
-    """Sparse-packed histograms written back to back (as SQL's group_concat joins a group's
-    blobs), summed and packed dense: one native pass where built, one loop otherwise."""
+    """Compact histograms (sketch.compact) written back to back, as SQL's group_concat
+    joins a group of stored points' blobs, summed and packed dense: native passes where
+    built, one loop otherwise."""
+    pairs = sketch.expand(packed, ascending=False)
     if _sketch is not None:
-        return sketch.native(_sketch.pack_concat, packed, LOW, HIGH)
-    return encode(sketch.merge_concatenated(packed or b""))
+        return sketch.native(_sketch.pack_concat, pairs, LOW, HIGH)
+    return encode(sketch.merge_concatenated(pairs or b""))
 
 
 def new_sum() -> "DenseSum":

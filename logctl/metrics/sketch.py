@@ -163,6 +163,58 @@ def pg_arrays(blob: bytes | None) -> str:
     return f"{{{','.join(map(str, flat[::2]))}}}\t{{{','.join(map(str, flat[1::2]))}}}"
 
 
+def compact(blob: bytes | None) -> bytes | None:
+    """A packed histogram as SQLite stores a point's: its (bin, count) pairs as varints
+    (LEB128, the bin zigzagged), two or three bytes a pair where int32 pairs take eight; a
+    sparse day's points are most of its database. None when empty."""
+    if _sketch is not None:
+        return native(_sketch.compact, blob)
+    if not blob:
+        return None
+    out = bytearray()
+    for index, count in sorted(decode(blob).items()):
+        for value in ((index << 1) ^ (index >> 63), count):
+            while value >= 0x80:
+                out.append(value & 0x7F | 0x80)
+                value >>= 7
+            out.append(value)
+    return bytes(out)
+
+
+def expand(blob: bytes | None, ascending: bool = True) -> bytes | None:
+    """The packed (int32 pairs) histogram of what `compact` wrote, None when empty; without
+    `ascending`, of several compact blobs written back to back (bins may repeat)."""
+    if _sketch is not None:
+        return native(_sketch.expand, blob, ascending)
+    if not blob:
+        return None
+    numbers, value, shift = [], 0, 0
+    for byte in blob:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            numbers.append(value)
+            value = shift = 0
+        elif shift > 63:
+            break
+    if shift or len(numbers) % 2:
+        raise corrupt("it ends inside a number")
+    bins = [(zig >> 1) ^ -(zig & 1) for zig in numbers[::2]]
+    counts = numbers[1::2]
+    if not all(-2**31 <= index < 2**31 for index in bins) or not all(
+            1 <= count < 2**31 for count in counts):
+        raise corrupt("a bin or a count is out of range")
+    if ascending and not all(map(operator.lt, bins, bins[1:])):
+        raise corrupt("its bins are not ascending")
+    return array(NARROW, chain.from_iterable(zip(bins, counts, strict=True))).tobytes()
+
+
+def merge_compact(a: bytes | None, b: bytes | None) -> bytes | None:
+    """Two compact histograms merged, compact (None when both are empty): SQLite's merge
+    of a point into the stored one."""
+    return compact(merge_packed(expand(a), expand(b)))
+
+
 def merge_packed(a: bytes | None, b: bytes | None) -> bytes | None:
     """Two packed histograms merged, packed (None when both are empty)."""
     if _sketch is not None:

@@ -511,9 +511,9 @@ class SQLiteStore:
 
 
 def point_values(p: Point) -> tuple:
-    """A point's stored columns after (series_id, minute), the histogram as a blob."""
+    """A point's stored columns after (series_id, minute), the histogram compact."""
     return (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
-            p.latency_max, p.encoded_hist(), p.first, p.last)
+            p.latency_max, sketch.compact(p.encoded_hist()), p.first, p.last)
 
 
 def stored_point(row: tuple) -> StoredPoint:
@@ -526,7 +526,7 @@ def stored_values(values: tuple) -> Point:
     point = Point()
     (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
      point.latency_sum, point.latency_max, hist, point.first, point.last) = values
-    point.hist = sketch.decode(hist)
+    point.set_encoded_hist(sketch.expand(hist))
     return point
 
 
@@ -575,7 +575,7 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
-    conn.create_function("hist_merge", 2, sketch.merge_packed, deterministic=True)
+    conn.create_function("hist_merge", 2, sketch.merge_compact, deterministic=True)
     conn.create_function("hist_dense", 1, dense.pack_concat, deterministic=True)
     conn.create_aggregate("hist_sum_agg", 1, HIST_SUM)
     return conn

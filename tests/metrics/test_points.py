@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from logctl.formats.combined import CombinedParser
 from logctl.metrics.points import ChunkAggregate, aggregate_lines
+from tests.metrics.test_engines import LatencySum
 
 parse = CombinedParser()
 
@@ -50,7 +51,7 @@ def to_bytes(items: list) -> bytes:
 
 
 def canonical(aggregate: ChunkAggregate) -> tuple:
-    points = {k: (*p.as_tuple()[:5], round(p.as_tuple()[5], 6), *p.as_tuple()[6:])
+    points = {k: (*p.as_tuple()[:5], LatencySum(p.as_tuple()[5]), *p.as_tuple()[6:])
               for k, p in aggregate.points.items()}
     return points, aggregate.lines, aggregate.requests, sum(aggregate.malformed.values())
 

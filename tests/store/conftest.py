@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from logctl.metrics import sketch
 from logctl.store.postgres import PostgresStore
 from logctl.store.sqlite import SQLiteStore
 
@@ -42,6 +43,13 @@ def pg_backend(dsn: str, schema: str) -> Backend:
             return cur.fetchall() if cur.description else []
     return Backend("postgres", lambda route_cap: PostgresStore(
         dsn, route_cap=route_cap, schema_name=schema), raw)
+
+
+def int32_histograms(patch: pytest.MonkeyPatch) -> None:
+    """Store SQLite points' histograms as int32 pairs, not compact, as files before schema
+    version 7 hold them: for tests that make an older file with the code of today."""
+    patch.setattr(sketch, "compact", lambda blob: blob or None)
+    patch.setattr(sketch, "expand", lambda blob, ascending=True: blob or None)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -18,7 +18,7 @@ from logctl.store.base import Batch, Position, Query
 from logctl.store.migrations import Migration
 from logctl.store.sqlite import SQLiteStore
 from logctl.synthetic import Truth, generate
-from tests.store.conftest import Backend, pg_backend, sqlite_backend
+from tests.store.conftest import Backend, int32_histograms, pg_backend, sqlite_backend
 
 DATA = Path(__file__).parents[1] / "data" / "apache_logs.log"
 APACHE_DAYS = [(1431820800, 1632, 0), (1431907200, 2893, 0), (1431993600, 2896, 0),
@@ -293,13 +293,17 @@ def test_sqlite_points_move_to_minute_order_with_their_data(
     path = tmp_path / "v2.db"
     with monkeypatch.context() as patched:
         patched.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:2])
+        int32_histograms(patched)
         old = SQLiteStore(path)
         for each in apache_batches():
             old.write_batch(each)
         before = sorted(old.conn.execute("SELECT * FROM points"))
         old.close()
     store = SQLiteStore(path)
-    assert sorted(store.conn.execute("SELECT * FROM points")) == before
+    hist = [name for _, name, *_ in store.conn.execute("PRAGMA table_info(points)")].index(
+        "hist")
+    assert sorted(store.conn.execute("SELECT * FROM points")) == [
+        (*row[:hist], sketch.compact(row[hist]), *row[hist + 1:]) for row in before]
     indexes = store.conn.execute("SELECT name FROM pragma_index_list('points')").fetchall()
     assert len(indexes) == 1
     key = store.conn.execute(f"SELECT name FROM pragma_index_info('{indexes[0][0]}')")

@@ -36,6 +36,7 @@ from logctl.store.rollup import (
 from logctl.store.sql import POINTS
 from logctl.store.sqlite import SQLiteStore
 from tests.conftest import PG_DSN
+from tests.store.conftest import int32_histograms
 
 T0 = 1748736000  # 2025-06-01T00:00:00Z: a day boundary
 H = 3600
@@ -359,6 +360,7 @@ def test_migrating_an_old_database_marks_its_hours_dirty(
     path = tmp_path / "old.db"
     with monkeypatch.context() as old:
         old.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
+        int32_histograms(old)
         store = SQLiteStore(path)
         store.conn.execute("CREATE TABLE dirty_hours (hour INTEGER PRIMARY KEY, marked_at REAL)")
         store.write_batch(hour_batch("a", 0, 3, 1))
@@ -372,27 +374,52 @@ def test_migrating_an_old_database_marks_its_hours_dirty(
     upgraded.close()
 
 
-def test_rollups_of_the_int64_packing_are_rebuilt_on_opening(tmp_path: Path) -> None:
+def test_rollups_of_the_int64_packing_are_rebuilt_on_opening(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A version-4 file's rollup histograms are int64 fields, which the varint reader would
     refuse: migration 5 empties the rollups and marks their hours dirty, and the answers
-    stay those of the points."""
+    stay those of the points (whose histograms migration 7 makes compact)."""
     path = tmp_path / "v4.db"
-    store = SQLiteStore(path)
-    for number in range(3):
-        store.write_batch(hour_batch("a", number, number + 2, number + 1))
-    before = answer(store, Query(group_by="route"))
-    assert store.refresh_rollups() == 4
-    int64_fields = array("q", [sketch.MIN_BIN, 1, 5]).tobytes()
-    for table in ("hour_points", "day_points", "source_points"):
-        store.conn.execute(f"UPDATE {table} SET hist = ?", (int64_fields,))
-    store.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
-    store.close()
+    with monkeypatch.context() as old:
+        int32_histograms(old)
+        store = SQLiteStore(path)
+        for number in range(3):
+            store.write_batch(hour_batch("a", number, number + 2, number + 1))
+        before = answer(store, Query(group_by="route"))
+        assert store.refresh_rollups() == 4
+        int64_fields = array("q", [sketch.MIN_BIN, 1, 5]).tobytes()
+        for table in ("hour_points", "day_points", "source_points"):
+            store.conn.execute(f"UPDATE {table} SET hist = ?", (int64_fields,))
+        store.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        store.close()
     upgraded = SQLiteStore(path)
     assert dirty_marks(upgraded) == [(T0, 1), (T0 + H, 1), (T0 + 2 * H, 1), (T0 + 3 * H, 1)]
     assert answer(upgraded, Query(group_by="route")) == before
     assert upgraded.refresh_rollups() == 4
     assert answer(upgraded, Query(group_by="route")) == before
     assert answer(upgraded, Query(group_by="route", start=T0, end=T0 + DAY)) == before
+    upgraded.close()
+
+
+def test_a_version_6_files_point_histograms_become_compact(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "v6.db"
+    with monkeypatch.context() as old:
+        old.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:6])
+        int32_histograms(old)
+        store = SQLiteStore(path)
+        for number in range(3):
+            store.write_batch(hour_batch("a", number, 3, number + 1))
+        before = [answer(store, query) for query in EVERY]
+        int32 = raw(store, "SELECT hist FROM points ORDER BY minute, series_id")
+        store.close()
+    upgraded = SQLiteStore(path)
+    compact = raw(upgraded, "SELECT hist FROM points ORDER BY minute, series_id")
+    assert compact == [(sketch.compact(blob),) for (blob,) in int32]
+    assert sum(map(len, (b for (b,) in compact))) * 2 < sum(map(len, (b for (b,) in int32)))
+    assert [answer(upgraded, query) for query in EVERY] == before
+    assert upgraded.refresh_rollups() == 3
+    assert [answer(upgraded, query) for query in EVERY] == before
     upgraded.close()
 
 
