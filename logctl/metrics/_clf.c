@@ -822,8 +822,79 @@ static PyObject *scan(PyObject *module, PyObject *args) {
     return result;
 }
 
+PyDoc_STRVAR(rows_doc,
+"rows(groups, series, compact) -> list\n\n"
+"The stored rows of scanned groups (lists of `scan`'s groups): (series id, minute, count,\n"
+"errors, client_errors, bytes, latency_count, latency_sum, latency_max, histogram, first,\n"
+"last), the series id looked up in `series` by (host, method, path, status), the\n"
+"histogram as `compact(blob)` makes it (None stays None).");
+
+/* One group's row: its series id (borrowed from `series`), its minute, its counters and
+ * its histogram made compact. */
+static PyObject *group_row(PyObject *group, PyObject *series, PyObject *compact) {
+    if (!PyTuple_Check(group) || PyTuple_GET_SIZE(group) != 7)
+        return PyErr_Format(PyExc_TypeError, "not a scanned group");
+    PyObject *counters = PyTuple_GET_ITEM(group, 5), *blob = PyTuple_GET_ITEM(group, 6);
+    if (!PyTuple_Check(counters) || PyTuple_GET_SIZE(counters) != 9)
+        return PyErr_Format(PyExc_TypeError, "not a scanned group");
+    PyObject *key = PyTuple_Pack(4, PyTuple_GET_ITEM(group, 1), PyTuple_GET_ITEM(group, 2),
+                                 PyTuple_GET_ITEM(group, 3), PyTuple_GET_ITEM(group, 4));
+    if (!key)
+        return NULL;
+    PyObject *id = PyDict_GetItemWithError(series, key);
+    if (!id && !PyErr_Occurred())
+        PyErr_SetObject(PyExc_KeyError, key);
+    Py_DECREF(key);
+    if (!id)
+        return NULL;
+    PyObject *hist = blob == Py_None ? Py_NewRef(Py_None) : PyObject_CallOneArg(compact, blob);
+    if (!hist)
+        return NULL;
+    PyObject *row = PyTuple_New(12);
+    if (!row) {
+        Py_DECREF(hist);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(row, 0, Py_NewRef(id));
+    PyTuple_SET_ITEM(row, 1, Py_NewRef(PyTuple_GET_ITEM(group, 0)));
+    for (Py_ssize_t i = 0; i < 7; i++)
+        PyTuple_SET_ITEM(row, 2 + i, Py_NewRef(PyTuple_GET_ITEM(counters, i)));
+    PyTuple_SET_ITEM(row, 9, hist);
+    PyTuple_SET_ITEM(row, 10, Py_NewRef(PyTuple_GET_ITEM(counters, 7)));
+    PyTuple_SET_ITEM(row, 11, Py_NewRef(PyTuple_GET_ITEM(counters, 8)));
+    return row;
+}
+
+static PyObject *rows(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *lists, *series, *compact;
+    if (!PyArg_ParseTuple(args, "O!O!O", &PyList_Type, &lists, &PyDict_Type, &series,
+                          &compact))
+        return NULL;
+    PyObject *out = PyList_New(0);
+    for (Py_ssize_t i = 0; out && i < PyList_GET_SIZE(lists); i++) {
+        PyObject *groups = PyList_GET_ITEM(lists, i);
+        if (!PyList_Check(groups)) {
+            PyErr_SetString(PyExc_TypeError, "not a list of scanned groups");
+            Py_CLEAR(out);
+            break;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(groups); j++) {
+            PyObject *row = group_row(PyList_GET_ITEM(groups, j), series, compact);
+            if (!row || PyList_Append(out, row) < 0) {
+                Py_XDECREF(row);
+                Py_CLEAR(out);
+                break;
+            }
+            Py_DECREF(row);
+        }
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
+    {"rows", rows, METH_VARARGS, rows_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,8 +1,8 @@
 """The native engine for the CLF family: the same aggregate as `aggregate_lines` with a
 CombinedParser, from one C pass over the chunk (`_clf.c`) that parses and groups the lines
 of the common shapes (combined with any trailing fields, vhost prefixes, X-Forwarded-For
-client lists); Python turns the groups into points and parses what is left with the line
-parser.
+client lists); the groups wait in the aggregate until they are read as points or written
+as rows (`_clf.rows`), and what is left is parsed with the line parser.
 
 Exactness: the scanner accepts a strict subset of what CombinedParser accepts and reads
 the same fields; route folding, merging and the placement of malformed lines are the line
@@ -13,8 +13,7 @@ from logctl.formats.combined import RT_UNITS
 from logctl.formats.lines import parse_bounded
 from logctl.formats.record import LineParser
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, add_record, merge_point, point_from
-from logctl.metrics.route import fold_route
+from logctl.metrics.points import ChunkAggregate, Group, add_record
 
 try:
     from logctl.metrics import _clf
@@ -31,20 +30,20 @@ def aggregate_clf(data: bytes, rt_unit: str, fallback: LineParser) -> ChunkAggre
     groups, leftovers, counted, first_index, first_minute = _clf.scan(
         data, scale, sketch.LN_GAMMA, sketch.MIN_BIN)
     result = ChunkAggregate(lines=counted)
-    _add_groups(result, groups)
     if leftovers:
         _parse_leftovers(result, leftovers, fallback,
                          first_minute if first_index >= 0 else None)
+    if groups:
+        result.groups.append(groups)
     return result
 
 
-def _add_groups(result: ChunkAggregate, groups: list[tuple]) -> None:
-    """One point per group, keyed by its folded route (groups of paths that fold to the
-    same route merge)."""
-    points = result.points
-    for minute, host, method, path, status, counters, blob in groups:
-        merge_point(points, (minute, host, method, fold_route(path), status),
-                    point_from(counters, blob))
+def group_rows(groups: list[list[Group]], series: dict[tuple[str, str, str, int], int]
+               ) -> list[tuple]:
+    """SQLite's point rows of scanned groups, built in C with no Point between: `series`
+    maps each group's (host, method, path, status) to its series id."""
+    assert _clf is not None, "the native engine was not built"
+    return _clf.rows(groups, series, sketch.compactor())
 
 
 def _parse_leftovers(result: ChunkAggregate, leftovers: list[tuple], parse: LineParser,

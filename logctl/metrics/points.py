@@ -117,20 +117,60 @@ def point_from(counters: tuple, blob: bytes | None) -> Point:
     return point
 
 
+# What the native scanner groups a chunk's lines into before they are points: (minute,
+# host, method, path, status, counters in `Point.counters` order, packed histogram), the
+# path not yet folded to its route.
+Group = tuple[int, str, str, str, int, tuple, bytes | None]
+
+
 @dataclass
 class ChunkAggregate:
     """What a chunk of lines amounts to: points, and malformed lines by minute (None when
-    the chunk had no parsable line to place them next to), with a few samples."""
+    the chunk had no parsable line to place them next to), with a few samples.
 
-    points: dict[PointKey, Point] = field(default_factory=dict)
+    The native scanner's groups wait as they came (`groups`, lists of Group) until
+    something reads `points`, which makes them points then: a store that writes groups as
+    rows itself (SQLite) never builds a Point for them, where a sparse log has nearly a
+    point a line."""
+
+    _points: dict[PointKey, Point] = field(default_factory=dict)
     malformed: dict[int | None, int] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)
     lines: int = 0
+    groups: list[list[Group]] = field(default_factory=list)
+
+    @property
+    def points(self) -> dict[PointKey, Point]:
+        """Every point, the waiting groups made points (each keyed by its folded route, so
+        groups of paths that fold to one route merge)."""
+        if self.groups:
+            points = self._points
+            for groups in self.groups:
+                for minute, host, method, path, status, counters, blob in groups:
+                    merge_point(points, (minute, host, method, fold_route(path), status),
+                                point_from(counters, blob))
+            self.groups = []
+        return self._points
+
+    @points.setter
+    def points(self, points: dict[PointKey, Point]) -> None:
+        self._points, self.groups = points, []
+
+    def split(self) -> tuple[dict[PointKey, Point], list[list[Group]]]:
+        """The points made so far and the groups still waiting, for a store that writes
+        groups itself; together they are `points` (a key may be in both)."""
+        return self._points, self.groups
+
+    def minutes(self) -> set[int]:
+        """The minutes the aggregate has points in, without making the groups points."""
+        return {key[0] for key in self._points} | {
+            group[0] for groups in self.groups for group in groups}
 
     def merge(self, other: "ChunkAggregate") -> None:
-        """Add another aggregate into this one."""
-        for key, point in other.points.items():
-            merge_point(self.points, key, point)
+        """Add another aggregate into this one (its waiting groups wait here)."""
+        for key, point in other._points.items():
+            merge_point(self._points, key, point)
+        self.groups.extend(other.groups)
         for minute, count in other.malformed.items():
             self.malformed[minute] = self.malformed.get(minute, 0) + count
         self.samples.extend(other.samples[: MAX_SAMPLES - len(self.samples)])
@@ -144,7 +184,8 @@ class ChunkAggregate:
     @property
     def requests(self) -> int:
         """Lines parsed into points."""
-        return sum(point.count for point in self.points.values())
+        return sum(point.count for point in self._points.values()) + sum(
+            group[5][0] for groups in self.groups for group in groups)
 
     def note_pending(self, minute: int | None, lines: list[bytes]) -> None:
         """Count malformed lines held until the minute to place them at was known, and

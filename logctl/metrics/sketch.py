@@ -181,6 +181,12 @@ def compact(blob: bytes | None) -> bytes | None:
     return bytes(out)
 
 
+def compactor() -> Callable[[bytes | None], bytes | None]:
+    """`compact` as the cheapest callable there is (the native function itself where
+    built), for a loop in C over blobs the scanner packed (whole by construction)."""
+    return _sketch.compact if _sketch is not None else compact
+
+
 def expand(blob: bytes | None, ascending: bool = True) -> bytes | None:
     """The packed (int32 pairs) histogram of what `compact` wrote, None when empty; without
     `ascending`, of several compact blobs written back to back (bins may repeat)."""

@@ -79,7 +79,7 @@ class StorageService:
         self.write_ms.append((time.perf_counter() - started) * 1000)
         if applied:
             self.writes += 1
-            self._notify(sorted({key[0] for key in batch.aggregate.points}))
+            self._notify(sorted(batch.aggregate.minutes()))
         else:
             self.replays += 1
         return applied

@@ -49,7 +49,7 @@ def hours_of(minutes: Iterable[int]) -> list[int]:
 
 def batch_hours(batch: Batch) -> list[int]:
     """The hours a batch writes points in: what it makes dirty."""
-    return hours_of(key[0] for key in batch.aggregate.points)
+    return hours_of(batch.aggregate.minutes())
 
 
 def due_hours(dirty: list[tuple[int, float]], settled_before: float | None,

@@ -16,8 +16,8 @@ from pathlib import Path
 from logctl.errors import DiskFull, StoreError
 from logctl.localdb import WAL_CHECKPOINT_PAGES
 from logctl.metrics import dense, sketch
-from logctl.metrics.points import Point, merge_point
-from logctl.metrics.route import ROUTE_CAP, cap_routes
+from logctl.metrics.points import Point, PointKey, merge_point
+from logctl.metrics.route import ROUTE_CAP, cap_routes, fold_route
 from logctl.store import downsample
 from logctl.store import sqlite_rollup as rollup
 from logctl.store.base import (
@@ -189,11 +189,30 @@ class SQLiteStore:
             raise
 
     def _point_rows(self, batch: Batch) -> list[tuple]:
-        """Points as upsert rows, with routes capped and series ids resolved."""
+        """Points as upsert rows, with routes capped and series ids resolved. The native
+        scanner's groups become rows in C, each distinct path folded once, with no Point
+        made between; two rows of one key (paths that fold to one route, the two chunks a
+        minute straddles) merge in the upsert, as a later batch's row would."""
         source = batch.source
-        known = self._known_routes(source)
-        points = batch.aggregate.points
-        renames = cap_routes({key[3] for key in points}, known, self.route_cap)
+        points, groups = batch.aggregate.split()
+        folded = {path: fold_route(path) for path in {g[3] for each in groups for g in each}}
+        renames = cap_routes({key[3] for key in points} | set(folded.values()),
+                             self._known_routes(source), self.route_cap)
+        rows = self._rows_of_points(source, points, renames)
+        if groups:
+            # Imported where it runs: groups come only from the native scanner, which
+            # commands that only read never load.
+            from logctl.metrics.native import group_rows
+
+            series = {key: (source, key[0], key[1], renames.get(route, route), key[3])
+                      for key in {g[1:5] for each in groups for g in each}
+                      for route in (folded[key[2]],)}
+            ids = self._series_ids(series.values())
+            rows += group_rows(groups, {key: ids[each] for key, each in series.items()})
+        return rows
+
+    def _rows_of_points(self, source: str, points: dict[PointKey, Point],
+                        renames: dict[str, str]) -> list[tuple]:
         if not renames:  # the usual case: every key is its own row, nothing to merge
             series = [(source, *key[1:]) for key in points]
             ids = self._series_ids(series)

@@ -5,13 +5,17 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from logctl.formats.combined import CombinedParser
+from logctl.metrics import native
 from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
 from logctl.store import sqlite_schema
 from logctl.store.base import Batch, Position, Query
 from logctl.store.sqlite import SQLiteStore
+from tests.metrics.test_engines import LatencySum
 
 
 def lines(n: int, path: str = "/p", rt: str = "0.100", minute: int = 1) -> bytes:
@@ -92,3 +96,75 @@ def test_new_database_loads_the_schema_the_migrations_build(
         with closing(sqlite3.connect(tmp_path / name)) as conn:
             assert conn.execute("SELECT value FROM meta").fetchall() == [
                 (str(sqlite_schema.VERSION),)]
+
+
+def scanned_batch(chunks: list[bytes], start: int = 0) -> Batch:
+    """The chunks through the native scanner, merged as processing merges a batch: the
+    scanner's groups still waiting in the aggregate."""
+    aggregate = native.aggregate_clf(chunks[0], "auto", CombinedParser())
+    for chunk in chunks[1:]:
+        aggregate.merge(native.aggregate_clf(chunk, "auto", CombinedParser()))
+    size = sum(map(len, chunks))
+    return Batch("s", Position("id1", start, start + size), aggregate)
+
+
+def stored_points(store: SQLiteStore) -> list[tuple]:
+    rows = store.conn.execute(
+        "SELECT s.host, s.method, s.route, s.status, p.minute, p.count, p.errors,"
+        " p.client_errors, p.bytes, p.latency_count, p.latency_sum, p.latency_max, p.hist,"
+        " p.first_ts, p.last_ts FROM points p JOIN series s ON s.id = p.series_id"
+        " ORDER BY 1, 2, 3, 4, 5").fetchall()
+    return [(*row[:10], LatencySum(row[10]), *row[11:]) for row in rows]
+
+
+# Paths that fold to one route (hex and token ids), a route past the cap, a line the
+# scanner leaves to the line parser (lower-case method), one malformed line.
+SCANNED = [
+    b'1.1.1.1 - - [10/Oct/2000:13:58:36 +0000] "GET /a/12 HTTP/1.1" 200 5 "-" "u" 0.25',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:37 +0000] "GET /a/deadbeef00 HTTP/1.1" 200 7 "-" "u" 0.5',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:38 +0000] "GET /a/abcdefabcdef12 HTTP/1.1" 500 1 "-" "u" 2',
+    b'1.1.1.1 - - [10/Oct/2000:13:58:39 +0000] "get /a/7 HTTP/1.1" 200 5 "-" "u" 0.125',
+    b'1.1.1.1 - - [10/Oct/2000:13:59:01 +0000] "POST /b?q=1 HTTP/1.1" 404 9 "-" "u" 0.75',
+    b'1.1.1.1 - - [10/Oct/2000:13:59:02 +0000] "POST /c/x HTTP/1.1" 404 9 "-" "u" 0.75',
+    b'1.1.1.1 - - [10/Oct/2000:13:59:03 +0000] "POST /d/y HTTP/1.1" 200 9 "-" "u" 1.5',
+    b"garbage",
+]
+
+
+def test_the_scanner_leaves_groups_waiting_and_points_for_what_it_left() -> None:
+    aggregate = scanned_batch([b"\n".join(SCANNED) + b"\n"]).aggregate
+    points, groups = aggregate.split()
+    assert [key[2] for key in points] == ["get"]  # the line parser's
+    assert sorted(group[3] for each in groups for group in each) == [
+        "/a/:id", "/a/abcdefabcdef12", "/a/deadbeef00", "/b", "/c/x", "/d/y"]
+    assert aggregate.requests == 7 and aggregate.minutes() == {971186280, 971186340}
+    assert sorted(key[3] for key in aggregate.points) == [
+        "/a/:id", "/a/:id", "/a/:id", "/b", "/c/x", "/d/y"]
+    assert not aggregate.groups and aggregate.requests == 7
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(picked=st.lists(st.lists(st.sampled_from(SCANNED), min_size=1, max_size=12),
+                       min_size=1, max_size=4),
+       cap=st.sampled_from([2, 3, 2000]))
+def test_scanned_groups_are_stored_as_their_points_would_be(
+        tmp_path_factory: pytest.TempPathFactory, picked: list[list[bytes]], cap: int) -> None:
+    """Rows built in C from the scanner's groups (no Point between) store what the same
+    batch's points store: folded routes merged, the cap's OTHER, a minute two chunks
+    share, and lines the line parser took, in one batch or the next."""
+    folder = tmp_path_factory.mktemp("scanned")
+    direct, settled = (SQLiteStore(folder / f"{name}.db", route_cap=cap)
+                       for name in ("direct", "settled"))
+    chunks = [b"\n".join(lines) + b"\n" for lines in picked]
+    for at, half in ((0, chunks[: len(chunks) // 2 + 1]), (10_000, chunks[len(chunks) // 2:])):
+        grouped, made = scanned_batch(half, at), scanned_batch(half, at)
+        waiting = list(grouped.aggregate.groups)
+        assert made.aggregate.points is not None and not made.aggregate.groups
+        assert direct.write_batch(grouped) and settled.write_batch(made)
+        assert grouped.aggregate.groups == waiting  # kept, should the write be retried
+    assert stored_points(direct) == stored_points(settled)
+    assert [(row.key, row.point.as_tuple()[:5]) for row in direct.query(Query(group_by="route"))] \
+        == [(row.key, row.point.as_tuple()[:5]) for row in settled.query(Query(group_by="route"))]
+    direct.close()
+    settled.close()
