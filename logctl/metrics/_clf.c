@@ -711,7 +711,78 @@ static BinCount *bins_by_group(Scan *scan) {
     return out;
 }
 
-static PyObject *group_tuple(const Scan *scan, const Group *g, const BinCount *bins) {
+/* A group's host, method and path as str, made once per distinct key of a scan: a sparse
+ * chunk has thousands of groups (a minute each) over a few dozen paths, and building
+ * three strings a group was most of the time the scanner held the GIL. */
+typedef struct {
+    const char *key;     /* NULL: an empty slot */
+    size_t len;
+    uint32_t host_len, method_len;
+    PyObject *names[3];  /* host, method, path */
+} Names;
+
+typedef struct {
+    Names *slots;
+    size_t mask;
+} NameTable;
+
+static void free_names(NameTable *table) {
+    for (size_t i = 0; table->slots && i <= table->mask; i++)
+        for (int k = 0; k < 3; k++)
+            Py_XDECREF(table->slots[i].names[k]);
+    free(table->slots);
+}
+
+/* The names of a group's key (references the table keeps), NULL with an error set. */
+static PyObject **group_names(NameTable *table, const Scan *scan, const Group *g) {
+    const char *key = scan->arena + g->key;
+    size_t len = (size_t)g->host_len + g->method_len + g->path_len;
+    size_t at = hash_key(key, len, 0, 0) & table->mask;
+    Names *slot;
+    for (;; at = (at + 1) & table->mask) {
+        slot = &table->slots[at];
+        if (!slot->key)
+            break;
+        if (slot->len == len && slot->host_len == g->host_len &&
+            slot->method_len == g->method_len && memcmp(slot->key, key, len) == 0)
+            return slot->names;
+    }
+    const char *method = key + g->host_len, *path = method + g->method_len;
+    slot->names[0] = PyUnicode_DecodeUTF8(key, g->host_len, "replace");
+    slot->names[1] = PyUnicode_DecodeASCII(method, g->method_len, "strict");
+    slot->names[2] = PyUnicode_DecodeUTF8(path, g->path_len, "replace");
+    if (!slot->names[0] || !slot->names[1] || !slot->names[2]) {
+        for (int k = 0; k < 3; k++)
+            Py_CLEAR(slot->names[k]);
+        return NULL;
+    }
+    slot->key = key;
+    slot->len = len;
+    slot->host_len = g->host_len;
+    slot->method_len = g->method_len;
+    return slot->names;
+}
+
+/* A tuple of n new references (each NULL means an error is set: all are released). */
+static PyObject *tuple_of(PyObject **items, Py_ssize_t n) {
+    PyObject *tuple = NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!items[i])
+            goto fail;
+    tuple = PyTuple_New(n);
+    if (!tuple)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(tuple, i, items[i]);
+    return tuple;
+fail:
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_XDECREF(items[i]);
+    return NULL;
+}
+
+static PyObject *group_tuple(NameTable *table, const Scan *scan, const Group *g,
+                             const BinCount *bins) {
     PyObject *hist;
     if (g->bins) {
         hist = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)g->bins * 8);
@@ -725,23 +796,36 @@ static PyObject *group_tuple(const Scan *scan, const Group *g, const BinCount *b
     } else {
         hist = Py_NewRef(Py_None);
     }
-    const char *key = scan->arena + g->key;
-    PyObject *counters = Py_BuildValue(
-        "(LLLLLddLL)", (long long)g->count, (long long)g->errors, (long long)g->client_errors,
-        (long long)g->bytes, (long long)g->lat_count, g->lat_sum, g->lat_max,
-        (long long)g->first, (long long)g->last);
-    const char *method = key + g->host_len, *path = method + g->method_len;
-    return Py_BuildValue("(LNNNiNN)", (long long)g->minute,
-                         PyUnicode_DecodeUTF8(key, g->host_len, "replace"),
-                         PyUnicode_DecodeASCII(method, g->method_len, "strict"),
-                         PyUnicode_DecodeUTF8(path, g->path_len, "replace"),
-                         (int)g->status, counters, hist);
+    PyObject **names = group_names(table, scan, g);
+    if (!names) {
+        Py_DECREF(hist);
+        return NULL;
+    }
+    PyObject *counters[9] = {
+        PyLong_FromLongLong(g->count), PyLong_FromLongLong(g->errors),
+        PyLong_FromLongLong(g->client_errors), PyLong_FromLongLong(g->bytes),
+        PyLong_FromLongLong(g->lat_count), PyFloat_FromDouble(g->lat_sum),
+        PyFloat_FromDouble(g->lat_max), PyLong_FromLongLong(g->first),
+        PyLong_FromLongLong(g->last)};
+    PyObject *items[7] = {PyLong_FromLongLong(g->minute), Py_NewRef(names[0]),
+                          Py_NewRef(names[1]), Py_NewRef(names[2]),
+                          PyLong_FromLong(g->status), tuple_of(counters, 9), hist};
+    return tuple_of(items, 7);
 }
 
 static PyObject *groups_list(Scan *scan) {
     BinCount *sorted = bins_by_group(scan);
-    if (!sorted)
+    NameTable names = {NULL, 0};
+    size_t size = 16;
+    while (size < scan->ngroups * 2)
+        size *= 2;
+    names.slots = calloc(size, sizeof(Names));
+    names.mask = size - 1;
+    if (!sorted || !names.slots) {
+        free(sorted);
+        free(names.slots);
         return PyErr_NoMemory();
+    }
     PyObject *list = PyList_New(0);
     size_t at = 0;
     for (size_t g = 0; list && g < scan->ngroups; g++) {
@@ -750,11 +834,12 @@ static PyObject *groups_list(Scan *scan) {
         at += group->bins;
         if (!group->count)
             continue; /* created for a line that then went to the line parser */
-        PyObject *item = group_tuple(scan, group, bins);
+        PyObject *item = group_tuple(&names, scan, group, bins);
         if (!item || PyList_Append(list, item) < 0)
             Py_CLEAR(list);
         Py_XDECREF(item);
     }
+    free_names(&names);
     free(sorted);
     return list;
 }
