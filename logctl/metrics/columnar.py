@@ -20,8 +20,7 @@ from logctl.formats.lines import MAX_LINE, parse_bounded, strip_eol
 from logctl.formats.record import SKIP, LineParser
 from logctl.formats.timestamps import clf_minute
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, add_record, merge_point, point_from
-from logctl.metrics.route import fold_route
+from logctl.metrics.points import ChunkAggregate, add_record
 
 _NS = r"[^ \t\n\r\f\v]"
 # Anchored at both ends: only whole lines of the strict shape match; others are null.
@@ -155,8 +154,9 @@ def _points(good: pl.DataFrame, rt_unit: str, result: ChunkAggregate) -> None:
 
 
 def group_points(good: pl.DataFrame, result: ChunkAggregate) -> None:
-    """Group accepted lines by point key in Rust, then turn each group into a point, its
-    route folded once per distinct pre-folded path.
+    """Group accepted lines by point key in Rust, into the aggregate's waiting groups (as
+    the native scanner's: a store writes them as rows, or reading `points` folds their
+    routes and makes them points).
 
     `good` holds one row per line: minute, host, method, route_pre (see `prefolded`),
     status, size, rt_ms (null without a latency), error, client_error, ts.
@@ -176,12 +176,10 @@ def group_points(good: pl.DataFrame, result: ChunkAggregate) -> None:
         pl.col("bin").drop_nulls().unique_counts().alias("counts"),
     )
     blobs = _encoded_hists(groups)
-    points = result.points
     rows = groups.drop("bins", "counts").iter_rows()
-    for (minute, host, method, route_pre, status, *counters), blob in zip(rows, blobs,
-                                                                          strict=True):
-        merge_point(points, (minute, host, method, fold_route(route_pre), status),
-                    point_from(counters, blob))
+    result.groups.append([(minute, host, method, route_pre, status, tuple(counters), blob)
+                          for (minute, host, method, route_pre, status, *counters), blob
+                          in zip(rows, blobs, strict=True)])
 
 
 def _bins(rt_ms: pl.Series) -> pl.Series:
@@ -228,6 +226,7 @@ def parse_rest(lines: pl.Series | list[bytes], minute: pl.Series, parse: LinePar
     start), as `aggregate_lines` does."""
     placed: list[int | None] = minute.to_list()
     bad: list[tuple[int, bytes]] = []
+    points, _ = result.split()  # beside the groups, which stay waiting
     for i in minute.is_null().arg_true().to_list():
         text = lines[i]
         line = strip_eol(text if isinstance(text, bytes) else text.encode("utf-8"))
@@ -240,7 +239,7 @@ def parse_rest(lines: pl.Series | list[bytes], minute: pl.Series, parse: LinePar
         if record is None:
             bad.append((i, line))
         else:
-            placed[i] = add_record(result.points, record)
+            placed[i] = add_record(points, record)
     if bad:
         filled = pl.Series(placed, dtype=pl.Int64).forward_fill().backward_fill().to_list()
         for i, line in bad:

@@ -40,10 +40,13 @@ def aggregate_clf(data: bytes, rt_unit: str, fallback: LineParser) -> ChunkAggre
 
 def group_rows(groups: list[list[Group]], series: dict[tuple[str, str, str, int], int]
                ) -> list[tuple]:
-    """SQLite's point rows of scanned groups, built in C with no Point between: `series`
-    maps each group's (host, method, path, status) to its series id."""
-    assert _clf is not None, "the native engine was not built"
-    return _clf.rows(groups, series, sketch.compactor())
+    """SQLite's point rows of an aggregate's waiting groups (the scanner's or a columnar
+    engine's), built in C with no Point between (in Python where C was not built):
+    `series` maps each group's (host, method, path, status) to its series id."""
+    if _clf is not None:
+        return _clf.rows(groups, series, sketch.compactor())
+    return [(series[group[1:5]], group[0], *group[5][:7], sketch.compact(group[6]),
+             *group[5][7:]) for each in groups for group in each]
 
 
 def _parse_leftovers(result: ChunkAggregate, leftovers: list[tuple], parse: LineParser,
@@ -53,6 +56,7 @@ def _parse_leftovers(result: ChunkAggregate, leftovers: list[tuple], parse: Line
     start, as `aggregate_lines` does."""
     last_index, last_minute = -1, None
     pending: list[bytes] = []
+    points, _ = result.split()
     for index, line, prev_index, prev_minute in leftovers:
         result.lines += 1
         if prev_index > last_index:
@@ -66,6 +70,6 @@ def _parse_leftovers(result: ChunkAggregate, leftovers: list[tuple], parse: Line
             else:
                 result.note_malformed(last_minute, line)
             continue
-        last_index, last_minute = index, add_record(result.points, record)
+        last_index, last_minute = index, add_record(points, record)
         result.note_pending(last_minute, pending)
     result.note_pending(first_counted, pending)

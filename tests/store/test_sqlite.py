@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logctl.formats.combined import CombinedParser
-from logctl.metrics import native
+from logctl.metrics import columnar, native
 from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
 from logctl.store import sqlite_schema
@@ -98,12 +98,15 @@ def test_new_database_loads_the_schema_the_migrations_build(
                 (str(sqlite_schema.VERSION),)]
 
 
-def scanned_batch(chunks: list[bytes], start: int = 0) -> Batch:
-    """The chunks through the native scanner, merged as processing merges a batch: the
-    scanner's groups still waiting in the aggregate."""
-    aggregate = native.aggregate_clf(chunks[0], "auto", CombinedParser())
+ENGINES = {"native": native.aggregate_clf, "columnar": columnar.aggregate_clf}
+
+
+def scanned_batch(chunks: list[bytes], start: int = 0, engine: str = "native") -> Batch:
+    """The chunks through a fast engine, merged as processing merges a batch: the engine's
+    groups still waiting in the aggregate."""
+    aggregate = ENGINES[engine](chunks[0], "auto", CombinedParser())
     for chunk in chunks[1:]:
-        aggregate.merge(native.aggregate_clf(chunk, "auto", CombinedParser()))
+        aggregate.merge(ENGINES[engine](chunk, "auto", CombinedParser()))
     size = sum(map(len, chunks))
     return Batch("s", Position("id1", start, start + size), aggregate)
 
@@ -143,13 +146,15 @@ def test_the_scanner_leaves_groups_waiting_and_points_for_what_it_left() -> None
     assert not aggregate.groups and aggregate.requests == 7
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(picked=st.lists(st.lists(st.sampled_from(SCANNED), min_size=1, max_size=12),
                        min_size=1, max_size=4),
        cap=st.sampled_from([2, 3, 2000]))
+@pytest.mark.parametrize("engine", list(ENGINES))
 def test_scanned_groups_are_stored_as_their_points_would_be(
-        tmp_path_factory: pytest.TempPathFactory, picked: list[list[bytes]], cap: int) -> None:
+        tmp_path_factory: pytest.TempPathFactory, engine: str, picked: list[list[bytes]],
+        cap: int) -> None:
     """Rows built in C from the scanner's groups (no Point between) store what the same
     batch's points store: folded routes merged, the cap's OTHER, a minute two chunks
     share, and lines the line parser took, in one batch or the next."""
@@ -158,7 +163,7 @@ def test_scanned_groups_are_stored_as_their_points_would_be(
                        for name in ("direct", "settled"))
     chunks = [b"\n".join(lines) + b"\n" for lines in picked]
     for at, half in ((0, chunks[: len(chunks) // 2 + 1]), (10_000, chunks[len(chunks) // 2:])):
-        grouped, made = scanned_batch(half, at), scanned_batch(half, at)
+        grouped, made = scanned_batch(half, at, engine), scanned_batch(half, at, engine)
         waiting = list(grouped.aggregate.groups)
         assert made.aggregate.points is not None and not made.aggregate.groups
         assert direct.write_batch(grouped) and settled.write_batch(made)
@@ -168,3 +173,13 @@ def test_scanned_groups_are_stored_as_their_points_would_be(
         == [(row.key, row.point.as_tuple()[:5]) for row in settled.query(Query(group_by="route"))]
     direct.close()
     settled.close()
+
+
+def test_group_rows_in_python_equal_those_built_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    groups = scanned_batch([b"\n".join(SCANNED) + b"\n"]).aggregate.groups
+    series = {group[1:5]: number for number, group in enumerate(g for each in groups
+                                                                 for g in each)}
+    built = native.group_rows(groups, series)
+    monkeypatch.setattr(native, "_clf", None)
+    assert native.group_rows(groups, series) == built
+    assert [row[0] for row in built] == list(range(6)) and all(len(row) == 12 for row in built)
