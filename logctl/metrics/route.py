@@ -17,12 +17,21 @@ _ID = re.compile(
 
 @lru_cache(maxsize=131072)
 def fold_route(path: str) -> str:
-    """Drop query and fragment, fold numeric, UUID, hex and long token segments to `:id`."""
+    """Drop query and fragment, fold numeric, UUID, hex and long token segments to `:id`,
+    keep at most MAX_ROUTE characters. A route folds to itself (a segment that the cut
+    leaves looking like an id is folded too), so routes read back from the wire or a
+    store are their own routes."""
     path = path.split("?", 1)[0].split("#", 1)[0]
     if not path.startswith("/"):
         return path[:MAX_ROUTE] or "-"
-    parts = [":id" if _ID.match(part) else part for part in path.split("/")]
-    return "/".join(parts)[:MAX_ROUTE]
+    route = _fold_segments(path)[:MAX_ROUTE]
+    while (again := _fold_segments(route)[:MAX_ROUTE]) != route:
+        route = again
+    return route
+
+
+def _fold_segments(path: str) -> str:
+    return "/".join(":id" if _ID.match(part) else part for part in path.split("/"))
 
 
 def cap_routes(routes: set[str], known: set[str], cap: int) -> dict[str, str]:

@@ -7,7 +7,8 @@ from typing import Any
 
 from logctl.errors import StoreError, UsageError
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, Point, PointKey, merge_point, point_from
+from logctl.metrics.points import ChunkAggregate, Point
+from logctl.metrics.route import fold_route
 from logctl.pb import analytics_pb2 as apb
 from logctl.pb import storage_pb2 as spb
 from logctl.store.base import Batch, Coverage, Position, Query, Row
@@ -45,31 +46,38 @@ def batch_to_pb(batch: Batch) -> spb.Batch:
                             end=batch.position.end)
     malformed = [spb.Malformed(has_minute=minute is not None, minute=minute or 0, count=count)
                  for minute, count in agg.malformed.items()]
-    return spb.Batch(source=batch.source, position=position, packed=pack_points(agg.points),
+    return spb.Batch(source=batch.source, position=position, packed=pack_points(agg),
                      malformed=malformed, samples=agg.samples, lines=agg.lines)
 
 
-def pack_points(points: dict[PointKey, Point]) -> spb.PackedPoints:
-    """Points as columns (PackedPoints): one list per field, histograms joined."""
+def pack_points(aggregate: ChunkAggregate) -> spb.PackedPoints:
+    """An aggregate's points as columns (PackedPoints): one list per field, histograms
+    joined. Waiting groups are packed as they are, each distinct path folded once (no
+    Point made); a key may come twice, and the receiver merges it."""
+    points, groups = aggregate.split()
+    folded = {path: fold_route(path) for path in {g[3] for each in groups for g in each}}
+    waiting = [g for each in groups for g in each]
+    keys = [key[1:] for key in points] + [(g[1], g[2], folded[g[3]], g[4]) for g in waiting]
     series: dict[tuple, int] = {}
-    index = [series.setdefault(key[1:], len(series)) for key in points]
-    values = list(points.values())
-    hists = [point.encoded_hist() or b"" for point in values]
+    index = [series.setdefault(key, len(series)) for key in keys]
+    counters = [p.counters() for p in points.values()] + [g[5] for g in waiting]
+    hists = [p.encoded_hist() or b"" for p in points.values()] + [g[6] or b"" for g in waiting]
     hosts, methods, routes, statuses = zip(*series, strict=True) if series else ((),) * 4
+    (counts, errors, client_errors, sizes, latency_counts, latency_sums, latency_maxes, firsts,
+     lasts) = zip(*counters, strict=True) if counters else ((),) * 9
     return spb.PackedPoints(
         hosts=hosts, methods=methods, routes=routes, statuses=statuses, series=index,
-        minutes=[key[0] for key in points], counts=[p.count for p in values],
-        errors=[p.errors for p in values], client_errors=[p.client_errors for p in values],
-        bytes=[p.bytes for p in values], latency_counts=[p.latency_count for p in values],
-        latency_sums=[p.latency_sum for p in values],
-        latency_maxes=[p.latency_max for p in values], firsts=[p.first for p in values],
-        lasts=[p.last for p in values], hist_sizes=[len(h) for h in hists],
-        hists=b"".join(hists))
+        minutes=[key[0] for key in points] + [g[0] for g in waiting], counts=counts,
+        errors=errors, client_errors=client_errors, bytes=sizes,
+        latency_counts=latency_counts, latency_sums=latency_sums, latency_maxes=latency_maxes,
+        firsts=firsts, lasts=lasts, hist_sizes=[len(h) for h in hists], hists=b"".join(hists))
 
 
-def unpack_points(msg: spb.PackedPoints, into: dict[PointKey, Point]) -> None:
-    """Add packed points into a batch's points; columns that do not line up, or a
-    corrupted histogram, are the sender's error (UsageError: refused, never retried)."""
+def unpack_points(msg: spb.PackedPoints, into: ChunkAggregate) -> None:
+    """Add packed points into a batch's aggregate as waiting groups (their routes fold to
+    themselves), so a store that writes groups makes no Point of them; columns that do not
+    line up, or a corrupted histogram, are the sender's error (UsageError: refused, never
+    retried)."""
     series = list(zip(msg.hosts, msg.methods, msg.routes, msg.statuses, strict=False))
     columns = (msg.series, msg.minutes, msg.counts, msg.errors, msg.client_errors, msg.bytes,
                msg.latency_counts, msg.latency_sums, msg.latency_maxes, msg.firsts, msg.lasts,
@@ -79,21 +87,26 @@ def unpack_points(msg: spb.PackedPoints, into: dict[PointKey, Point]) -> None:
             or (msg.series and max(msg.series) >= len(series))
             or sum(msg.hist_sizes) != len(msg.hists)):
         raise UsageError("bad packed points: their columns do not line up")
-    hists, start = msg.hists, 0
-    for which, minute, *counters, size in zip(*columns, strict=True):
+    hists, start, blobs = msg.hists, 0, []
+    for size in msg.hist_sizes:
         blob, start = hists[start:start + size] or None, start + size
-        try:
+        blobs.append(blob)
+    try:
+        for blob in blobs:
             sketch.check(blob)
-        except StoreError as exc:
-            raise UsageError(f"bad point: {exc}") from None
-        merge_point(into, (minute, *series[which]), point_from(counters, blob))
+    except StoreError as exc:
+        raise UsageError(f"bad point: {exc}") from None
+    if blobs:
+        counters = zip(*columns[2:11], strict=True)
+        into.groups.append([(minute, *series[which], each, blob) for which, minute, each, blob
+                            in zip(msg.series, msg.minutes, counters, blobs, strict=True)])
 
 
 def batch_from_pb(msg: spb.Batch) -> Batch:
     agg = ChunkAggregate(lines=msg.lines, samples=list(msg.samples))
     for kp in msg.points:
         agg.points[(kp.minute, kp.host, kp.method, kp.route, kp.status)] = point_from_pb(kp.point)
-    unpack_points(msg.packed, agg.points)
+    unpack_points(msg.packed, agg)
     for m in msg.malformed:
         minute = m.minute if m.has_minute else None
         agg.malformed[minute] = agg.malformed.get(minute, 0) + m.count
