@@ -117,9 +117,10 @@ def point_from(counters: tuple, blob: bytes | None) -> Point:
     return point
 
 
-# What the native scanner groups a chunk's lines into before they are points: (minute,
-# host, method, path, status, counters in `Point.counters` order, packed histogram), the
-# path not yet folded to its route.
+# What the fast engines (the native scanner, the columnar ones) group a chunk's lines into
+# before they are points, and what a batch's packed columns unpack to: (minute, host,
+# method, path, status, counters in `Point.counters` order, packed histogram), the path
+# not yet folded to its route (a route folds to itself).
 Group = tuple[int, str, str, str, int, tuple, bytes | None]
 
 
@@ -128,10 +129,10 @@ class ChunkAggregate:
     """What a chunk of lines amounts to: points, and malformed lines by minute (None when
     the chunk had no parsable line to place them next to), with a few samples.
 
-    The native scanner's groups wait as they came (`groups`, lists of Group) until
-    something reads `points`, which makes them points then: a store that writes groups as
-    rows itself (SQLite) never builds a Point for them, where a sparse log has nearly a
-    point a line."""
+    Groups wait as they came (`groups`, lists of Group) until something reads `points`,
+    which makes them points then: a store that writes groups as rows itself (SQLite) and
+    the wire's packed columns never build a Point for them, where a sparse log has nearly
+    a point a line."""
 
     _points: dict[PointKey, Point] = field(default_factory=dict)
     malformed: dict[int | None, int] = field(default_factory=dict)
