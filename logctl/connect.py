@@ -8,7 +8,6 @@ returns the same result types, so a command renders one result whichever answere
 Transports are imported only by the remote clients: a local `logctl ingest` of a small
 file never pays for importing httpx, FastAPI or gRPC."""
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -113,25 +112,14 @@ class Follower:
                 with rollups_kept(services.store):
                     for root in roots:
                         intake.add_root(root, self.settings.globs)
-                    asyncio.run(_follow(intake, stop, progress, tick))
+                    intake.follow(stop, lambda: progress(Followed(intake.lines,
+                                                                  intake.requests)), tick)
             except KeyboardInterrupt:
                 pass
             finally:
                 intake.close()
             services.store.refresh_rollups()
         return Followed(intake.lines, intake.requests)
-
-
-async def _follow(intake: Any, stop: threading.Event, progress: Callable[[Followed], None],
-                  tick: float) -> None:
-    """Run the intake's watch, telling `progress` the totals, until `stop` is set."""
-    halt = asyncio.Event()
-    watching = asyncio.create_task(intake.watch(halt))
-    while not stop.is_set():
-        progress(Followed(intake.lines, intake.requests))
-        await asyncio.sleep(tick)
-    halt.set()
-    await watching
 
 
 def _files(root: Path) -> list[Path]:

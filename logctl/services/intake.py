@@ -279,6 +279,22 @@ class Intake:
                 self.submit_paths(self.changed(changes))
             relay.cancel()
 
+    def follow(self, stop: threading.Event, tick: Callable[[], None],
+               every: float = 0.5) -> None:
+        """Watch the roots until `stop` is set (from another thread), calling `tick` every
+        `every` seconds."""
+        asyncio.run(self._follow(stop, tick, every))
+
+    async def _follow(self, stop: threading.Event, tick: Callable[[], None],
+                      every: float) -> None:
+        halt = asyncio.Event()
+        watching = asyncio.create_task(self.watch(halt))
+        while not stop.is_set():
+            tick()
+            await asyncio.sleep(every)
+        halt.set()
+        await watching
+
     def close(self) -> None:
         """Drain: the running job sends no new chunk, its in-flight ones are acknowledged
         and checkpointed; queued jobs are dropped (roots are scanned again and unfinished
