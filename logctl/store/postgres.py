@@ -20,8 +20,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from logctl.errors import DiskFull, StoreError
 from logctl.metrics import sketch
-from logctl.metrics.points import Point, merge_point
-from logctl.metrics.route import ROUTE_CAP, cap_routes
+from logctl.metrics.points import Group, Point, point_from
+from logctl.metrics.route import ROUTE_CAP, cap_routes, fold_route
 from logctl.store import downsample, redact
 from logctl.store import postgres_rollup as rollup
 from logctl.store import postgres_schema as schema
@@ -163,8 +163,8 @@ class PostgresStore:
             return self._run("write a batch", lambda conn: self._write(conn, batch))
 
     def _write(self, conn: psycopg.Connection, batch: Batch) -> bool:
-        self._ensure_partitions(conn, {key[0] // schema.DAY * schema.DAY
-                                       for key in batch.aggregate.points})
+        self._ensure_partitions(conn, {minute // schema.DAY * schema.DAY
+                                       for minute in batch.aggregate.minutes()})
         with conn.transaction():
             p = batch.position
             claimed = conn.execute(
@@ -197,31 +197,42 @@ class PostgresStore:
 
     def _point_rows(self, conn: psycopg.Connection, batch: Batch) -> list[str]:
         """COPY lines with routes capped and series ids resolved, in key order so two
-        transactions lock shared points in the same order (no deadlock in the common case)."""
-        renames = self._cap_routes(conn, batch)
-        keyed = {(batch.source, host, method, renames.get(route, route), status): None
-                 for (_, host, method, route, status) in batch.aggregate.points}
-        ids = self._series_ids(conn, list(keyed))
-        merged: dict[tuple[int, int], Point] = {}
-        for (minute, host, method, route, status), point in batch.aggregate.points.items():
-            series = ids[(batch.source, host, method, renames.get(route, route), status)]
-            merge_point(merged, (series, minute), point)
-        return [copy_line(series, minute, merged[(series, minute)])
-                for series, minute in sorted(merged)]
+        transactions lock shared points in the same order (no deadlock in the common case).
+        Waiting groups become lines straight from their counters (each distinct path folded
+        once); a key that two of them, or a group and a point, share is merged first (one
+        statement cannot upsert a row twice)."""
+        points, groups = batch.aggregate.split()
+        folded = {path: fold_route(path) for path in {g[3] for each in groups for g in each}}
+        renames = self._cap_routes(conn, batch.source,
+                                   {key[3] for key in points} | set(folded.values()))
 
-    def _cap_routes(self, conn: psycopg.Connection, batch: Batch) -> dict[str, str]:
+        def series(host: str, method: str, route: str, status: int) -> SeriesKey:
+            return (batch.source, host, method, renames.get(route, route), status)
+
+        keys = [series(*key[1:]) for key in points]
+        keyed = [(series(g[1], g[2], folded[g[3]], g[4]), g) for each in groups for g in each]
+        ids = self._series_ids(conn, list(dict.fromkeys([*keys, *(key for key, _ in keyed)])))
+        rows: dict[tuple[int, int], Point | Group] = {}
+        made: set[tuple[int, int]] = set()
+        for key, (point_key, point) in zip(keys, points.items(), strict=True):
+            _merge_row(rows, (ids[key], point_key[0]), point, made)
+        for key, group in keyed:
+            _merge_row(rows, (ids[key], group[0]), group, made)
+        return [copy_line(series_id, minute, rows[(series_id, minute)])
+                for series_id, minute in sorted(rows)]
+
+    def _cap_routes(self, conn: psycopg.Connection, source: str,
+                    routes: set[str]) -> dict[str, str]:
         """Renames that keep the source within the route cap. Only a batch bringing routes
         this process has not seen takes the source's lock and rereads its routes, so the cap
         holds across processes without serializing ordinary writes."""
-        routes = {key[3] for key in batch.aggregate.points}
-        known = self.routes.get(batch.source)
+        known = self.routes.get(source)
         if known is not None and routes <= known:
             return {}
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                      (f"logctl-routes:{batch.source}",))
-        rows = conn.execute("SELECT DISTINCT route FROM series WHERE source = %s",
-                            (batch.source,))
-        known = self.routes[batch.source] = {route for (route,) in rows}
+                      (f"logctl-routes:{source}",))
+        rows = conn.execute("SELECT DISTINCT route FROM series WHERE source = %s", (source,))
+        known = self.routes[source] = {route for (route,) in rows}
         return cap_routes(routes, known, self.route_cap)
 
     def _series_ids(self, conn: psycopg.Connection, keys: list[SeriesKey]) -> dict[SeriesKey, int]:
@@ -469,13 +480,39 @@ class PostgresStore:
         self.pool.close()
 
 
-def copy_line(series: int, minute: int, p: Point) -> str:
-    """A point as a line of COPY's text format (numbers and {..} arrays need no escaping),
-    its histogram's arrays written from the packed pairs in C: no decode to a dict and no
-    adapting of each field by psycopg."""
-    return (f"{series}\t{minute}\t{p.count}\t{p.errors}\t{p.client_errors}\t{p.bytes}\t"
-            f"{p.latency_count}\t{p.latency_sum!r}\t{p.latency_max!r}\t"
-            f"{sketch.pg_arrays(p.encoded_hist())}\t{p.first!r}\t{p.last!r}\n")
+def _merge_row(rows: dict[tuple[int, int], Point | Group], key: tuple[int, int],
+               row: Point | Group, made: set[tuple[int, int]]) -> None:
+    """Put a point or group at its key, or merge the two into a point of our own (`made`
+    holds the keys of those), leaving the batch's own points as they were: a write that
+    is retried reads them again."""
+    mine = rows.get(key)
+    if mine is None:
+        rows[key] = row
+        return
+    if key not in made:
+        mine = point_from(*_counters(mine))
+        made.add(key)
+    mine.merge(point_from(*_counters(row)))
+    rows[key] = mine
+
+
+def _counters(row: Point | Group) -> tuple[tuple, bytes | None]:
+    """A point's or group's counters (`Point.counters` order) and packed histogram."""
+    if isinstance(row, Point):
+        return row.counters(), row.encoded_hist()
+    return row[5], row[6]
+
+
+def copy_line(series: int, minute: int, row: Point | Group) -> str:
+    """A point or waiting group as a line of COPY's text format (numbers and {..} arrays
+    need no escaping), its histogram's arrays written from the packed pairs in C: no decode
+    to a dict and no adapting of each field by psycopg."""
+    counters, blob = _counters(row)
+    count, errors, client_errors, size, latency_count, latency_sum, latency_max, first, last = (
+        counters)
+    return (f"{series}\t{minute}\t{count}\t{errors}\t{client_errors}\t{size}\t"
+            f"{latency_count}\t{latency_sum!r}\t{latency_max!r}\t"
+            f"{sketch.pg_arrays(blob)}\t{first!r}\t{last!r}\n")
 
 
 def point_row(series: int, minute: int, p: Point) -> tuple:

@@ -16,7 +16,7 @@ from pathlib import Path
 from logctl.errors import DiskFull, StoreError
 from logctl.localdb import WAL_CHECKPOINT_PAGES
 from logctl.metrics import dense, sketch
-from logctl.metrics.points import Point, PointKey, merge_point
+from logctl.metrics.points import Point, PointKey, merge_point, point_from
 from logctl.metrics.route import ROUTE_CAP, cap_routes, fold_route
 from logctl.store import downsample
 from logctl.store import sqlite_rollup as rollup
@@ -220,8 +220,10 @@ class SQLiteStore:
                     for each, (key, p) in zip(series, points.items(), strict=True)]
         merged: dict[tuple[SeriesKey, int], Point] = {}
         for (minute, host, method, route, status), point in points.items():
+            # a copy: merging into the batch's own point would count it twice were the
+            # write retried (another process holding the lock)
             merge_point(merged, ((source, host, method, renames.get(route, route), status),
-                                 minute), point)
+                                 minute), point_from(point.counters(), point.encoded_hist()))
         ids = self._series_ids([each for each, _ in merged])
         return [(ids[each], minute, *point_values(p)) for (each, minute), p in merged.items()]
 

@@ -18,7 +18,9 @@ from logctl.store.base import Batch, Position, Query
 from logctl.store.migrations import Migration
 from logctl.store.sqlite import SQLiteStore
 from logctl.synthetic import Truth, generate
+from tests.metrics.test_engines import LatencySum, canonical
 from tests.store.conftest import Backend, int32_histograms, pg_backend, sqlite_backend
+from tests.store.test_sqlite import SCANNED, scanned_batch
 
 DATA = Path(__file__).parents[1] / "data" / "apache_logs.log"
 APACHE_DAYS = [(1431820800, 1632, 0), (1431907200, 2893, 0), (1431993600, 2896, 0),
@@ -471,3 +473,29 @@ def test_postgres_points_lose_the_series_check_and_keep_their_data(
 
 def routes(store) -> list[tuple]:
     return [(row.key, row.point.as_tuple()) for row in store.query(Query(group_by="route"))]
+
+
+def test_waiting_groups_store_what_their_points_would(backend: Backend) -> None:
+    """A batch whose scanner groups wait (written as rows from their counters) and the
+    same batch made points answer alike, through folded routes, the route cap's OTHER and
+    keys two chunks share; the batch's own points are left as they were."""
+    store = backend.open(route_cap=3)
+    chunks = [b"\n".join(SCANNED[:5]) + b"\n", b"\n".join(SCANNED[2:]) + b"\n",
+              SCANNED[6].replace(b"/d/y", b"/e/z") + b"\n"]  # /d/y's key, past the cap too
+    for source, make_points in (("grouped", False), ("made", True)):
+        batch = scanned_batch(chunks)
+        batch.source, batch.position = source, Position(source, 0, 1)
+        if make_points:
+            before = canonical(batch.aggregate)
+        assert store.write_batch(batch)
+        if make_points:
+            assert canonical(batch.aggregate) == before
+    asked = [store.query(Query(sources=[source], group_by="route", step_minutes=1))
+             for source in ("grouped", "made")]
+    assert [(row.key, row.bucket, LatencySum(row.point.latency_sum), row.point.count)
+            for row in asked[0]] == [
+        (row.key, row.bucket, row.point.latency_sum, row.point.count) for row in asked[1]]
+    assert sorted({row.key for row in asked[0]}) == ["(other)", "/a/:id", "/b", "/c/x"]
+    assert sum(row.point.count for row in asked[0]) == 11
+    assert [row.point.count for row in asked[0] if row.key == "(other)"] == [2]
+    store.close()
