@@ -977,9 +977,61 @@ static PyObject *rows(PyObject *module, PyObject *args) {
     return out;
 }
 
+PyDoc_STRVAR(chunked_doc,
+"chunked(rows, per) -> (joined, rest)\n\n"
+"Rows (tuples of one length) `per` at a time joined into one tuple each, for a statement\n"
+"that inserts `per` rows at once, and the rows left over (fewer than `per`).");
+
+static PyObject *chunked(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *rows;
+    Py_ssize_t per;
+    if (!PyArg_ParseTuple(args, "O!n", &PyList_Type, &rows, &per))
+        return NULL;
+    if (per < 1)
+        return PyErr_Format(PyExc_ValueError, "per must be at least 1");
+    Py_ssize_t n = PyList_GET_SIZE(rows), whole = n / per * per;
+    PyObject *joined = PyList_New(0);
+    for (Py_ssize_t start = 0; joined && start < whole; start += per) {
+        Py_ssize_t width = 0;
+        for (Py_ssize_t i = start; i < start + per; i++) {
+            PyObject *row = PyList_GET_ITEM(rows, i);
+            if (!PyTuple_Check(row)) {
+                PyErr_SetString(PyExc_TypeError, "a row is not a tuple");
+                Py_CLEAR(joined);
+                break;
+            }
+            width += PyTuple_GET_SIZE(row);
+        }
+        PyObject *flat = joined ? PyTuple_New(width) : NULL;
+        if (!flat) {
+            Py_CLEAR(joined);
+            break;
+        }
+        Py_ssize_t at = 0;
+        for (Py_ssize_t i = start; i < start + per; i++) {
+            PyObject *row = PyList_GET_ITEM(rows, i);
+            for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(row); j++)
+                PyTuple_SET_ITEM(flat, at++, Py_NewRef(PyTuple_GET_ITEM(row, j)));
+        }
+        if (PyList_Append(joined, flat) < 0)
+            Py_CLEAR(joined);
+        Py_DECREF(flat);
+    }
+    if (!joined)
+        return NULL;
+    PyObject *rest = PyList_GetSlice(rows, whole, n);
+    if (!rest) {
+        Py_DECREF(joined);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", joined, rest);
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"rows", rows, METH_VARARGS, rows_doc},
+    {"chunked", chunked, METH_VARARGS, chunked_doc},
     {NULL, NULL, 0, NULL},
 };
 

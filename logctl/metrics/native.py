@@ -49,6 +49,16 @@ def group_rows(groups: list[list[Group]], series: dict[tuple[str, str, str, int]
              *group[5][7:]) for each in groups for group in each]
 
 
+def chunked(rows: list[tuple], per: int) -> tuple[list[tuple], list[tuple]]:
+    """Rows `per` at a time joined into one tuple each (the parameters of a statement that
+    inserts `per` rows), and the rows left over: in C where built."""
+    if _clf is not None:
+        return _clf.chunked(rows, per)
+    whole = len(rows) // per * per
+    return ([tuple(value for row in rows[start:start + per] for value in row)
+             for start in range(0, whole, per)], rows[whole:])
+
+
 def _parse_leftovers(result: ChunkAggregate, leftovers: list[tuple], parse: LineParser,
                      first_counted: int | None) -> None:
     """Parse the lines the scanner left, in order, placing each malformed one at the minute

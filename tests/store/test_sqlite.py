@@ -14,7 +14,8 @@ from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
 from logctl.store import sqlite_schema
 from logctl.store.base import Batch, Position, Query
-from logctl.store.sqlite import SQLiteStore
+from logctl.store.sqlite import ROWS_A_STATEMENT, SQLiteStore
+from logctl.synthetic import generate
 from tests.metrics.test_engines import LatencySum
 
 
@@ -183,3 +184,33 @@ def test_group_rows_in_python_equal_those_built_in_c(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(native, "_clf", None)
     assert native.group_rows(groups, series) == built
     assert [row[0] for row in built] == list(range(6)) and all(len(row) == 12 for row in built)
+
+
+def test_rows_are_upserted_many_a_statement_with_keys_repeated_inside_one(
+        tmp_path: Path) -> None:
+    """Past ROWS_A_STATEMENT rows a batch upserts them many to a statement; chunks cut
+    inside minutes repeat keys within one statement, which merge as across batches."""
+    lines = "".join(generate(3000, seed=4, per_minute=300)).encode().splitlines(keepends=True)
+    chunks = [b"".join(lines[start:start + 170]) for start in range(0, len(lines), 170)]
+    grouped, made = scanned_batch(chunks), scanned_batch(chunks)
+    rows = SQLiteStore(tmp_path / "rows.db")._point_rows(grouped)
+    keys = [(row[0], row[1]) for row in rows]
+    assert len(rows) > 4 * ROWS_A_STATEMENT and len(set(keys)) < len(keys)
+    assert made.aggregate.points and not made.aggregate.groups  # points: one row a key
+    stores = [SQLiteStore(tmp_path / f"{name}.db") for name in ("grouped", "made")]
+    for store, batch in zip(stores, (grouped, made), strict=True):
+        assert store.write_batch(batch)
+    assert stored_points(stores[0]) == stored_points(stores[1])
+    assert sum(row[5] for row in stored_points(stores[0])) == 3000
+    for store in stores:
+        store.close()
+
+
+def test_rows_are_chunked_alike_in_c_and_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [(n, f"r{n}", n / 2) for n in range(10)]
+    assert native.chunked(rows, 4) == ([(0, "r0", 0.0, 1, "r1", 0.5, 2, "r2", 1.0, 3, "r3", 1.5),
+                                        (4, "r4", 2.0, 5, "r5", 2.5, 6, "r6", 3.0, 7, "r7", 3.5)],
+                                       [(8, "r8", 4.0), (9, "r9", 4.5)])
+    built = native.chunked(rows, 3)
+    monkeypatch.setattr(native, "_clf", None)
+    assert native.chunked(rows, 3) == built and native.chunked(rows, 11) == ([], rows)
