@@ -144,11 +144,11 @@ class ProcessingService:
 
     With `batch_bytes`, consecutive chunks of one source are stored as one batch of up to
     that many bytes: chunks stay small enough to parse in parallel, while storage takes
-    fewer, larger transactions (and merges the points two chunks share at their boundary
-    once, in memory, instead of in an upsert).
+    fewer, larger transactions. Eight chunks in flight are two embedded batches' worth, so
+    the pool parses the next batch while one is written (4 left it idle during writes).
     """
 
-    def __init__(self, storage: StorageClient, pool: ParsePool, in_flight: int = 4,
+    def __init__(self, storage: StorageClient, pool: ParsePool, in_flight: int = 8,
                  batch_bytes: int = 0) -> None:
         self.storage = storage
         self.pool = pool
