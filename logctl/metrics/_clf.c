@@ -29,6 +29,8 @@
 #define MAX_PREFIX 16        /* tokens before the time: vhost, client list, ident, user */
 #define ZERO_BIN INT32_MIN   /* sketch.ZERO_BIN */
 
+#define INLINE_BINS 4
+
 typedef struct {
     int64_t minute, first, last;
     int64_t count, errors, client_errors, bytes, lat_count;
@@ -38,6 +40,13 @@ typedef struct {
     uint32_t host_len, method_len, path_len;
     int32_t status;
     uint32_t bins;       /* distinct histogram bins, counted when building the output */
+    /* A group's first INLINE_BINS bins live in the group itself, on the cache lines its
+     * counters were just written to; later ones go to the scan's (group, bin) table. In
+     * a sparse log most groups hold a few lines, and looking their bins up in the table
+     * missed the cache for a fifth of the scan's time. */
+    uint32_t ninline;
+    int32_t inline_bin[INLINE_BINS];
+    uint32_t inline_count[INLINE_BINS];
 } Group;
 
 typedef struct {
@@ -57,7 +66,7 @@ typedef struct {
     uint32_t *slots;     /* group index + 1; 0 is empty */
     size_t nslots;
     BinCount *bins;      /* open addressing on (group, bin); count 0 is empty */
-    size_t nbins, bin_slots;
+    size_t nbins, nhashed, bin_slots;  /* bins in all, those in the table, its size */
     char *arena;
     size_t arena_len, arena_cap;
     Leftover *left;
@@ -541,7 +550,20 @@ static Group *find_group(Scan *scan, const char *key, size_t key_len, size_t hos
 }
 
 static int add_bin(Scan *scan, uint32_t group, int32_t bin) {
-    if ((scan->nbins + 1) * 2 > scan->bin_slots) {
+    Group *g = &scan->groups[group];
+    for (uint32_t i = 0; i < g->ninline; i++) {
+        if (g->inline_bin[i] == bin) {
+            g->inline_count[i]++;
+            return 1;
+        }
+    }
+    if (g->ninline < INLINE_BINS) {
+        g->inline_bin[g->ninline] = bin;
+        g->inline_count[g->ninline++] = 1;
+        scan->nbins++;
+        return 1;
+    }
+    if ((scan->nhashed + 1) * 2 > scan->bin_slots) {
         size_t nslots = scan->bin_slots ? scan->bin_slots * 2 : 4096;
         BinCount *next = calloc(nslots, sizeof *next);
         if (!next)
@@ -568,6 +590,7 @@ static int add_bin(Scan *scan, uint32_t group, int32_t bin) {
     }
     scan->bins[at] = (BinCount){group, bin, 1};
     scan->nbins++;
+    scan->nhashed++;
     return 1;
 }
 
@@ -697,11 +720,19 @@ static BinCount *bins_by_group(Scan *scan) {
         free(out);
         return NULL;
     }
+    for (size_t g = 0; g < scan->ngroups; g++)
+        scan->groups[g].bins = scan->groups[g].ninline;
     for (size_t i = 0; i < scan->bin_slots; i++)
         if (scan->bins[i].count)
             scan->groups[scan->bins[i].group].bins++;
     for (size_t g = 0; g < scan->ngroups; g++)
         start[g + 1] = start[g] + scan->groups[g].bins;
+    for (size_t g = 0; g < scan->ngroups; g++) {
+        const Group *group = &scan->groups[g];
+        for (uint32_t i = 0; i < group->ninline; i++)
+            out[start[g]++] = (BinCount){(uint32_t)g, group->inline_bin[i],
+                                         group->inline_count[i]};
+    }
     for (size_t i = 0; i < scan->bin_slots; i++)
         if (scan->bins[i].count)
             out[start[scan->bins[i].group]++] = scan->bins[i];
