@@ -5,12 +5,15 @@ storage in request order."""
 import multiprocessing
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
 from multiprocessing import forkserver
+
+import psutil
 
 from logctl.formats import Format, FormatOptions, make_format
 from logctl.formats.fields import FieldMap
@@ -105,7 +108,9 @@ class ParsePool:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["logctl.metrics.columnar_json"])
                 _start_fork_server()
-                self._processes = ProcessPoolExecutor(self.workers, mp_context=context)
+                self._processes = ProcessPoolExecutor(
+                    self.workers, mp_context=context, initializer=exit_with,
+                    initargs=(os.getpid(),))
             return self._processes
 
     def shutdown(self) -> None:
@@ -113,6 +118,26 @@ class ParsePool:
         for pool in (self._threads, self._processes):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+
+PARENT_WATCH_S = 0.5
+
+
+def exit_with(parent: int) -> None:
+    """Worker initializer: end the worker once the process that made its pool is gone.
+    A pool shut down tells its workers to stop, but a daemon killed -9 cannot: its workers
+    (and the fork server, which lives while any of them does) would wait for work forever."""
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_WATCH_S)
+            try:
+                gone = psutil.Process(parent).status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                gone = True
+            if gone:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _done(spec: FormatSpec, data: bytes) -> Future:
