@@ -13,8 +13,6 @@ from dataclasses import replace
 from functools import lru_cache
 from multiprocessing import forkserver
 
-import psutil
-
 from logctl.formats import Format, FormatOptions, make_format
 from logctl.formats.fields import FieldMap
 from logctl.formats.w3c import W3cParser
@@ -126,7 +124,10 @@ PARENT_WATCH_S = 0.5
 def exit_with(parent: int) -> None:
     """Worker initializer: end the worker once the process that made its pool is gone.
     A pool shut down tells its workers to stop, but a daemon killed -9 cannot: its workers
-    (and the fork server, which lives while any of them does) would wait for work forever."""
+    (and the fork server, which lives while any of them does) would wait for work forever.
+    psutil is imported here, in the worker: every command imports this module."""
+    import psutil
+
     def watch() -> None:
         while True:
             time.sleep(PARENT_WATCH_S)
