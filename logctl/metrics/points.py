@@ -80,6 +80,10 @@ class Point:
         else:
             sketch.merge_into(self.hist, other.hist)
 
+    def copy(self) -> "Point":
+        """An independent copy (the histogram stays packed if it is)."""
+        return point_from(self.counters(), self.encoded_hist())
+
     def counters(self) -> tuple:
         """The counters without the histogram, in `as_tuple` order."""
         return (self.count, self.errors, self.client_errors, self.bytes, self.latency_count,
@@ -161,6 +165,12 @@ class ChunkAggregate:
         """The points made so far and the groups still waiting, for a store that writes
         groups itself; together they are `points` (a key may be in both)."""
         return self._points, self.groups
+
+    def folded_paths(self) -> dict[str, str]:
+        """Each waiting group's path and the route it folds to, folded once a distinct
+        path: for a writer that keys groups by route without making them points."""
+        return {path: fold_route(path)
+                for path in {group[3] for groups in self.groups for group in groups}}
 
     def minutes(self) -> set[int]:
         """The minutes the aggregate has points in, without making the groups points."""

@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from logctl.errors import DiskFull, StoreError
 from logctl.metrics import sketch
 from logctl.metrics.points import Group, Point, point_from
-from logctl.metrics.route import ROUTE_CAP, cap_routes, fold_route
+from logctl.metrics.route import ROUTE_CAP, cap_routes
 from logctl.store import downsample, redact
 from logctl.store import postgres_rollup as rollup
 from logctl.store import postgres_schema as schema
@@ -202,7 +202,7 @@ class PostgresStore:
         once); a key that two of them, or a group and a point, share is merged first (one
         statement cannot upsert a row twice)."""
         points, groups = batch.aggregate.split()
-        folded = {path: fold_route(path) for path in {g[3] for each in groups for g in each}}
+        folded = batch.aggregate.folded_paths()
         renames = self._cap_routes(conn, batch.source,
                                    {key[3] for key in points} | set(folded.values()))
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from logctl.errors import DiskFull, StoreError
 from logctl.localdb import WAL_CHECKPOINT_PAGES
-from logctl.metrics import dense, sketch
-from logctl.metrics.points import Point, PointKey, merge_point, point_from
-from logctl.metrics.route import ROUTE_CAP, cap_routes, fold_route
+from logctl.metrics import dense, native, sketch
+from logctl.metrics.points import Point, PointKey, merge_point
+from logctl.metrics.route import ROUTE_CAP, cap_routes
 from logctl.store import downsample
 from logctl.store import sqlite_rollup as rollup
 from logctl.store.base import (
@@ -180,9 +180,7 @@ class SQLiteStore:
             if seen.fetchone():
                 conn.rollback()
                 return False
-            from logctl.metrics.native import chunked  # where it runs, as in _point_rows
-
-            joined, rest = chunked(self._point_rows(batch), ROWS_A_STATEMENT)
+            joined, rest = native.chunked(self._point_rows(batch), ROWS_A_STATEMENT)
             conn.executemany(UPSERT_POINTS, joined)
             conn.executemany(UPSERT_POINT, rest)
             rollup.mark_dirty(conn, batch_hours(batch))
@@ -206,20 +204,16 @@ class SQLiteStore:
         minute straddles) merge in the upsert, as a later batch's row would."""
         source = batch.source
         points, groups = batch.aggregate.split()
-        folded = {path: fold_route(path) for path in {g[3] for each in groups for g in each}}
+        folded = batch.aggregate.folded_paths()
         renames = cap_routes({key[3] for key in points} | set(folded.values()),
                              self._known_routes(source), self.route_cap)
         rows = self._rows_of_points(source, points, renames)
         if groups:
-            # Imported where it runs: groups come only from the native scanner, which
-            # commands that only read never load.
-            from logctl.metrics.native import group_rows
-
             series = {key: (source, key[0], key[1], renames.get(route, route), key[3])
                       for key in {g[1:5] for each in groups for g in each}
                       for route in (folded[key[2]],)}
             ids = self._series_ids(series.values())
-            rows += group_rows(groups, {key: ids[each] for key, each in series.items()})
+            rows += native.group_rows(groups, {key: ids[each] for key, each in series.items()})
         return rows
 
     def _rows_of_points(self, source: str, points: dict[PointKey, Point],
@@ -234,7 +228,7 @@ class SQLiteStore:
             # a copy: merging into the batch's own point would count it twice were the
             # write retried (another process holding the lock)
             merge_point(merged, ((source, host, method, renames.get(route, route), status),
-                                 minute), point_from(point.counters(), point.encoded_hist()))
+                                 minute), point.copy())
         ids = self._series_ids([each for each, _ in merged])
         return [(ids[each], minute, *point_values(p)) for (each, minute), p in merged.items()]
 

@@ -8,7 +8,6 @@ from typing import Any
 from logctl.errors import StoreError, UsageError
 from logctl.metrics import sketch
 from logctl.metrics.points import ChunkAggregate, Point
-from logctl.metrics.route import fold_route
 from logctl.pb import analytics_pb2 as apb
 from logctl.pb import storage_pb2 as spb
 from logctl.store.base import Batch, Coverage, Position, Query, Row
@@ -55,7 +54,7 @@ def pack_points(aggregate: ChunkAggregate) -> spb.PackedPoints:
     joined. Waiting groups are packed as they are, each distinct path folded once (no
     Point made); a key may come twice, and the receiver merges it."""
     points, groups = aggregate.split()
-    folded = {path: fold_route(path) for path in {g[3] for each in groups for g in each}}
+    folded = aggregate.folded_paths()
     waiting = [g for each in groups for g in each]
     keys = [key[1:] for key in points] + [(g[1], g[2], folded[g[3]], g[4]) for g in waiting]
     series: dict[tuple, int] = {}
