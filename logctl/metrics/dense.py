@@ -12,7 +12,6 @@ bins outside [LOW, HIGH], ascending. Counts are mostly small, so a bin takes one
 where an int64 field took eight: a sparse day's rollups shrink several times over."""
 
 import sys
-from collections.abc import Iterator
 
 from logctl.errors import StoreError
 from logctl.metrics import sketch
@@ -35,43 +34,18 @@ def encode(hist: sketch.Histogram) -> bytes:
     out = bytearray()
     for value in (first - LOW, fields,
                   *(dense.get(index, 0) for index in range(first, first + fields))):
-        _write(out, value)
+        sketch.write_varint(out, value)
     for index, n in sorted(hist.items()):
         if not LOW <= index <= HIGH:
-            _write(out, (index << 1) ^ (index >> 63))
-            _write(out, n)
+            sketch.write_varint(out, sketch.zigzag(index))
+            sketch.write_varint(out, n)
     return bytes(out)
-
-
-def _write(out: bytearray, value: int) -> None:
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-
-
-def _numbers(blob: bytes) -> Iterator[int]:
-    """The varints of a blob in order; StoreError for one cut short or past 64 bits."""
-    value = shift = 0
-    for byte in blob:
-        value |= (byte & 0x7F) << shift
-        if byte & 0x80:
-            shift += 7
-            if shift > 63:
-                raise sketch.corrupt("it ends inside a number")
-            continue
-        if value >= 2**64:
-            raise sketch.corrupt("it ends inside a number")
-        yield value
-        value = shift = 0
-    if shift:
-        raise sketch.corrupt("it ends inside a number")
 
 
 def _parse(blob: bytes) -> tuple[int, list[int], list[tuple[int, int]]]:
     """The lowest dense bin, the dense counts and the outlying pairs of a packed blob;
     StoreError (with the native sum's words) for one `encode` cannot have written."""
-    numbers = list(_numbers(blob))
+    numbers = list(sketch.varints(blob))
     if len(numbers) < 2:
         raise sketch.corrupt("it is shorter than its header")
     offset, fields = numbers[0], numbers[1]
@@ -83,7 +57,7 @@ def _parse(blob: bytes) -> tuple[int, list[int], list[tuple[int, int]]]:
         raise sketch.corrupt("it ends inside a number")
     if any(n > INT64_MAX for n in numbers[2:]):
         raise sketch.corrupt("a count is out of range")
-    pairs = [((zig >> 1) ^ -(zig & 1), n) for zig, n in zip(rest[::2], rest[1::2], strict=True)]
+    pairs = [(sketch.unzigzag(zig), n) for zig, n in zip(rest[::2], rest[1::2], strict=True)]
     if any(n < 1 for _, n in pairs):
         raise sketch.corrupt("a count is below 1")
     bins = [index for index, _ in pairs]

@@ -15,7 +15,7 @@ import math
 import operator
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate, chain
 from typing import TypeVar
 
@@ -163,6 +163,41 @@ def pg_arrays(blob: bytes | None) -> str:
     return f"{{{','.join(map(str, flat[::2]))}}}\t{{{','.join(map(str, flat[1::2]))}}}"
 
 
+def write_varint(out: bytearray, value: int) -> None:
+    """Append an unsigned LEB128 varint (the compact and dense packings' numbers)."""
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def varints(blob: bytes) -> Iterator[int]:
+    """The varints of a blob in order; StoreError for one cut short or past 64 bits."""
+    value = shift = 0
+    for byte in blob:
+        value |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+            if shift > 63:
+                raise corrupt("it ends inside a number")
+            continue
+        if value >= 2**64:
+            raise corrupt("it ends inside a number")
+        yield value
+        value = shift = 0
+    if shift:
+        raise corrupt("it ends inside a number")
+
+
+def zigzag(index: int) -> int:
+    """A signed bin as the unsigned number a varint holds (0, -1, 1, -2 ... to 0, 1, 2, 3)."""
+    return (index << 1) ^ (index >> 63)
+
+
+def unzigzag(value: int) -> int:
+    return (value >> 1) ^ -(value & 1)
+
+
 def compact(blob: bytes | None) -> bytes | None:
     """A packed histogram as SQLite stores a point's: its (bin, count) pairs as varints
     (LEB128, the bin zigzagged), two or three bytes a pair where int32 pairs take eight; a
@@ -173,11 +208,8 @@ def compact(blob: bytes | None) -> bytes | None:
         return None
     out = bytearray()
     for index, count in sorted(decode(blob).items()):
-        for value in ((index << 1) ^ (index >> 63), count):
-            while value >= 0x80:
-                out.append(value & 0x7F | 0x80)
-                value >>= 7
-            out.append(value)
+        write_varint(out, zigzag(index))
+        write_varint(out, count)
     return bytes(out)
 
 
@@ -194,18 +226,10 @@ def expand(blob: bytes | None, ascending: bool = True) -> bytes | None:
         return native(_sketch.expand, blob, ascending)
     if not blob:
         return None
-    numbers, value, shift = [], 0, 0
-    for byte in blob:
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            numbers.append(value)
-            value = shift = 0
-        elif shift > 63:
-            break
-    if shift or len(numbers) % 2:
+    numbers = list(varints(blob))
+    if len(numbers) % 2:
         raise corrupt("it ends inside a number")
-    bins = [(zig >> 1) ^ -(zig & 1) for zig in numbers[::2]]
+    bins = [unzigzag(zig) for zig in numbers[::2]]
     counts = numbers[1::2]
     if not all(-2**31 <= index < 2**31 for index in bins) or not all(
             1 <= count < 2**31 for count in counts):
