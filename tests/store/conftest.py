@@ -3,6 +3,7 @@ from LOGCTL_TEST_PG_DSN; an unreachable server fails the tests (CI must exercise
 each test gets its own schema, dropped afterwards, so parallel runs never collide."""
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 
 from logctl.metrics import sketch
+from logctl.store import sqlite_schema
 from logctl.store.postgres import PostgresStore
 from logctl.store.sqlite import SQLiteStore
 
@@ -50,6 +52,18 @@ def int32_histograms(patch: pytest.MonkeyPatch) -> None:
     version 7 hold them: for tests that make an older file with the code of today."""
     patch.setattr(sketch, "compact", lambda blob: blob or None)
     patch.setattr(sketch, "expand", lambda blob, ascending=True: blob or None)
+
+
+@contextmanager
+def older_file(path: Path, patch: pytest.MonkeyPatch, version: int) -> Iterator[SQLiteStore]:
+    """A SQLite store at `path` as logctl made it at schema `version` (only that many
+    migrations, point histograms as int32 pairs), closed afterwards: what a test upgrades."""
+    with patch.context() as old:
+        old.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:version])
+        int32_histograms(old)
+        store = SQLiteStore(path)
+        yield store
+        store.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -19,7 +19,7 @@ from logctl.store.migrations import Migration
 from logctl.store.sqlite import SQLiteStore
 from logctl.synthetic import Truth, generate
 from tests.metrics.test_engines import LatencySum, canonical
-from tests.store.conftest import Backend, int32_histograms, pg_backend, sqlite_backend
+from tests.store.conftest import Backend, older_file, pg_backend, sqlite_backend
 from tests.store.test_sqlite import SCANNED, scanned_batch
 
 DATA = Path(__file__).parents[1] / "data" / "apache_logs.log"
@@ -293,14 +293,10 @@ def test_sqlite_points_move_to_minute_order_with_their_data(
     """Migration 3 rebuilds points keyed by (minute, series_id): a version-2 file keeps
     every point, and the minute index it no longer needs is gone."""
     path = tmp_path / "v2.db"
-    with monkeypatch.context() as patched:
-        patched.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:2])
-        int32_histograms(patched)
-        old = SQLiteStore(path)
+    with older_file(path, monkeypatch, 2) as old:
         for each in apache_batches():
             old.write_batch(each)
         before = sorted(old.conn.execute("SELECT * FROM points"))
-        old.close()
     store = SQLiteStore(path)
     hist = [name for _, name, *_ in store.conn.execute("PRAGMA table_info(points)")].index(
         "hist")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from logctl.errors import StoreError, UsageError
 from logctl.metrics import sketch
 from logctl.metrics.points import ChunkAggregate, Point
-from logctl.store import open_store, postgres_rollup, sqlite_rollup, sqlite_schema, transfer
+from logctl.store import open_store, postgres_rollup, sqlite_rollup, transfer
 from logctl.store.base import DIMENSIONS, Batch, Position, Query
 from logctl.store.postgres import PostgresStore
 from logctl.store.rollup import (
@@ -36,7 +36,7 @@ from logctl.store.rollup import (
 from logctl.store.sql import POINTS
 from logctl.store.sqlite import SQLiteStore
 from tests.conftest import PG_DSN
-from tests.store.conftest import int32_histograms
+from tests.store.conftest import int32_histograms, older_file
 
 T0 = 1748736000  # 2025-06-01T00:00:00Z: a day boundary
 H = 3600
@@ -358,14 +358,10 @@ def test_a_copy_rebuilds_its_rollups(kind: str, tmp_path: Path, pg_dsn: str,
 def test_migrating_an_old_database_marks_its_hours_dirty(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.db"
-    with monkeypatch.context() as old:
-        old.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
-        int32_histograms(old)
-        store = SQLiteStore(path)
+    with older_file(path, monkeypatch, 1) as store:
         store.conn.execute("CREATE TABLE dirty_hours (hour INTEGER PRIMARY KEY, marked_at REAL)")
         store.write_batch(hour_batch("a", 0, 3, 1))
         store.conn.execute("DROP TABLE dirty_hours")
-        store.close()
     upgraded = SQLiteStore(path)
     assert dirty_marks(upgraded) == [(T0, 1), (T0 + H, 1), (T0 + 2 * H, 1)]
     before = answer(upgraded, Query(group_by="route"))
@@ -404,15 +400,11 @@ def test_rollups_of_the_int64_packing_are_rebuilt_on_opening(
 def test_a_version_6_files_point_histograms_become_compact(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "v6.db"
-    with monkeypatch.context() as old:
-        old.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:6])
-        int32_histograms(old)
-        store = SQLiteStore(path)
+    with older_file(path, monkeypatch, 6) as store:
         for number in range(3):
             store.write_batch(hour_batch("a", number, 3, number + 1))
         before = [answer(store, query) for query in EVERY]
         int32 = raw(store, "SELECT hist FROM points ORDER BY minute, series_id")
-        store.close()
     upgraded = SQLiteStore(path)
     compact = raw(upgraded, "SELECT hist FROM points ORDER BY minute, series_id")
     assert compact == [(sketch.compact(blob),) for (blob,) in int32]
