@@ -198,10 +198,11 @@ class SQLiteStore:
             raise
 
     def _point_rows(self, batch: Batch) -> list[tuple]:
-        """Points as upsert rows, with routes capped and series ids resolved. The native
-        scanner's groups become rows in C, each distinct path folded once, with no Point
-        made between; two rows of one key (paths that fold to one route, the two chunks a
-        minute straddles) merge in the upsert, as a later batch's row would."""
+        """Points as upsert rows, with routes capped and series ids resolved. Waiting groups
+        (the fast engines', or a batch's from the wire) become rows in C, each distinct path
+        folded once, with no Point made between; two rows of one key (paths that fold to one
+        route, the two chunks a minute straddles) merge in the upsert, as a later batch's
+        row would."""
         source = batch.source
         points, groups = batch.aggregate.split()
         folded = batch.aggregate.folded_paths()
