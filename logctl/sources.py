@@ -17,10 +17,14 @@ import zstandard
 from logctl.errors import InputError, ParseError
 from logctl.formats import FormatOptions
 from logctl.formats.detect import detect_format
+from logctl.formats.lines import MAX_LINE
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-BINARY_SAMPLE = 8192
+# How much of a file's start decides whether it is binary: room for a few of the longest
+# lines a format reads, so a log that opens with long junk lines (one holding a NUL) before
+# its first request is still read as a log (8 KiB held none of them).
+BINARY_SAMPLE = 4 * MAX_LINE
 # The files a watched directory gives: logs, plain or compressed.
 DEFAULT_GLOBS = ("*.log", "*.log.gz", "*.log.zst")
 _ROTATION = re.compile(r"(\.\d+)?(\.gz|\.zst)?$")

@@ -77,6 +77,15 @@ def ingest_and_total(data: bytes, engine: str, runner) -> dict:
         return json.loads(shown.output)
 
 
+def test_a_log_opening_with_a_nul_and_long_junk_lines_is_still_a_log(runner) -> None:
+    """A NUL in the first line and 30 kB of junk before the first request (what the mixed
+    chunks below can draw): the start still holds a line a format reads, so not binary."""
+    junk = [b"#\x00", HOSTILE[5], HOSTILE[6], HOSTILE[7]]
+    body = ingest_and_total(b"\n".join(junk + VALID) + b"\n", "auto", runner)
+    assert {key: body[key] for key in TRUTH} == TRUTH
+    assert body["malformed"] == 4
+
+
 @pytest.mark.parametrize("engine", ["auto", "columnar", "python"])
 def test_the_two_reproducers_are_malformed_lines(engine: str, runner) -> None:
     body = ingest_and_total(b"\n".join([VALID[0], YEAR, SIZE]) + b"\n", engine, runner)
