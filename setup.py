@@ -1,9 +1,9 @@
-"""Builds the native parts: the CLF scanner and the histogram merges. Everything else
-about the package is in pyproject.toml.
+"""Builds the native parts: the CLF scanner, the columnar engines' grouping and the
+histogram merges. Everything else about the package is in pyproject.toml.
 
-Both extensions are optional: without a C compiler the install still succeeds, and logctl
-uses its columnar (polars) engine and pure-Python merges instead (see
-logctl/metrics/native.py and sketch.py)."""
+Every extension is optional: without a C compiler the install still succeeds, and logctl
+uses its columnar (polars) engine, polars' grouping and pure-Python merges instead (see
+logctl/metrics/native.py, columnar.py and sketch.py)."""
 
 from setuptools import Extension, setup
 
@@ -12,5 +12,5 @@ FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra"]
 setup(ext_modules=[
     Extension(f"logctl.metrics.{name}", [f"logctl/metrics/{name}.c"], optional=True,
               extra_compile_args=FLAGS)
-    for name in ("_clf", "_sketch")
+    for name in ("_clf", "_groups", "_sketch")
 ])

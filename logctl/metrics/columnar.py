@@ -20,7 +20,12 @@ from logctl.formats.lines import MAX_LINE, parse_bounded, strip_eol
 from logctl.formats.record import SKIP, LineParser
 from logctl.formats.timestamps import clf_minute
 from logctl.metrics import sketch
-from logctl.metrics.points import ChunkAggregate, add_record
+from logctl.metrics.points import ChunkAggregate, Group, add_record
+
+try:
+    from logctl.metrics import _groups
+except ImportError:  # built without a C compiler: polars groups the lines
+    _groups = None
 
 _NS = r"[^ \t\n\r\f\v]"
 # Anchored at both ends: only whole lines of the strict shape match; others are null.
@@ -154,14 +159,34 @@ def _points(good: pl.DataFrame, rt_unit: str, result: ChunkAggregate) -> None:
 
 
 def group_points(good: pl.DataFrame, result: ChunkAggregate) -> None:
-    """Group accepted lines by point key in Rust, into the aggregate's waiting groups (as
+    """Group accepted lines by point key (in C where built), into the aggregate's waiting groups (as
     the native scanner's: a store writes them as rows, or reading `points` folds their
     routes and makes them points).
 
     `good` holds one row per line: minute, host, method, route_pre (see `prefolded`),
     status, size, rt_ms (null without a latency), error, client_error, ts.
     """
-    good = good.with_columns(_bins(good["rt_ms"]).alias("bin")).sort("bin", nulls_last=True)
+    good = good.with_columns(_bins(good["rt_ms"]).alias("bin"))
+    result.groups.append(_grouped_natively(good) if _groups is not None else _grouped(good))
+
+
+def _grouped_natively(good: pl.DataFrame) -> list[Group]:
+    """The groups summed in C (`_groups.c`) over the columns in place: polars only finds
+    each line's first line of the same key, and the keys of those first lines."""
+    rows = good.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), *POINT_KEY)
+    first = rows.select(pl.col("row").min().over(POINT_KEY)).to_series()
+    keys = rows.filter(first == rows["row"]).select(POINT_KEY).rows()
+    column = good.get_column
+    return _groups.group(
+        keys, first.rechunk(), column("error").cast(pl.UInt8).rechunk(),
+        column("client_error").cast(pl.UInt8).rechunk(), column("size").rechunk(),
+        column("rt_ms").cast(pl.Float64).rechunk(), column("bin").rechunk(),
+        column("ts").rechunk())
+
+
+def _grouped(good: pl.DataFrame) -> list[Group]:
+    """The groups summed by polars (where the C grouping was not built)."""
+    good = good.sort("bin", nulls_last=True)
     groups = good.group_by(POINT_KEY).agg(
         pl.len().alias("count"),
         pl.col("error").sum().alias("errors"),
@@ -177,9 +202,9 @@ def group_points(good: pl.DataFrame, result: ChunkAggregate) -> None:
     )
     blobs = _encoded_hists(groups)
     rows = groups.drop("bins", "counts").iter_rows()
-    result.groups.append([(minute, host, method, route_pre, status, tuple(counters), blob)
-                          for (minute, host, method, route_pre, status, *counters), blob
-                          in zip(rows, blobs, strict=True)])
+    return [(minute, host, method, route_pre, status, tuple(counters), blob)
+            for (minute, host, method, route_pre, status, *counters), blob
+            in zip(rows, blobs, strict=True)]
 
 
 def _bins(rt_ms: pl.Series) -> pl.Series:

@@ -2,7 +2,9 @@
 takes the common lines itself rather than leaving them to that parser."""
 
 import json
+from array import array
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from logctl.formats.fields import FieldMap
 from logctl.formats.jsonl import JsonLinesParser
 from logctl.formats.record import Record
+from logctl.metrics import _groups, columnar
 from logctl.metrics.columnar_json import aggregate_json
 from logctl.metrics.points import aggregate_lines
 from logctl.synthetic import generate
@@ -306,3 +309,60 @@ def test_float_times_and_durations_read_like_json_loads(values: list[float]) -> 
     lines = [json.dumps({"ts": 1.7e9 + value, "path": "/f", "status": 200,
                          "duration": value / 1e9}) for value in values]
     same("\n".join(lines).encode())
+
+
+@pytest.mark.parametrize("per_minute", [700, 10_000])
+def test_native_and_polars_grouping_make_the_same_groups(
+        per_minute: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = "".join(generate(20_000, seed=9, per_minute=per_minute, fmt="jsonl")).encode()
+    parser = JsonLinesParser()
+    native = aggregate_json(data, parser.fields, parser)
+    monkeypatch.setattr(columnar, "_groups", None)
+    grouped = aggregate_json(data, parser.fields, parser)
+    assert len(native.groups[0]) == len(grouped.groups[0]) == (
+        {700: 3835, 10_000: 778}[per_minute])
+    assert native.requests == grouped.requests == 20_000
+    assert canonical(native) == canonical(grouped)
+
+
+def group_frame(rows: list[tuple]) -> pl.DataFrame:
+    """group_points rows: minute, host, method, route_pre, status, size, rt_ms, error,
+    client_error, ts, bin."""
+    names = ["minute", "host", "method", "route_pre", "status", "size", "rt_ms", "error",
+             "client_error", "ts", "bin"]
+    return pl.DataFrame(rows, schema=dict(zip(names, [
+        pl.Int64, pl.String, pl.String, pl.String, pl.Int64, pl.Int64, pl.Float64,
+        pl.Boolean, pl.Boolean, pl.Float64, pl.Int32], strict=True)), orient="row")
+
+
+def test_native_grouping_sums_each_key() -> None:
+    frame = group_frame([
+        (60, "", "GET", "/a", 200, 10, 5.0, False, False, 61.5, 7),
+        (60, "", "GET", "/b", 503, 1, None, True, False, 62.0, None),
+        (60, "", "GET", "/a", 200, 30, 2.0, False, False, 60.25, 3),
+        (60, "", "GET", "/a", 200, 5, 5.0, False, False, 119.0, 7),
+    ])
+    assert columnar._grouped_natively(frame) == [
+        (60, "", "GET", "/a", 200, (3, 0, 0, 45, 3, 12.0, 5.0, 60.25, 119.0),
+         array("i", [3, 1, 7, 2]).tobytes()),
+        (60, "", "GET", "/b", 503, (1, 1, 0, 1, 0, 0.0, 0.0, 62.0, 62.0), None),
+    ]
+    assert sorted(columnar._grouped_natively(frame)) == sorted(columnar._grouped(frame))
+
+
+def test_native_grouping_refuses_columns_it_cannot_read() -> None:
+    frame = group_frame([(60, "", "GET", "/a", 200, 10, 5.0, False, False, 61.5, 7)])
+    two_chunks = pl.concat([frame["size"], frame["size"]], rechunk=False)
+    first = pl.Series([0], dtype=pl.UInt32)
+    with pytest.raises(TypeError, match="column size: Arrow format 'g'"):
+        _groups.group([(60, "", "GET", "/a", 200)], first, frame["error"].cast(pl.UInt8),
+                      frame["client_error"].cast(pl.UInt8), frame["rt_ms"], frame["rt_ms"],
+                      frame["bin"], frame["ts"])
+    with pytest.raises(ValueError, match="more than one chunk"):
+        _groups.group([(60, "", "GET", "/a", 200)], first, frame["error"].cast(pl.UInt8),
+                      frame["client_error"].cast(pl.UInt8), two_chunks, frame["rt_ms"],
+                      frame["bin"], frame["ts"])
+    with pytest.raises(ValueError, match="first rows do not match the keys"):
+        _groups.group([], first, frame["error"].cast(pl.UInt8),
+                      frame["client_error"].cast(pl.UInt8), frame["size"], frame["rt_ms"],
+                      frame["bin"], frame["ts"])
