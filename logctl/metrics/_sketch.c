@@ -10,6 +10,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,40 +119,185 @@ static PyObject *check_blob(PyObject *module, PyObject *blob) {
     Py_RETURN_NONE;
 }
 
+/* A growing text buffer for COPY lines; `failed` once out of memory (an error is set). */
+typedef struct {
+    char *text;
+    size_t len, cap;
+    int failed;
+} Text;
+
+static char *reserve(Text *t, size_t more) {
+    if (t->failed)
+        return NULL;
+    if (t->len + more > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + more)
+            cap *= 2;
+        char *grown = realloc(t->text, cap);
+        if (!grown) {
+            t->failed = 1;
+            PyErr_NoMemory();
+            return NULL;
+        }
+        t->text = grown;
+        t->cap = cap;
+    }
+    return t->text + t->len;
+}
+
+static void append(Text *t, const char *s, size_t n) {
+    char *out = reserve(t, n);
+    if (out) {
+        memcpy(out, s, n);
+        t->len += n;
+    }
+}
+
+/* An integer's digits at `out` (room for 21); returns how many. sprintf was most of the
+ * time of a COPY line. */
+static size_t write_int(char *out, long long v) {
+    char digits[24];
+    size_t n = 0, len = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = digits[--n];
+    return len;
+}
+
+/* A histogram's bins and counts as two PostgreSQL array literals joined by a tab. */
+static int append_arrays(Text *t, PyObject *blob) {
+    if (blob == Py_None) {
+        append(t, "{}\t{}", 5);
+        return t->failed ? -1 : 0;
+    }
+    Py_buffer b;
+    if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
+        return -1;
+    int ok = check(&b);
+    Py_ssize_t n = b.len / 8;
+    const int32_t *pairs = b.buf;
+    char *out = ok ? reserve(t, (size_t)n * 24 + 8) : NULL; /* 11 characters an int32 and a comma */
+    if (out) {
+        char *at = out;
+        for (int half = 0; half < 2; half++) {
+            *at++ = '{';
+            for (Py_ssize_t i = 0; i < n; i++) {
+                if (i)
+                    *at++ = ',';
+                at += write_int(at, pairs[2 * i + half]);
+            }
+            *at++ = '}';
+            if (!half)
+                *at++ = '\t';
+        }
+        t->len += (size_t)(at - out);
+    }
+    PyBuffer_Release(&b);
+    return out ? 0 : -1;
+}
+
+static void append_int(Text *t, long long v) {
+    char *out = reserve(t, 24);
+    if (out)
+        t->len += write_int(out, v);
+}
+
+/* A number as Python's repr writes it (an int's digits, a float's shortest round trip:
+ * a whole float below 1e16 is its digits and ".0", as repr writes it, without dtoa). */
+static int append_number(Text *t, PyObject *value) {
+    if (PyLong_CheckExact(value)) {
+        long long v = PyLong_AsLongLong(value);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        append_int(t, v);
+        return t->failed ? -1 : 0;
+    }
+    if (PyFloat_CheckExact(value)) {
+        double x = PyFloat_AS_DOUBLE(value);
+        if (x > -1e16 && x < 1e16 && x == (double)(long long)x && !(x == 0 && signbit(x))) {
+            append_int(t, (long long)x);
+            append(t, ".0", 2);
+            return t->failed ? -1 : 0;
+        }
+        char *repr = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+        if (!repr)
+            return -1;
+        append(t, repr, strlen(repr));
+        PyMem_Free(repr);
+        return t->failed ? -1 : 0;
+    }
+    PyObject *text = PyObject_Repr(value);
+    const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
+    if (s)
+        append(t, s, strlen(s));
+    Py_XDECREF(text);
+    return s && !t->failed ? 0 : -1;
+}
+
 PyDoc_STRVAR(pg_arrays_doc, "pg_arrays(blob) -> str\n\n"
 "A packed histogram's bins and counts as two PostgreSQL array literals joined by a tab\n"
 "('{1,5}\\t{2,1}'), as a COPY line holds them; None or empty gives '{}\\t{}'.");
 
 static PyObject *pg_arrays(PyObject *module, PyObject *blob) {
     (void)module;
-    if (blob == Py_None)
-        return PyUnicode_FromString("{}\t{}");
-    Py_buffer b;
-    if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
+    Text t = {NULL, 0, 0, 0};
+    PyObject *result = append_arrays(&t, blob) < 0 ? NULL
+                       : PyUnicode_FromStringAndSize(t.text, (Py_ssize_t)t.len);
+    free(t.text);
+    return result;
+}
+
+/* One COPY line: series, minute, the first seven counters, the histogram's arrays, then
+ * first and last, tab-separated. */
+static int append_line(Text *t, PyObject *row) {
+    PyObject *counters = PyTuple_Check(row) && PyTuple_GET_SIZE(row) == 4
+                         ? PyTuple_GET_ITEM(row, 2) : NULL;
+    if (!counters || !PyTuple_Check(counters) || PyTuple_GET_SIZE(counters) != 9) {
+        PyErr_SetString(PyExc_TypeError,
+                        "a row is (series, minute, nine counters, packed histogram)");
+        return -1;
+    }
+    PyObject *fields[12] = {PyTuple_GET_ITEM(row, 0), PyTuple_GET_ITEM(row, 1)};
+    for (int k = 0; k < 7; k++)
+        fields[2 + k] = PyTuple_GET_ITEM(counters, k);
+    fields[9] = PyTuple_GET_ITEM(row, 3);
+    fields[10] = PyTuple_GET_ITEM(counters, 7);
+    fields[11] = PyTuple_GET_ITEM(counters, 8);
+    for (int k = 0; k < 12; k++) {
+        if ((k == 9 ? append_arrays(t, fields[k]) : append_number(t, fields[k])) < 0)
+            return -1;
+        append(t, k == 11 ? "\n" : "\t", 1);
+    }
+    return t->failed ? -1 : 0;
+}
+
+PyDoc_STRVAR(copy_lines_doc, "copy_lines(rows) -> str\n\n"
+"Rows (series id, minute, counters, packed histogram), counters in Point.counters order,\n"
+"as the lines of PostgreSQL's COPY text format for the points columns: numbers as repr\n"
+"writes them (none needs escaping) and the histogram as its two arrays.");
+
+static PyObject *copy_lines(PyObject *module, PyObject *rows) {
+    (void)module;
+    PyObject *seq = PySequence_Fast(rows, "rows must be a sequence");
+    if (!seq)
         return NULL;
+    Text t = {NULL, 0, 0, 0};
     PyObject *result = NULL;
-    if (!check(&b))
-        goto done;
-    Py_ssize_t n = b.len / 8;
-    const int32_t *pairs = b.buf;
-    char *text = malloc((size_t)n * 24 + 8);  /* 11 characters an int32 and a comma */
-    if (!text) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    char *out = text;
-    for (int half = 0; half < 2; half++) {
-        *out++ = '{';
-        for (Py_ssize_t i = 0; i < n; i++)
-            out += sprintf(out, i ? ",%d" : "%d", (int)pairs[2 * i + half]);
-        *out++ = '}';
-        if (!half)
-            *out++ = '\t';
-    }
-    result = PyUnicode_FromStringAndSize(text, out - text);
-    free(text);
-done:
-    PyBuffer_Release(&b);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t i = 0;
+    for (; i < n; i++)
+        if (append_line(&t, PySequence_Fast_GET_ITEM(seq, i)) < 0)
+            break;
+    if (i == n)
+        result = PyUnicode_DecodeASCII(t.text ? t.text : "", (Py_ssize_t)t.len, "strict");
+    free(t.text);
+    Py_DECREF(seq);
     return result;
 }
 
@@ -647,6 +793,7 @@ static PyMethodDef methods[] = {
     {"check", check_blob, METH_O, check_doc},
     {"pack_concat", pack_concat, METH_VARARGS, pack_concat_doc},
     {"pg_arrays", pg_arrays, METH_O, pg_arrays_doc},
+    {"copy_lines", copy_lines, METH_O, copy_lines_doc},
     {"compact", compact, METH_O, compact_doc},
     {"expand", expand, METH_VARARGS, expand_doc},
     {NULL, NULL, 0, NULL},

@@ -69,6 +69,10 @@ POINT_COLUMNS = """series_id, minute, count, errors, client_errors, bytes, laten
 STAGE = ("CREATE TEMP TABLE IF NOT EXISTS point_stage (LIKE points INCLUDING DEFAULTS)"
          " ON COMMIT DELETE ROWS")
 COPY_STAGE = f"COPY point_stage ({POINT_COLUMNS}) FROM STDIN"
+# Points of the minutes inside a batch (not its first or last, which the batches before and
+# after it share) are nearly always new: they are copied straight into `points`, and only
+# when one of them is already stored does the batch take the stage and the merge.
+COPY_POINTS = f"COPY points ({POINT_COLUMNS}) FROM STDIN"
 # The merge sorts the staged rows into key order: in memory, not in a temporary file.
 MERGE_WORK_MEM = "64MB"
 MERGE_POINTS = """
@@ -175,13 +179,15 @@ class PostgresStore:
                  batch.aggregate.lines, time.time())).fetchone()
             if claimed is None:
                 return False
-            lines = self._point_rows(conn, batch)
-            conn.execute(STAGE)
-            conn.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
+            edges, inner = self._point_lines(conn, batch)
             with conn.cursor() as cur:
-                with cur.copy(COPY_STAGE) as copy:
-                    copy.write("".join(lines))
-                cur.execute(MERGE_STAGE)
+                staged = edges if _copied_new(cur, inner) else edges + inner
+                if staged:
+                    conn.execute(STAGE)
+                    conn.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
+                    with cur.copy(COPY_STAGE) as copy:
+                        copy.write(staged)
+                    cur.execute(MERGE_STAGE)
             rollup.mark_dirty(conn, batch_hours(batch))
             self._write_malformed(conn, batch)
         return True
@@ -195,12 +201,13 @@ class PostgresStore:
             schema.create_partitions(conn, missing)
             self.partitions |= missing
 
-    def _point_rows(self, conn: psycopg.Connection, batch: Batch) -> list[str]:
+    def _point_lines(self, conn: psycopg.Connection, batch: Batch) -> tuple[str, str]:
         """COPY lines with routes capped and series ids resolved, in key order so two
-        transactions lock shared points in the same order (no deadlock in the common case).
-        Waiting groups become lines straight from their counters (each distinct path folded
-        once); a key that two of them, or a group and a point, share is merged first (one
-        statement cannot upsert a row twice)."""
+        transactions lock shared points in the same order (no deadlock in the common case):
+        those of the batch's first and last minutes, then the rest. Waiting groups become
+        lines straight from their counters (each distinct path folded once); a key that two
+        of them, or a group and a point, share is merged first (one statement cannot upsert
+        a row twice)."""
         points, groups = batch.aggregate.split()
         folded = batch.aggregate.folded_paths()
         renames = self._cap_routes(conn, batch.source,
@@ -218,8 +225,13 @@ class PostgresStore:
             _merge_row(rows, (ids[key], point_key[0]), point, made)
         for key, group in keyed:
             _merge_row(rows, (ids[key], group[0]), group, made)
-        return [copy_line(series_id, minute, rows[(series_id, minute)])
-                for series_id, minute in sorted(rows)]
+        minutes = {minute for _, minute in rows}
+        ends = {min(minutes, default=0), max(minutes, default=0)}
+        edges: list[tuple] = []
+        inner: list[tuple] = []
+        for key in sorted(rows):
+            (edges if key[1] in ends else inner).append((*key, *_counters(rows[key])))
+        return copy_text(edges), copy_text(inner)
 
     def _cap_routes(self, conn: psycopg.Connection, source: str,
                     routes: set[str]) -> dict[str, str]:
@@ -480,6 +492,19 @@ class PostgresStore:
         self.pool.close()
 
 
+def _copied_new(cur: psycopg.Cursor, lines: str) -> bool:
+    """Copy lines straight into `points` in a savepoint; False, with nothing written, when
+    one of them is already stored (the caller merges them instead)."""
+    if not lines:
+        return True
+    try:
+        with cur.connection.transaction(), cur.copy(COPY_POINTS) as copy:
+            copy.write(lines)
+        return True
+    except pgerrors.UniqueViolation:
+        return False
+
+
 def _merge_row(rows: dict[tuple[int, int], Point | Group], key: tuple[int, int],
                row: Point | Group, made: set[tuple[int, int]]) -> None:
     """Put a point or group at its key, or merge the two into a point of our own (`made`
@@ -503,11 +528,17 @@ def _counters(row: Point | Group) -> tuple[tuple, bytes | None]:
     return row[5], row[6]
 
 
-def copy_line(series: int, minute: int, row: Point | Group) -> str:
-    """A point or waiting group as a line of COPY's text format (numbers and {..} arrays
-    need no escaping), its histogram's arrays written from the packed pairs in C: no decode
-    to a dict and no adapting of each field by psycopg."""
-    counters, blob = _counters(row)
+def copy_text(rows: list[tuple]) -> str:
+    """Rows (series id, minute, counters, packed histogram) as lines of COPY's text format
+    (numbers and {..} arrays need no escaping): in C where built, with no adapting of
+    each field by psycopg."""
+    if sketch._sketch is not None:
+        return sketch.native(sketch._sketch.copy_lines, rows)
+    return "".join(copy_line(*row) for row in rows)
+
+
+def copy_line(series: int, minute: int, counters: tuple, blob: bytes | None) -> str:
+    """One row as a COPY line, as `copy_text` writes it."""
     count, errors, client_errors, size, latency_count, latency_sum, latency_max, first, last = (
         counters)
     return (f"{series}\t{minute}\t{count}\t{errors}\t{client_errors}\t{size}\t"

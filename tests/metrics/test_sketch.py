@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from logctl.errors import StoreError
 from logctl.metrics import dense, sketch
+from logctl.store.postgres import copy_line, copy_text
 
 latencies = st.lists(st.floats(min_value=0.0, max_value=1e7, allow_nan=False), max_size=300)
 
@@ -230,3 +231,27 @@ def test_postgres_array_text_matches_the_pure_python_one(hist: sketch.Histogram)
     with pytest.MonkeyPatch.context() as python_only:
         python_only.setattr(sketch, "_sketch", None)
         assert sketch.pg_arrays(blob) == expected
+
+
+NUMBERS = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False),
+                    st.sampled_from([0.0, -0.0, 1e16, 1e16 - 2, 2.0**53, float("nan")]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(1, 2**40), st.integers(-(2**40), 2**40),
+                               st.tuples(*[NUMBERS] * 9),
+                               st.dictionaries(st.integers(-(2**31), 2**31 - 1),
+                                               st.integers(1, 2**31 - 1), max_size=6)),
+                     max_size=20))
+def test_postgres_copy_lines_in_c_read_as_the_python_ones(rows: list) -> None:
+    packed = [(series, minute, counters, sketch.encode(hist) if hist else None)
+              for series, minute, counters, hist in rows]
+    expected = "".join(copy_line(*row) for row in packed)
+    assert copy_text(packed) == expected
+    with pytest.MonkeyPatch.context() as python_only:
+        python_only.setattr(sketch, "_sketch", None)
+        assert copy_text(packed) == expected
+    if packed:
+        assert expected.count("\n") == len(packed)
+        assert expected.split("\n")[0].split("\t")[:2] == [str(packed[0][0]),
+                                                            str(packed[0][1])]

@@ -495,3 +495,20 @@ def test_waiting_groups_store_what_their_points_would(backend: Backend) -> None:
     assert sum(row.point.count for row in asked[0]) == 11
     assert [row.point.count for row in asked[0] if row.key == "(other)"] == [2]
     store.close()
+
+
+def test_a_batch_over_stored_minutes_adds_to_them(store) -> None:
+    """The same log again under another file id lands on minutes already stored, inner
+    minutes included (PostgreSQL copies those straight into points and, finding one
+    stored, merges the batch instead): every point counts twice, none is duplicated."""
+    for each in apache_batches():
+        store.write_batch(each)
+    once = store.query(Query(step_minutes=1))
+    data = DATA.read_bytes()
+    assert store.write_batch(batch(data, 0, source_id="f2"))
+    twice = store.query(Query(step_minutes=1))
+    assert [(row.bucket, row.point.count) for row in twice] == [
+        (row.bucket, 2 * row.point.count) for row in once]
+    assert sum(row.point.count for row in twice) == 2 * 9999
+    assert len(twice) == len(once) == 84
+    store.close()
