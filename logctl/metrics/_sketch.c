@@ -557,6 +557,286 @@ static PyObject *pack_concat(PyObject *module, PyObject *args) {
     return result;
 }
 
+/* Batch rollups: a batch's point rows summed per (hour, series), (day, series) and minute,
+ * the histograms packed dense as the rebuild's hist_dense(group_concat(hist)) packs them,
+ * so that a write can add them to the rollups of hours that are clean. */
+typedef struct {
+    int64_t time, id;
+    int64_t count, errors, client_errors, bytes, lat_count;
+    double lat_sum, lat_max, first, last;
+    unsigned char *hist;     /* the rows' compact histograms, back to back */
+    size_t hist_len, hist_cap;
+    int used;
+    int64_t rows;            /* point rows summed in */
+} Roll;
+
+typedef struct {
+    Roll *slots;
+    size_t mask, n;
+} Rolls;
+
+static int rolls_init(Rolls *t) {
+    t->mask = 63;
+    t->n = 0;
+    t->slots = calloc(t->mask + 1, sizeof(Roll));
+    return t->slots ? 0 : (PyErr_NoMemory(), -1);
+}
+
+static void rolls_free(Rolls *t) {
+    for (size_t i = 0; t->slots && i <= t->mask; i++)
+        free(t->slots[i].hist);
+    free(t->slots);
+}
+
+static size_t roll_slot(const Rolls *t, int64_t time, int64_t id) {
+    uint64_t h = (uint64_t)time * 0x9E3779B97F4A7C15ULL ^ (uint64_t)id * 0xC2B2AE3D27D4EB4FULL;
+    size_t at = (size_t)(h ^ h >> 29) & t->mask;
+    while (t->slots[at].used && (t->slots[at].time != time || t->slots[at].id != id))
+        at = (at + 1) & t->mask;
+    return at;
+}
+
+static Roll *roll_for(Rolls *t, int64_t time, int64_t id) {
+    if (2 * (t->n + 1) > t->mask + 1) {
+        Rolls grown = {calloc(2 * (t->mask + 1), sizeof(Roll)), 2 * t->mask + 1, t->n};
+        if (!grown.slots)
+            return PyErr_NoMemory(), NULL;
+        for (size_t i = 0; i <= t->mask; i++)
+            if (t->slots[i].used)
+                grown.slots[roll_slot(&grown, t->slots[i].time, t->slots[i].id)] = t->slots[i];
+        free(t->slots);
+        *t = grown;
+    }
+    Roll *r = &t->slots[roll_slot(t, time, id)];
+    if (!r->used) {
+        r->used = 1;
+        r->time = time;
+        r->id = id;
+        t->n++;
+    }
+    return r;
+}
+
+typedef struct {
+    int64_t count, errors, client_errors, bytes, lat_count;
+    double lat_sum, lat_max, first, last;
+    const char *hist;
+    Py_ssize_t hist_len;
+} RowSums;
+
+static int roll_add(Rolls *t, int64_t time, int64_t id, const RowSums *v) {
+    Roll *r = roll_for(t, time, id);
+    if (!r)
+        return -1;
+    int fresh = !r->rows++;
+    r->count += v->count;
+    r->errors += v->errors;
+    r->client_errors += v->client_errors;
+    r->bytes += v->bytes;
+    r->lat_count += v->lat_count;
+    r->lat_sum += v->lat_sum;
+    r->lat_max = fresh || v->lat_max > r->lat_max ? v->lat_max : r->lat_max;
+    r->first = fresh || v->first < r->first ? v->first : r->first;
+    r->last = fresh || v->last > r->last ? v->last : r->last;
+    if (v->hist_len) {
+        if (r->hist_len + (size_t)v->hist_len > r->hist_cap) {
+            size_t cap = r->hist_cap ? r->hist_cap : 16;
+            while (cap < r->hist_len + (size_t)v->hist_len)
+                cap *= 2;
+            unsigned char *grown = realloc(r->hist, cap);
+            if (!grown)
+                return PyErr_NoMemory(), -1;
+            r->hist = grown;
+            r->hist_cap = cap;
+        }
+        memcpy(r->hist + r->hist_len, v->hist, (size_t)v->hist_len);
+        r->hist_len += (size_t)v->hist_len;
+    }
+    return 0;
+}
+
+/* The int32 pairs of compact varint pairs written back to back (bins may repeat). */
+static int32_t *expand_pairs(const unsigned char *p, size_t len, Py_ssize_t *n) {
+    int32_t *pairs = malloc(len * 4 + 8); /* each pair takes two bytes at least */
+    if (!pairs)
+        return PyErr_NoMemory(), NULL;
+    const unsigned char *end = p + len;
+    *n = 0;
+    while (p < end) {
+        uint64_t zig, count;
+        if (!read_varint(&p, end, &zig) || !read_varint(&p, end, &count)) {
+            free(pairs);
+            return corrupt("it ends inside a number"), NULL;
+        }
+        int64_t bin = unzigzag(zig);
+        if (bin < INT32_MIN || bin > INT32_MAX || count < 1 || count > INT32_MAX) {
+            free(pairs);
+            return corrupt("a bin or a count is out of range"), NULL;
+        }
+        pairs[2 * *n] = (int32_t)bin;
+        pairs[2 * (*n)++ + 1] = (int32_t)count;
+    }
+    return pairs;
+}
+
+/* A rollup row: (key, time) or (time, id) first, then the sums, the histogram dense. */
+static PyObject *roll_row(const Roll *r, PyObject *key, int64_t low, int64_t high) {
+    PyObject *hist;
+    if (r->hist_len) {
+        Py_ssize_t n;
+        int32_t *pairs = expand_pairs(r->hist, r->hist_len, &n);
+        if (!pairs)
+            return NULL;
+        hist = pack_pairs(pairs, n, low, high);
+        free(pairs);
+    } else {
+        hist = Py_NewRef(Py_None);
+    }
+    PyObject *items[12] = {
+        key ? Py_NewRef(key) : PyLong_FromLongLong(r->time),
+        key ? PyLong_FromLongLong(r->time) : PyLong_FromLongLong(r->id),
+        PyLong_FromLongLong(r->count), PyLong_FromLongLong(r->errors),
+        PyLong_FromLongLong(r->client_errors), PyLong_FromLongLong(r->bytes),
+        PyLong_FromLongLong(r->lat_count), PyFloat_FromDouble(r->lat_sum),
+        PyFloat_FromDouble(r->lat_max), hist, PyFloat_FromDouble(r->first),
+        PyFloat_FromDouble(r->last)};
+    PyObject *row = PyTuple_New(12);
+    for (int k = 0; k < 12; k++) {
+        if (!items[k] || !row) {
+            for (int j = 0; j < 12; j++)
+                Py_XDECREF(items[j]);
+            Py_XDECREF(row);
+            return NULL;
+        }
+    }
+    for (int k = 0; k < 12; k++)
+        PyTuple_SET_ITEM(row, k, items[k]);
+    return row;
+}
+
+static PyObject *roll_list(const Rolls *t, PyObject *key, int64_t low, int64_t high) {
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; list && i <= t->mask; i++) {
+        if (!t->slots[i].used)
+            continue;
+        PyObject *row = roll_row(&t->slots[i], key, low, high);
+        if (!row || PyList_Append(list, row) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(row);
+    }
+    return list;
+}
+
+static int is_in(const int64_t *sorted, Py_ssize_t n, int64_t value) {
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (sorted[mid] < value)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && sorted[lo] == value;
+}
+
+static inline int64_t floor_to(int64_t t, int64_t unit) {
+    return t - ((t % unit) + unit) % unit;
+}
+
+/* One point row's sums; -1 with an error set when it is not a 12-column point row. */
+static int row_sums(PyObject *row, int64_t *series, int64_t *minute, RowSums *v) {
+    if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 12) {
+        PyErr_SetString(PyExc_TypeError, "a point row has 12 columns");
+        return -1;
+    }
+    PyObject *hist = PyTuple_GET_ITEM(row, 9);
+    *series = PyLong_AsLongLong(PyTuple_GET_ITEM(row, 0));
+    *minute = PyLong_AsLongLong(PyTuple_GET_ITEM(row, 1));
+    v->count = PyLong_AsLongLong(PyTuple_GET_ITEM(row, 2));
+    v->errors = PyLong_AsLongLong(PyTuple_GET_ITEM(row, 3));
+    v->client_errors = PyLong_AsLongLong(PyTuple_GET_ITEM(row, 4));
+    v->bytes = PyLong_AsLongLong(PyTuple_GET_ITEM(row, 5));
+    v->lat_count = PyLong_AsLongLong(PyTuple_GET_ITEM(row, 6));
+    v->lat_sum = PyFloat_AsDouble(PyTuple_GET_ITEM(row, 7));
+    v->lat_max = PyFloat_AsDouble(PyTuple_GET_ITEM(row, 8));
+    v->first = PyFloat_AsDouble(PyTuple_GET_ITEM(row, 10));
+    v->last = PyFloat_AsDouble(PyTuple_GET_ITEM(row, 11));
+    v->hist = NULL;
+    v->hist_len = 0;
+    if (hist != Py_None && PyBytes_AsStringAndSize(hist, (char **)&v->hist, &v->hist_len) < 0)
+        return -1;
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+PyDoc_STRVAR(rollups_doc,
+"rollups(rows, hours, source, low, high) -> (hour_rows, day_rows, source_rows)\n\n"
+"SQLite point rows (series id, minute, counters, compact histogram, first, last) of the\n"
+"minutes in `hours` (sorted epoch hours) summed as rollup rows: per (hour, series id),\n"
+"per (day, series id), and per minute as (source, minute, ...) rows; each histogram the\n"
+"dense packing of the sum of the rows' histograms.");
+
+static PyObject *rollups(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *rows, *hours, *source;
+    long long low, high;
+    if (!PyArg_ParseTuple(args, "O!O!OLL", &PyList_Type, &rows, &PyList_Type, &hours, &source,
+                          &low, &high))
+        return NULL;
+    Py_ssize_t nhours = PyList_GET_SIZE(hours);
+    int64_t *clean = malloc((size_t)(nhours ? nhours : 1) * sizeof *clean);
+    Rolls tables[3] = {{0}, {0}, {0}};
+    PyObject *result = NULL;
+    if (!clean) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nhours; i++) {
+        clean[i] = PyLong_AsLongLong(PyList_GET_ITEM(hours, i));
+        if ((i && clean[i] <= clean[i - 1]) || PyErr_Occurred()) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "hours must be ascending");
+            goto done;
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        if (rolls_init(&tables[k]) < 0)
+            goto done;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
+        int64_t series, minute;
+        RowSums v;
+        if (row_sums(PyList_GET_ITEM(rows, i), &series, &minute, &v) < 0)
+            goto done;
+        int64_t hour = floor_to(minute, 3600);
+        if (!is_in(clean, nhours, hour))
+            continue;
+        if (roll_add(&tables[0], hour, series, &v) < 0 || roll_add(&tables[2], minute, 0, &v) < 0)
+            goto done;
+    }
+    /* Days from the hours: a few rows each, where a row each would repeat the work. */
+    for (size_t i = 0; i <= tables[0].mask; i++) {
+        const Roll *r = &tables[0].slots[i];
+        if (!r->used)
+            continue;
+        RowSums v = {r->count, r->errors, r->client_errors, r->bytes, r->lat_count,
+                     r->lat_sum, r->lat_max, r->first, r->last, (const char *)r->hist,
+                     (Py_ssize_t)r->hist_len};
+        if (roll_add(&tables[1], floor_to(r->time, 86400), r->id, &v) < 0)
+            goto done;
+    }
+    PyObject *lists[3] = {roll_list(&tables[0], NULL, low, high),
+                          roll_list(&tables[1], NULL, low, high),
+                          roll_list(&tables[2], source, low, high)};
+    if (lists[0] && lists[1] && lists[2])
+        result = PyTuple_Pack(3, lists[0], lists[1], lists[2]);
+    for (int k = 0; k < 3; k++)
+        Py_XDECREF(lists[k]);
+done:
+    for (int k = 0; k < 3; k++)
+        rolls_free(&tables[k]);
+    free(clean);
+    return result;
+}
+
 /* DenseSum: the SQL aggregate that sums a group of dense-packed histograms (the rollups'
  * hist_sum_agg), with step and finalize in C so a query's thousands of rows cost no Python
  * frame each; also what a query decodes each row with (add, histogram). Built with the
@@ -788,12 +1068,37 @@ static PyTypeObject DenseSumType = {
     .tp_methods = dense_methods,
 };
 
+PyDoc_STRVAR(add_dense_doc, "add_dense(low, high, a, b) -> bytes | None\n\n"
+"The sum of two dense-packed histograms (None for none), packed dense: SQL's hist_add, by\n"
+"which a batch adds to a stored rollup row.");
+
+static PyObject *add_dense(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "add_dense(low, high, a, b)");
+        return NULL;
+    }
+    PyObject *a = args[2], *b = args[3];
+    if (a == Py_None || b == Py_None)
+        return Py_NewRef(a == Py_None ? b : a);
+    DenseSum *total = (DenseSum *)PyObject_CallFunctionObjArgs((PyObject *)&DenseSumType,
+                                                               args[0], args[1], NULL);
+    if (!total)
+        return NULL;
+    PyObject *result = dense_add(total, a) && dense_add(total, b)
+                       ? dense_finalize(total, NULL) : NULL;
+    Py_DECREF(total);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"merge", merge, METH_VARARGS, merge_doc},
     {"check", check_blob, METH_O, check_doc},
     {"pack_concat", pack_concat, METH_VARARGS, pack_concat_doc},
     {"pg_arrays", pg_arrays, METH_O, pg_arrays_doc},
     {"copy_lines", copy_lines, METH_O, copy_lines_doc},
+    {"rollups", rollups, METH_VARARGS, rollups_doc},
+    {"add_dense", (PyCFunction)(void (*)(void))add_dense, METH_FASTCALL, add_dense_doc},
     {"compact", compact, METH_O, compact_doc},
     {"expand", expand, METH_VARARGS, expand_doc},
     {NULL, NULL, 0, NULL},

@@ -82,6 +82,17 @@ def pack_concat(packed: bytes | None) -> bytes:
     return encode(sketch.merge_concatenated(pairs or b""))
 
 
+def add(first: bytes, second: bytes) -> bytes:
+    """The sum of two dense-packed histograms, packed dense (a rollup row a batch adds to)."""
+    total = new_sum()
+    for blob in (first, second):
+        try:
+            total.add(blob)
+        except ValueError as error:  # the native sum's words for a corrupt blob
+            raise StoreError(str(error)) from None
+    return total.finalize() if _sketch is not None else total.packed()  # type: ignore
+
+
 def new_sum() -> "DenseSum":
     """An empty running sum: the native one where it was built (add and histogram in C, as
     a query decodes every row it reads), else the one below."""

@@ -1,6 +1,8 @@
-"""Rollup upkeep beside a writer in the same process: the embedded ingest rebuilds the hours
-it has finished writing while it parses and writes the next ones, so the rebuild left for
-the end of the command is the last hour or two, not every hour of a long file.
+"""Rollup upkeep beside a writer in the same process: the embedded ingest rebuilds the dirty
+hours it has finished writing while it parses and writes the next ones, so the rebuild left
+for the end of the command is the last hour or two, not every hour of a long file. (On
+SQLite a batch keeps the rollups of clean hours itself; what is dirty there is what was
+dirty before, or what PostgreSQL's batches mark.)
 
 Rebuilding reads `points` in SQLite (or PostgreSQL) with the GIL released, so on a machine
 whose cores are busy parsing it mostly fills the time the writer thread spends waiting."""

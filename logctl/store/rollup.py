@@ -10,9 +10,11 @@ kept as a derived cache that can always be rebuilt from `points`.
   route reads 7 rows a series instead of 168. A day's rows are rebuilt from its hours
   whenever one of its hours is, and read only while none of its hours is dirty.
 
-A batch only marks the hours it touched in `dirty_hours`, in its own transaction; the
-rollups of a dirty hour are not trusted. `refresh_rollups` rebuilds dirty hours later, each
-in one transaction that clears its mark, so a rollup row is either exact or not read. A query
+A change to points marks the hours it touched in `dirty_hours`, in its own transaction; the
+rollups of a dirty hour are not trusted. (A SQLite batch adds its sums to the rollups of
+the clean hours it writes instead, in its transaction, and marks only those already
+dirty.) `refresh_rollups` rebuilds dirty hours later, each in one transaction that clears
+its mark, so a rollup row is either exact or not read. A query
 is planned into parts: rollup rows for clean hours it covers, `points` for the rest (the
 edge minutes of a partial hour and dirty hours)."""
 

@@ -69,13 +69,6 @@ ON CONFLICT (minute, series_id) DO UPDATE SET
   first_ts = min(first_ts, excluded.first_ts),
   last_ts = max(last_ts, excluded.last_ts)
 """
-# Batches upsert their rows this many to a statement: one step of SQLite's VM per 64 rows,
-# not per row, and as few releases of the GIL (a statement's later rows meet the earlier
-# ones as conflicts like any stored row's, so one key twice still merges).
-ROWS_A_STATEMENT = 64
-_ONE_ROW = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-UPSERT_POINTS = UPSERT_POINT.replace(_ONE_ROW, "VALUES " + ", ".join(
-    [_ONE_ROW.removeprefix("VALUES ")] * ROWS_A_STATEMENT))
 EXPORT_CHUNK = 5000
 EXPORT_POINTS = """
 SELECT s.source, s.host, s.method, s.route, s.status, p.minute, p.count, p.errors,
@@ -180,10 +173,9 @@ class SQLiteStore:
             if seen.fetchone():
                 conn.rollback()
                 return False
-            joined, rest = native.chunked(self._point_rows(batch), ROWS_A_STATEMENT)
-            conn.executemany(UPSERT_POINTS, joined)
-            conn.executemany(UPSERT_POINT, rest)
-            rollup.mark_dirty(conn, batch_hours(batch))
+            rows = self._point_rows(batch)
+            rollup.upsert(conn, UPSERT_POINT, rows)
+            self._keep_rollups(conn, rows, batch)
             self._write_malformed(batch)
             conn.execute(
                 "INSERT INTO batches (batch_id, source, source_id, start_offset, end_offset,"
@@ -196,6 +188,11 @@ class SQLiteStore:
         except BaseException:
             conn.rollback()
             raise
+
+    def _keep_rollups(self, conn: sqlite3.Connection, rows: list[tuple], batch: Batch) -> None:
+        """A batch's part in the rollups: its sums added to those of the clean hours it
+        writes, the dirty ones marked again."""
+        rollup.add_batch(conn, rows, batch.source, batch_hours(batch))
 
     def _point_rows(self, batch: Batch) -> list[tuple]:
         """Points as upsert rows, with routes capped and series ids resolved. Waiting groups
@@ -605,6 +602,7 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
     conn.create_function("hist_merge", 2, sketch.merge_compact, deterministic=True)
     conn.create_function("hist_dense", 1, dense.pack_concat, deterministic=True)
     conn.create_aggregate("hist_sum_agg", 1, HIST_SUM)
+    conn.create_function("hist_add", 2, rollup.hist_add(), deterministic=True)
     return conn
 
 

@@ -1,5 +1,6 @@
 """The storage service's rollup upkeep: settled hours are rebuilt, the hour being written
-waits, and the daemon's loop stops when told."""
+waits, and the daemon's loop stops when told. The stores' batches mark their hours dirty
+(as PostgreSQL's do; SQLite's add to clean hours' rollups instead), so there is upkeep."""
 
 import asyncio
 import threading
@@ -11,6 +12,7 @@ from logctl.services import storage
 from logctl.services.storage import StorageService
 from logctl.store.base import Batch, Position, Query
 from logctl.store.sqlite import SQLiteStore
+from tests.store.conftest import marking
 
 T0 = 1748736000
 
@@ -29,7 +31,7 @@ def dirty(service: StorageService) -> int:
 
 
 def test_settled_hours_are_rebuilt_and_recent_ones_wait(tmp_path: Path) -> None:
-    service = StorageService(lambda: SQLiteStore(tmp_path / "m.db"))
+    service = StorageService(lambda: marking(SQLiteStore(tmp_path / "m.db")))
     service.write_batch(batch(0, 3))
     assert service.refresh_rollups(time.time()) == 0
     assert dirty(service) == 3
@@ -42,7 +44,7 @@ def test_settled_hours_are_rebuilt_and_recent_ones_wait(tmp_path: Path) -> None:
 def test_the_upkeep_loop_rebuilds_until_stopped(tmp_path: Path,
                                                 monkeypatch) -> None:
     monkeypatch.setattr(storage, "SETTLE_S", 0.0)
-    service = StorageService(lambda: SQLiteStore(tmp_path / "m.db"))
+    service = StorageService(lambda: marking(SQLiteStore(tmp_path / "m.db")))
     service.write_batch(batch(0, 2))
 
     async def run() -> None:

@@ -2,6 +2,8 @@
 from LOGCTL_TEST_PG_DSN; an unreachable server fails the tests (CI must exercise it), and
 each test gets its own schema, dropped afterwards, so parallel runs never collide."""
 
+import sqlite3
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,8 +14,10 @@ import psycopg
 import pytest
 
 from logctl.metrics import sketch
-from logctl.store import sqlite_schema
+from logctl.store import sqlite_rollup, sqlite_schema
+from logctl.store.base import Batch
 from logctl.store.postgres import PostgresStore
+from logctl.store.rollup import batch_hours
 from logctl.store.sqlite import SQLiteStore
 
 
@@ -54,12 +58,29 @@ def int32_histograms(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(sketch, "expand", lambda blob, ascending=True: blob or None)
 
 
+def marks_dirty(store: SQLiteStore, conn: sqlite3.Connection, rows: list[tuple],
+                batch: Batch) -> None:
+    """A SQLite batch's part in the rollups as before batches added to clean hours'
+    rollups (and as PostgreSQL's still is): its hours marked dirty, for a rebuild."""
+    sqlite_rollup.mark_dirty(conn, batch_hours(batch))
+
+
+def marking(store: Any) -> Any:
+    """The store with its batches marking their hours dirty (`marks_dirty`): its rollups
+    come from rebuilds only, and until one its queries read points."""
+    if isinstance(store, SQLiteStore):
+        store._keep_rollups = types.MethodType(marks_dirty, store)
+    return store
+
+
 @contextmanager
 def older_file(path: Path, patch: pytest.MonkeyPatch, version: int) -> Iterator[SQLiteStore]:
     """A SQLite store at `path` as logctl made it at schema `version` (only that many
-    migrations, point histograms as int32 pairs), closed afterwards: what a test upgrades."""
+    migrations, point histograms as int32 pairs, batches marking their hours dirty rather
+    than adding to rollups), closed afterwards: what a test upgrades."""
     with patch.context() as old:
         old.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:version])
+        old.setattr(SQLiteStore, "_keep_rollups", marks_dirty)
         int32_histograms(old)
         store = SQLiteStore(path)
         yield store

@@ -36,7 +36,7 @@ from logctl.store.rollup import (
 from logctl.store.sql import POINTS
 from logctl.store.sqlite import SQLiteStore
 from tests.conftest import PG_DSN
-from tests.store.conftest import int32_histograms, older_file
+from tests.store.conftest import int32_histograms, marking, older_file
 
 T0 = 1748736000  # 2025-06-01T00:00:00Z: a day boundary
 H = 3600
@@ -136,6 +136,7 @@ def apply(store: Any, operation: tuple, number: int, rebuild: bool) -> None:
                                                                         max_size=6))
 def test_rollups_answer_as_points_do(kind: str, ops: list[tuple], asked: list[Query]) -> None:
     with fresh_store(kind) as rolled, fresh_store(kind) as reference:
+        marking(reference)
         for number, operation in enumerate(ops):
             apply(rolled, operation, number, rebuild=True)
             apply(reference, operation, number, rebuild=False)
@@ -234,9 +235,10 @@ EVERY = [Query(), Query(group_by="route"), Query(step_minutes=60, group_by="stat
 
 @pytest.fixture(params=BACKENDS)
 def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
-    """A store that rebuilds its rollups and a reference that never does."""
+    """A store that keeps its rollups and a reference that never does: its batches mark
+    their hours dirty and it never rebuilds them, so it answers from points."""
     with fresh_store(request.param) as rolled, fresh_store(request.param) as reference:
-        yield rolled, reference
+        yield rolled, marking(reference)
 
 
 def write_both(pair: tuple[Any, Any], *batches: Batch) -> None:
@@ -260,7 +262,7 @@ def raw(store: Any, sql: str) -> list[tuple]:
 
 
 def test_clean_hours_are_read_from_rollups(pair: tuple[Any, Any]) -> None:
-    rolled, reference = pair
+    rolled, reference = marking(pair[0]), pair[1]
     write_both(pair, hour_batch("a", 0, 3, 1))
     assert rolled.refresh_rollups() == 3
     assert rolled.refresh_rollups() == 0
@@ -273,7 +275,7 @@ def test_clean_hours_are_read_from_rollups(pair: tuple[Any, Any]) -> None:
 
 def test_hours_of_one_few_and_many_sources_rebuild_their_source_minutes(
         pair: tuple[Any, Any]) -> None:
-    rolled, reference = pair
+    rolled, reference = marking(pair[0]), pair[1]
     # Hour 0 holds one source, hour 1 two (a pass each), hour 2 six (one sorted pass).
     sources = {0: ["a"], 1: ["b", "c"], 2: ["d", "e", "f", "g", "h", "i"]}
     for hour, names in sources.items():
@@ -292,7 +294,7 @@ def test_hours_of_one_few_and_many_sources_rebuild_their_source_minutes(
 
 
 def test_writes_after_a_rebuild_make_the_hour_dirty_again(pair: tuple[Any, Any]) -> None:
-    rolled, reference = pair
+    rolled, reference = marking(pair[0]), pair[1]
     write_both(pair, hour_batch("a", 0, 2, 1))
     rolled.refresh_rollups()
     write_both(pair, hour_batch("a", 10, 1, 2), hour_batch("b", 0, 1, 3))
@@ -309,7 +311,7 @@ def dirty_marks(store: Any) -> list[tuple]:
 
 def test_a_failed_rebuild_leaves_the_hour_dirty(pair: tuple[Any, Any],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    rolled, reference = pair
+    rolled, reference = marking(pair[0]), pair[1]
     write_both(pair, hour_batch("a", 0, 2, 1))
     rolled.refresh_rollups()
     write_both(pair, hour_batch("a", 10, 1, 2))
@@ -378,7 +380,7 @@ def test_rollups_of_the_int64_packing_are_rebuilt_on_opening(
     path = tmp_path / "v4.db"
     with monkeypatch.context() as old:
         int32_histograms(old)
-        store = SQLiteStore(path)
+        store = marking(SQLiteStore(path))
         for number in range(3):
             store.write_batch(hour_batch("a", number, number + 2, number + 1))
         before = answer(store, Query(group_by="route"))
@@ -425,9 +427,10 @@ def test_a_batch_between_a_rebuilds_read_and_apply_keeps_the_hour_dirty(
         tmp_path: Path) -> None:
     """SQLite computes a rebuild in a read snapshot without the write lock: a batch that
     lands on the hour meanwhile makes the computed rows stale, and they are not applied."""
-    rolled, reference = SQLiteStore(tmp_path / "r.db"), SQLiteStore(tmp_path / "ref.db")
+    rolled, reference = SQLiteStore(tmp_path / "r.db"), marking(SQLiteStore(tmp_path / "ref.db"))
     pair = (rolled, reference)
-    write_both(pair, hour_batch("a", 0, 1, 1))
+    write_both((marking(rolled), reference), hour_batch("a", 0, 1, 1))
+    del rolled._keep_rollups  # its later batches add to clean hours, and mark dirty ones
     reader = rolled._rollup_readers()[0]
     rebuild = sqlite_rollup.read_rebuild(reader, T0, None)
     assert rebuild is not None and [row[2] for row in rebuild.hour_rows] == [6, 6]
@@ -513,7 +516,7 @@ def test_due_hours_picks_settled_hours_and_those_a_later_batch_moved_past() -> N
 
 
 def test_passed_only_leaves_the_hours_of_the_newest_batch(pair: tuple[Any, Any]) -> None:
-    rolled, reference = pair
+    rolled, reference = marking(pair[0]), pair[1]
     first = hour_batch("a", 0, 2, 1)
     later = hour_batch("a", 1, 3, 2)
     later.aggregate.points = {key: point for key, point in later.aggregate.points.items()
@@ -523,3 +526,52 @@ def test_passed_only_leaves_the_hours_of_the_newest_batch(pair: tuple[Any, Any])
     assert [hour for hour, _ in dirty_marks(rolled)] == [T0 + H, T0 + 2 * H]
     assert_same(rolled, reference)
     assert rolled.refresh_rollups(passed_only=True) == 0
+
+
+def rollup_tables(store: SQLiteStore) -> dict[str, list[tuple]]:
+    return {table: raw(store, f"SELECT * FROM {table} ORDER BY 1, 2")
+            for table in ("hour_points", "day_points", "source_points")}
+
+
+def spread_batches() -> list[Batch]:
+    """Batches of two sources over hours that overlap, across a day boundary (hour 23 to
+    hour 25), with minutes shared by several batches."""
+    batches = [hour_batch("a", 0, 3, 1), hour_batch("b", 1, 2, 2), hour_batch("a", 2, 2, 3)]
+    late = hour_batch("a", 3, 3, 4)
+    late.aggregate.points = {(minute + 22 * H, *rest): point for (minute, *rest), point
+                             in late.aggregate.points.items()}
+    return [*batches, late]
+
+
+def test_sqlite_batches_add_to_clean_hours_what_a_rebuild_would_make(tmp_path: Path) -> None:
+    """SQLite adds a batch's sums to the rollups of the clean hours it writes: they stay
+    clean, and hold exactly what rebuilding them from the points gives (histograms byte
+    for byte, day rows included)."""
+    store = SQLiteStore(tmp_path / "m.db")
+    reference = marking(SQLiteStore(tmp_path / "ref.db"))
+    write_both((store, reference), *spread_batches())
+    assert dirty_marks(store) == []
+    assert dirty_marks(reference) != []
+    assert_same(store, reference)
+    added = rollup_tables(store)
+    assert [len(rows) for rows in added.values()] == [16, 6, 24]
+    assert added["day_points"][0][:4] == (T0, 1, 42, 0)
+    store.conn.execute(sqlite_rollup.MARK_EVERY_HOUR)
+    assert store.refresh_rollups() == 6
+    assert rollup_tables(store) == added
+    for each in (store, reference):
+        each.close()
+
+
+def test_sqlite_batch_rollups_in_python_match_the_native_ones(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    store = SQLiteStore(tmp_path / "m.db")
+    rows = [row for each in spread_batches() for row in store._point_rows(each)]
+    hours = sorted({minute - minute % H for _, minute, *_ in rows})[1:]
+    native = sqlite_rollup.batch_rollups(rows, hours, "a")
+    monkeypatch.setattr(sketch, "_sketch", None)
+    python = sqlite_rollup.batch_rollups(rows, hours, "a")
+    assert [sorted(table) for table in python] == [sorted(table) for table in native]
+    assert [len(table) for table in native] == [12, 6, 15]
+    store.close()

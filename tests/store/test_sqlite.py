@@ -14,7 +14,8 @@ from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
 from logctl.store import sqlite_schema
 from logctl.store.base import Batch, Position, Query
-from logctl.store.sqlite import ROWS_A_STATEMENT, SQLiteStore
+from logctl.store.sqlite import SQLiteStore
+from logctl.store.sqlite_rollup import ROWS_A_STATEMENT
 from logctl.synthetic import generate
 from tests.metrics.test_engines import LatencySum
 
