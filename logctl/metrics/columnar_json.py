@@ -27,8 +27,8 @@ import polars as pl
 from logctl.formats.fields import FieldMap, integer, latency, level_name, severity_of
 from logctl.formats.lines import MAX_LINE
 from logctl.formats.record import LineParser
-from logctl.formats.timestamps import parse_any
 from logctl.metrics.columnar import group_points, parse_rest, prefolded, split_lines
+from logctl.metrics.columnar_time import times
 from logctl.metrics.points import ChunkAggregate
 
 _WS = r"[ \t]*"
@@ -289,7 +289,7 @@ def _read(lines: pl.Series, matched: pl.Series, shape: Shape) -> pl.DataFrame:
         _column(key, path) for key, path in shape.paths.items())
     keys = shape.fields
     frame = values.select(
-        _converted(values, keys["ts"], parse_any, pl.Float64).alias("ts"),
+        pl.lit(times(values[keys["ts"]])).alias("ts"),
         *(_integer(values, keys.get(name)).alias(name) for name in ("status", "bytes")),
         *(_text(keys.get(name)).alias(name) for name in TEXT_FIELDS),
         _latency(values, shape),
