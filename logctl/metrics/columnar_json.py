@@ -247,7 +247,8 @@ def aggregate_json(data: bytes, fields: FieldMap, fallback: LineParser) -> Chunk
             break
         # Overlong lines are malformed to the line parser without a look: left to it.
         candidates = left & (length <= MAX_LINE)
-        rows = _read(lines, candidates & lines.str.contains(shape.pattern), shape)
+        rows = _read(lines, candidates & lines.str.contains(shape.pattern), shape,
+                     data if raw is None else None)
         if rows.height:
             minute = minute.scatter(rows["row"], rows["minute"])
             taken.append(rows.drop("row"))
@@ -279,12 +280,17 @@ def _next_shape(lines: pl.Series, left: pl.Series, tried: set[int],
     return None
 
 
-def _read(lines: pl.Series, matched: pl.Series, shape: Shape) -> pl.DataFrame:
+def _read(lines: pl.Series, matched: pl.Series, shape: Shape,
+          chunk: bytes | None) -> pl.DataFrame:
     """The matched lines as `group_points` rows plus their row number, those whose time or
-    request the line parser reads otherwise left out."""
+    request the line parser reads otherwise left out. When every line matched, `chunk`
+    (the UTF-8 chunk the lines were split from) is read as it is, not joined again."""
     if not matched.any():
         return pl.DataFrame()
-    text = lines.filter(matched).str.join("\n").item().encode("utf-8")
+    if chunk is not None and matched.all():
+        text = chunk
+    else:
+        text = lines.filter(matched).str.join("\n").item().encode("utf-8")
     values = pl.read_ndjson(io.BytesIO(text), schema=shape.schema).select(
         _column(key, path) for key, path in shape.paths.items())
     keys = shape.fields

@@ -366,3 +366,16 @@ def test_native_grouping_refuses_columns_it_cannot_read() -> None:
         _groups.group([], first, frame["error"].cast(pl.UInt8),
                       frame["client_error"].cast(pl.UInt8), frame["size"], frame["rt_ms"],
                       frame["bin"], frame["ts"])
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+@pytest.mark.parametrize("last", ["", "unterminated"])
+def test_a_chunk_whose_every_line_matches_reads_alike(end: str, last: str) -> None:
+    """Every line of one shape: the engine reads the chunk itself rather than the lines
+    joined again, whatever ends its lines."""
+    lines = "".join(generate(300, seed=4, per_minute=700, fmt="jsonl")).splitlines()
+    data = (end.join(lines) + ("" if last else end)).encode()
+    same(data)
+    parser = Counting()
+    aggregate = aggregate_json(data, parser.parser.fields, parser)
+    assert (aggregate.lines, aggregate.requests, parser.calls) == (300, 300, 0)
