@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars
-from measure import OUT, RE_LOOP, Run, TimedOut, timed, write_section
+from measure import OUT, RE_LOOP, Run, TimedOut, prepare, timed, write_section
 
 from logctl.services.analytics import AnalyticsService
 from logctl.store.base import Query
@@ -327,7 +327,7 @@ def main() -> None:
                         help=f"rounds from {LARGE:,} lines (GoAccess takes minutes per round)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
+    prepare()
     text = report(args)
     print(text)
     if args.write:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
-from measure import OUT, write_section
+from measure import OUT, prepare, write_section
 
 from logctl.synthetic import write_log
 
@@ -86,7 +86,7 @@ def main() -> None:
                         help="lines a minute in the generated log (700: the sparse shape)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
+    prepare()
     shape = "" if args.per_minute == 10_000 else f"-{args.per_minute}pm"
     log = OUT / f"combined-{args.lines}{shape}.log"
     truth = (write_log(str(log), args.lines, per_minute=args.per_minute)

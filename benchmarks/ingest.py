@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import OUT, RE_LOOP, timed, write_section
+from measure import OUT, RE_LOOP, prepare, timed, write_section
 
 from logctl.synthetic import write_log
 
@@ -51,7 +51,7 @@ def main() -> None:
                         help="lines a minute in the generated log (700: the sparse shape, "
                              "nearly a stored point a line)")
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
+    prepare()
     rows = []
     for lines in args.lines or [1_000_000]:
         shape = "" if args.per_minute == 10_000 else f"-{args.per_minute}pm"
