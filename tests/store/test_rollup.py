@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logctl.errors import StoreError, UsageError
-from logctl.metrics import sketch
+from logctl.metrics import dense, sketch
 from logctl.metrics.points import ChunkAggregate, Point
 from logctl.store import open_store, postgres_rollup, sqlite_rollup, transfer
 from logctl.store.base import DIMENSIONS, Batch, Position, Query
@@ -570,8 +570,16 @@ def test_sqlite_batch_rollups_in_python_match_the_native_ones(tmp_path: Path,
     rows = [row for each in spread_batches() for row in store._point_rows(each)]
     hours = sorted({minute - minute % H for _, minute, *_ in rows})[1:]
     native = sqlite_rollup.batch_rollups(rows, hours, "a")
+    first, second = native[0][0][9], native[0][1][9]
+    added = sqlite_rollup.hist_add()(first, second)
     monkeypatch.setattr(sketch, "_sketch", None)
+    monkeypatch.setattr(dense, "_sketch", None)
     python = sqlite_rollup.batch_rollups(rows, hours, "a")
     assert [sorted(table) for table in python] == [sorted(table) for table in native]
     assert [len(table) for table in native] == [12, 6, 15]
+    assert sqlite_rollup.hist_add()(first, second) == added
+    assert dense.decode(added) == {bin: dense.decode(first).get(bin, 0)
+                                   + dense.decode(second).get(bin, 0)
+                                   for bin in dense.decode(first).keys()
+                                   | dense.decode(second).keys()}
     store.close()
