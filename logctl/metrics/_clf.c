@@ -943,7 +943,7 @@ PyDoc_STRVAR(rows_doc,
 "The stored rows of scanned groups (lists of `scan`'s groups): (series id, minute, count,\n"
 "errors, client_errors, bytes, latency_count, latency_sum, latency_max, histogram, first,\n"
 "last), the series id looked up in `series` by (host, method, path, status), the\n"
-"histogram as `compact(blob)` makes it (None stays None).");
+"histogram as `compact(blob)` makes it (None stays None; a `compact` of None keeps it).");
 
 /* One group's row: its series id (borrowed from `series`), its minute, its counters and
  * its histogram made compact. */
@@ -963,7 +963,8 @@ static PyObject *group_row(PyObject *group, PyObject *series, PyObject *compact)
     Py_DECREF(key);
     if (!id)
         return NULL;
-    PyObject *hist = blob == Py_None ? Py_NewRef(Py_None) : PyObject_CallOneArg(compact, blob);
+    PyObject *hist = blob == Py_None || compact == Py_None ? Py_NewRef(blob)
+                     : PyObject_CallOneArg(compact, blob);
     if (!hist)
         return NULL;
     PyObject *row = PyTuple_New(12);

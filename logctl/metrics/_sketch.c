@@ -253,24 +253,16 @@ static PyObject *pg_arrays(PyObject *module, PyObject *blob) {
     return result;
 }
 
-/* One COPY line: series, minute, the first seven counters, the histogram's arrays, then
- * first and last, tab-separated. */
+/* One COPY line: a point row's twelve columns, tab-separated, the histogram (the tenth)
+ * as its two arrays. */
 static int append_line(Text *t, PyObject *row) {
-    PyObject *counters = PyTuple_Check(row) && PyTuple_GET_SIZE(row) == 4
-                         ? PyTuple_GET_ITEM(row, 2) : NULL;
-    if (!counters || !PyTuple_Check(counters) || PyTuple_GET_SIZE(counters) != 9) {
-        PyErr_SetString(PyExc_TypeError,
-                        "a row is (series, minute, nine counters, packed histogram)");
+    if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 12) {
+        PyErr_SetString(PyExc_TypeError, "a point row has 12 columns");
         return -1;
     }
-    PyObject *fields[12] = {PyTuple_GET_ITEM(row, 0), PyTuple_GET_ITEM(row, 1)};
-    for (int k = 0; k < 7; k++)
-        fields[2 + k] = PyTuple_GET_ITEM(counters, k);
-    fields[9] = PyTuple_GET_ITEM(row, 3);
-    fields[10] = PyTuple_GET_ITEM(counters, 7);
-    fields[11] = PyTuple_GET_ITEM(counters, 8);
-    for (int k = 0; k < 12; k++) {
-        if ((k == 9 ? append_arrays(t, fields[k]) : append_number(t, fields[k])) < 0)
+    for (Py_ssize_t k = 0; k < 12; k++) {
+        PyObject *field = PyTuple_GET_ITEM(row, k);
+        if ((k == 9 ? append_arrays(t, field) : append_number(t, field)) < 0)
             return -1;
         append(t, k == 11 ? "\n" : "\t", 1);
     }
@@ -278,9 +270,9 @@ static int append_line(Text *t, PyObject *row) {
 }
 
 PyDoc_STRVAR(copy_lines_doc, "copy_lines(rows) -> str\n\n"
-"Rows (series id, minute, counters, packed histogram), counters in Point.counters order,\n"
-"as the lines of PostgreSQL's COPY text format for the points columns: numbers as repr\n"
-"writes them (none needs escaping) and the histogram as its two arrays.");
+"Point rows (series id, minute, seven counters, packed histogram, first, last) as the\n"
+"lines of PostgreSQL's COPY text format for the points columns: numbers as repr writes\n"
+"them (none needs escaping) and the histogram as its two arrays.");
 
 static PyObject *copy_lines(PyObject *module, PyObject *rows) {
     (void)module;

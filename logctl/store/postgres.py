@@ -6,6 +6,7 @@ the row lock, so two writers touching one point never lose an update. Deadlocks 
 serialization failures roll back and retry the whole transaction. Queries read rollups where
 they are clean (store/rollup.py, store/postgres_rollup.py)."""
 
+import operator
 import random
 import threading
 import time
@@ -19,8 +20,8 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from logctl.errors import DiskFull, StoreError
-from logctl.metrics import sketch
-from logctl.metrics.points import Group, Point, point_from
+from logctl.metrics import native, sketch
+from logctl.metrics.points import Point, point_from
 from logctl.metrics.route import ROUTE_CAP, cap_routes
 from logctl.store import downsample, redact
 from logctl.store import postgres_rollup as rollup
@@ -73,6 +74,7 @@ COPY_STAGE = f"COPY point_stage ({POINT_COLUMNS}) FROM STDIN"
 # after it share) are nearly always new: they are copied straight into `points`, and only
 # when one of them is already stored does the batch take the stage and the merge.
 COPY_POINTS = f"COPY points ({POINT_COLUMNS}) FROM STDIN"
+ROW_KEY = operator.itemgetter(0, 1)  # a point row's (series id, minute)
 # The merge sorts the staged rows into key order: in memory, not in a temporary file.
 MERGE_WORK_MEM = "64MB"
 MERGE_POINTS = """
@@ -217,21 +219,19 @@ class PostgresStore:
             return (batch.source, host, method, renames.get(route, route), status)
 
         keys = [series(*key[1:]) for key in points]
-        keyed = [(series(g[1], g[2], folded[g[3]], g[4]), g) for each in groups for g in each]
-        ids = self._series_ids(conn, list(dict.fromkeys([*keys, *(key for key, _ in keyed)])))
-        rows: dict[tuple[int, int], Point | Group] = {}
-        made: set[tuple[int, int]] = set()
-        for key, (point_key, point) in zip(keys, points.items(), strict=True):
-            _merge_row(rows, (ids[key], point_key[0]), point, made)
-        for key, group in keyed:
-            _merge_row(rows, (ids[key], group[0]), group, made)
-        minutes = {minute for _, minute in rows}
+        grouped = {key: series(key[0], key[1], folded[key[2]], key[3])
+                   for key in {g[1:5] for each in groups for g in each}}
+        ids = self._series_ids(conn, list(dict.fromkeys([*keys, *grouped.values()])))
+        rows = native.group_rows(groups, {key: ids[each] for key, each in grouped.items()},
+                                 compact=False)
+        rows += [copy_row((ids[key], point_key[0]), point)
+                 for key, (point_key, point) in zip(keys, points.items(), strict=True)]
+        rows.sort(key=ROW_KEY)
+        rows = _merged(rows)
+        minutes = {row[1] for row in rows}
         ends = {min(minutes, default=0), max(minutes, default=0)}
-        edges: list[tuple] = []
-        inner: list[tuple] = []
-        for key in sorted(rows):
-            (edges if key[1] in ends else inner).append((*key, *_counters(rows[key])))
-        return copy_text(edges), copy_text(inner)
+        return (copy_text([row for row in rows if row[1] in ends]),
+                copy_text([row for row in rows if row[1] not in ends]))
 
     def _cap_routes(self, conn: psycopg.Connection, source: str,
                     routes: set[str]) -> dict[str, str]:
@@ -505,45 +505,49 @@ def _copied_new(cur: psycopg.Cursor, lines: str) -> bool:
         return False
 
 
-def _merge_row(rows: dict[tuple[int, int], Point | Group], key: tuple[int, int],
-               row: Point | Group, made: set[tuple[int, int]]) -> None:
-    """Put a point or group at its key, or merge the two into a point of our own (`made`
-    holds the keys of those), leaving the batch's own points as they were: a write that
-    is retried reads them again."""
-    mine = rows.get(key)
-    if mine is None:
-        rows[key] = row
-        return
-    if key not in made:
-        mine = point_from(*_counters(mine))
-        made.add(key)
-    mine.merge(point_from(*_counters(row)))
-    rows[key] = mine
+def _merged(rows: list[tuple]) -> list[tuple]:
+    """Point rows sorted by key with each run of one key merged into one row (one statement
+    cannot upsert a row twice: the chunks a minute straddles, paths folding to one route),
+    into points of our own: the batch's own points and groups are left as they were, for
+    a write that is retried."""
+    out: list[tuple] = []
+    last = None
+    for key, row in zip(map(ROW_KEY, rows), rows, strict=True):
+        if key == last:
+            point = point_from(row_counters(out[-1]), out[-1][9])
+            point.merge(point_from(row_counters(row), row[9]))
+            out[-1] = copy_row(key, point)
+        else:
+            out.append(row)
+        last = key
+    return out
 
 
-def _counters(row: Point | Group) -> tuple[tuple, bytes | None]:
-    """A point's or group's counters (`Point.counters` order) and packed histogram."""
-    if isinstance(row, Point):
-        return row.counters(), row.encoded_hist()
-    return row[5], row[6]
+def row_counters(row: tuple) -> tuple:
+    """A point row's counters in `Point.counters` order."""
+    return (*row[2:9], *row[10:])
+
+
+def copy_row(key: tuple[int, int], point: Point) -> tuple:
+    """A point as a point row of (series id, minute) `key`, its histogram packed."""
+    counters = point.counters()
+    return (*key, *counters[:7], point.encoded_hist(), *counters[7:])
 
 
 def copy_text(rows: list[tuple]) -> str:
-    """Rows (series id, minute, counters, packed histogram) as lines of COPY's text format
+    """Point rows (series id, minute, seven counters, packed histogram, first, last) as
+    lines of COPY's text format
     (numbers and {..} arrays need no escaping): in C where built, with no adapting of
     each field by psycopg."""
     if sketch._sketch is not None:
         return sketch.native(sketch._sketch.copy_lines, rows)
-    return "".join(copy_line(*row) for row in rows)
+    return "".join(map(copy_line, rows))
 
 
-def copy_line(series: int, minute: int, counters: tuple, blob: bytes | None) -> str:
-    """One row as a COPY line, as `copy_text` writes it."""
-    count, errors, client_errors, size, latency_count, latency_sum, latency_max, first, last = (
-        counters)
-    return (f"{series}\t{minute}\t{count}\t{errors}\t{client_errors}\t{size}\t"
-            f"{latency_count}\t{latency_sum!r}\t{latency_max!r}\t"
-            f"{sketch.pg_arrays(blob)}\t{first!r}\t{last!r}\n")
+def copy_line(row: tuple) -> str:
+    """One point row as a COPY line, as `copy_text` writes it."""
+    return "\t".join(sketch.pg_arrays(value) if i == 9 else repr(value)
+                     for i, value in enumerate(row)) + "\n"
 
 
 def point_row(series: int, minute: int, p: Point) -> tuple:
