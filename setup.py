@@ -11,6 +11,6 @@ FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra"]
 
 setup(ext_modules=[
     Extension(f"logctl.metrics.{name}", [f"logctl/metrics/{name}.c"], optional=True,
-              extra_compile_args=FLAGS)
+              depends=["logctl/metrics/_tuple.h"], extra_compile_args=FLAGS)
     for name in ("_clf", "_groups", "_sketch")
 ])

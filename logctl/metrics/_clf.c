@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_tuple.h"
+
 #define MAX_LINE (64 * 1024) /* formats.lines.MAX_LINE: longer lines are malformed unparsed */
 #define MAX_NUMBER 128       /* longer response-time fields go to the line parser */
 #define MAX_PREFIX 16        /* tokens before the time: vhost, client list, ident, user */
@@ -792,24 +794,6 @@ static PyObject **group_names(NameTable *table, const Scan *scan, const Group *g
     slot->host_len = g->host_len;
     slot->method_len = g->method_len;
     return slot->names;
-}
-
-/* A tuple of n new references (each NULL means an error is set: all are released). */
-static PyObject *tuple_of(PyObject **items, Py_ssize_t n) {
-    PyObject *tuple = NULL;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (!items[i])
-            goto fail;
-    tuple = PyTuple_New(n);
-    if (!tuple)
-        goto fail;
-    for (Py_ssize_t i = 0; i < n; i++)
-        PyTuple_SET_ITEM(tuple, i, items[i]);
-    return tuple;
-fail:
-    for (Py_ssize_t i = 0; i < n; i++)
-        Py_XDECREF(items[i]);
-    return NULL;
 }
 
 static PyObject *group_tuple(NameTable *table, const Scan *scan, const Group *g,

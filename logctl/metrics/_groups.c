@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_tuple.h"
+
 /* The Arrow C data and stream interfaces (https://arrow.apache.org/docs/format/). */
 struct ArrowSchema {
     const char *format, *name, *metadata;
@@ -170,24 +172,6 @@ static PyObject *histogram(int32_t *bins, int64_t n) {
         out[2 * at + 1]++;
     }
     return blob;
-}
-
-/* A tuple of n new references (a NULL among them means an error is set: all released). */
-static PyObject *tuple_of(PyObject **items, Py_ssize_t n) {
-    PyObject *tuple = NULL;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (!items[i])
-            goto fail;
-    tuple = PyTuple_New(n);
-    if (!tuple)
-        goto fail;
-    for (Py_ssize_t i = 0; i < n; i++)
-        PyTuple_SET_ITEM(tuple, i, items[i]);
-    return tuple;
-fail:
-    for (Py_ssize_t i = 0; i < n; i++)
-        Py_XDECREF(items[i]);
-    return NULL;
 }
 
 static PyObject *time_value(double value, int whole) {

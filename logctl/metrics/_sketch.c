@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_tuple.h"
+
 static int check(const Py_buffer *b) {
     if (b->len % 8) {
         PyErr_SetString(PyExc_ValueError, "corrupted latency histogram: not a whole number of pairs");
@@ -398,6 +400,40 @@ done:
     return result;
 }
 
+/* The int32 pairs of compact varint pairs (malloc'ed, *n of them; NULL with an error
+ * set); with `ascending`, bins must rise (one histogram), without it pairs may repeat bins
+ * (blobs written back to back). */
+static int32_t *expand_pairs(const unsigned char *p, size_t len, int ascending,
+                             Py_ssize_t *n) {
+    int32_t *pairs = malloc(len * 4 + 8); /* each pair takes two bytes at least */
+    if (!pairs)
+        return PyErr_NoMemory(), NULL;
+    const unsigned char *end = p + len;
+    const char *why = NULL;
+    *n = 0;
+    while (p < end && !why) {
+        uint64_t zig, count;
+        if (!read_varint(&p, end, &zig) || !read_varint(&p, end, &count)) {
+            why = "it ends inside a number";
+            break;
+        }
+        int64_t bin = unzigzag(zig);
+        if (bin < INT32_MIN || bin > INT32_MAX || count < 1 || count > INT32_MAX)
+            why = "a bin or a count is out of range";
+        else if (ascending && *n && bin <= pairs[2 * *n - 2])
+            why = "its bins are not ascending";
+        else {
+            pairs[2 * *n] = (int32_t)bin;
+            pairs[2 * (*n)++ + 1] = (int32_t)count;
+        }
+    }
+    if (why) {
+        free(pairs);
+        return corrupt(why), NULL;
+    }
+    return pairs;
+}
+
 PyDoc_STRVAR(expand_doc, "expand(blob, ascending) -> bytes | None\n\n"
 "The int32 pairs of compact varint pairs (None or empty gives None); with `ascending`,\n"
 "bins must rise (one histogram), without it pairs may repeat bins (blobs joined).");
@@ -413,37 +449,12 @@ static PyObject *expand(PyObject *module, PyObject *args) {
     Py_buffer b;
     if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *result = NULL;
-    /* each pair takes two bytes at least: half the length bounds the values */
-    int32_t *pairs = malloc((size_t)b.len * 4 + 8);
-    if (!pairs) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    const unsigned char *p = b.buf, *end = p + b.len;
-    Py_ssize_t n = 0;
-    while (p < end) {
-        uint64_t zig, count;
-        if (!read_varint(&p, end, &zig) || !read_varint(&p, end, &count)) {
-            corrupt("it ends inside a number");
-            goto fail;
-        }
-        int64_t bin = unzigzag(zig);
-        if (bin < INT32_MIN || bin > INT32_MAX || count < 1 || count > INT32_MAX) {
-            corrupt("a bin or a count is out of range");
-            goto fail;
-        }
-        if (ascending && n && bin <= pairs[2 * n - 2]) {
-            corrupt("its bins are not ascending");
-            goto fail;
-        }
-        pairs[2 * n] = (int32_t)bin;
-        pairs[2 * n++ + 1] = (int32_t)count;
-    }
-    result = n ? PyBytes_FromStringAndSize((const char *)pairs, n * 8) : Py_NewRef(Py_None);
-fail:
+    Py_ssize_t n;
+    int32_t *pairs = expand_pairs(b.buf, (size_t)b.len, ascending, &n);
+    PyObject *result = !pairs ? NULL
+                       : n ? PyBytes_FromStringAndSize((const char *)pairs, n * 8)
+                           : Py_NewRef(Py_None);
     free(pairs);
-done:
     PyBuffer_Release(&b);
     return result;
 }
@@ -647,42 +658,18 @@ static int roll_add(Rolls *t, int64_t time, int64_t id, const RowSums *v) {
     return 0;
 }
 
-/* The int32 pairs of compact varint pairs written back to back (bins may repeat). */
-static int32_t *expand_pairs(const unsigned char *p, size_t len, Py_ssize_t *n) {
-    int32_t *pairs = malloc(len * 4 + 8); /* each pair takes two bytes at least */
-    if (!pairs)
-        return PyErr_NoMemory(), NULL;
-    const unsigned char *end = p + len;
-    *n = 0;
-    while (p < end) {
-        uint64_t zig, count;
-        if (!read_varint(&p, end, &zig) || !read_varint(&p, end, &count)) {
-            free(pairs);
-            return corrupt("it ends inside a number"), NULL;
-        }
-        int64_t bin = unzigzag(zig);
-        if (bin < INT32_MIN || bin > INT32_MAX || count < 1 || count > INT32_MAX) {
-            free(pairs);
-            return corrupt("a bin or a count is out of range"), NULL;
-        }
-        pairs[2 * *n] = (int32_t)bin;
-        pairs[2 * (*n)++ + 1] = (int32_t)count;
-    }
-    return pairs;
-}
-
 /* A rollup row: (key, time) or (time, id) first, then the sums, the histogram dense. */
 static PyObject *roll_row(const Roll *r, PyObject *key, int64_t low, int64_t high) {
-    PyObject *hist;
+    PyObject *hist = Py_None;
     if (r->hist_len) {
         Py_ssize_t n;
-        int32_t *pairs = expand_pairs(r->hist, r->hist_len, &n);
+        int32_t *pairs = expand_pairs(r->hist, r->hist_len, 0, &n);
         if (!pairs)
             return NULL;
         hist = pack_pairs(pairs, n, low, high);
         free(pairs);
     } else {
-        hist = Py_NewRef(Py_None);
+        Py_INCREF(hist);
     }
     PyObject *items[12] = {
         key ? Py_NewRef(key) : PyLong_FromLongLong(r->time),
@@ -692,18 +679,7 @@ static PyObject *roll_row(const Roll *r, PyObject *key, int64_t low, int64_t hig
         PyLong_FromLongLong(r->lat_count), PyFloat_FromDouble(r->lat_sum),
         PyFloat_FromDouble(r->lat_max), hist, PyFloat_FromDouble(r->first),
         PyFloat_FromDouble(r->last)};
-    PyObject *row = PyTuple_New(12);
-    for (int k = 0; k < 12; k++) {
-        if (!items[k] || !row) {
-            for (int j = 0; j < 12; j++)
-                Py_XDECREF(items[j]);
-            Py_XDECREF(row);
-            return NULL;
-        }
-    }
-    for (int k = 0; k < 12; k++)
-        PyTuple_SET_ITEM(row, k, items[k]);
-    return row;
+    return tuple_of(items, 12);
 }
 
 static PyObject *roll_list(const Rolls *t, PyObject *key, int64_t low, int64_t high) {
