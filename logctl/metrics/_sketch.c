@@ -660,17 +660,13 @@ static int roll_add(Rolls *t, int64_t time, int64_t id, const RowSums *v) {
 
 /* A rollup row: (key, time) or (time, id) first, then the sums, the histogram dense. */
 static PyObject *roll_row(const Roll *r, PyObject *key, int64_t low, int64_t high) {
-    PyObject *hist = Py_None;
-    if (r->hist_len) {
-        Py_ssize_t n;
-        int32_t *pairs = expand_pairs(r->hist, r->hist_len, 0, &n);
-        if (!pairs)
-            return NULL;
-        hist = pack_pairs(pairs, n, low, high);
-        free(pairs);
-    } else {
-        Py_INCREF(hist);
-    }
+    /* Packed even when empty, as the rebuild's hist_dense of no histogram packs it. */
+    Py_ssize_t n;
+    int32_t *pairs = expand_pairs(r->hist, r->hist_len, 0, &n);
+    if (!pairs)
+        return NULL;
+    PyObject *hist = pack_pairs(pairs, n, low, high);
+    free(pairs);
     PyObject *items[12] = {
         key ? Py_NewRef(key) : PyLong_FromLongLong(r->time),
         key ? PyLong_FromLongLong(r->time) : PyLong_FromLongLong(r->id),

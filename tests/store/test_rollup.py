@@ -583,3 +583,28 @@ def test_sqlite_batch_rollups_in_python_match_the_native_ones(tmp_path: Path,
                                    for bin in dense.decode(first).keys()
                                    | dense.decode(second).keys()}
     store.close()
+
+
+def test_sqlite_rollups_of_points_without_latencies_are_what_a_rebuild_makes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Points with no response time have no histogram: the rollups a batch adds pack the
+    empty sum as a rebuild packs it, natively and in Python alike."""
+    aggregate = ChunkAggregate({}, {}, [], 0)
+    for minute in range(T0, T0 + 2 * H, 1800):
+        aggregate.points[(minute, "", "GET", "/none", 200)] = make_point(minute, [], 3, 5)
+    batch = Batch("a", Position("a", 0, 1), aggregate)
+    store = SQLiteStore(tmp_path / "m.db")
+    rows = store._point_rows(batch)
+    native = sqlite_rollup.batch_rollups(rows, [T0, T0 + H], "a")
+    store.write_batch(batch)
+    added = rollup_tables(store)
+    assert [len(each) for each in added.values()] == [2, 1, 4]
+    store.conn.execute(sqlite_rollup.MARK_EVERY_HOUR)
+    assert store.refresh_rollups() == 2
+    assert rollup_tables(store) == added
+    assert {row[9] for rows in added.values() for row in rows} == {dense.pack_concat(None)}
+    monkeypatch.setattr(sketch, "_sketch", None)
+    monkeypatch.setattr(dense, "_sketch", None)
+    python = sqlite_rollup.batch_rollups(rows, [T0, T0 + H], "a")
+    assert [sorted(table) for table in python] == [sorted(table) for table in native]
+    store.close()
