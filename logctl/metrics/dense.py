@@ -82,8 +82,11 @@ def pack_concat(packed: bytes | None) -> bytes:
     return encode(sketch.merge_concatenated(pairs or b""))
 
 
-def add(first: bytes, second: bytes) -> bytes:
-    """The sum of two dense-packed histograms, packed dense (a rollup row a batch adds to)."""
+def add(first: bytes | None, second: bytes | None) -> bytes | None:
+    """The sum of two dense-packed histograms (None for none), packed dense: SQL's
+    `hist_add`, by which a batch adds to a stored rollup row (`_sketch.add_dense` in C)."""
+    if first is None or second is None:
+        return second if first is None else first
     total = new_sum()
     for blob in (first, second):
         try:

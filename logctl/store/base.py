@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from logctl.errors import StoreError, UsageError
-from logctl.metrics.points import ChunkAggregate, Point, PointKey
+from logctl.metrics.points import ChunkAggregate, Group, Point, PointKey
 
 DIMENSIONS = ("route", "status", "method", "host", "source", "status_class")
 FILTERS = ("source", "host", "route", "status", "method")
@@ -121,6 +121,16 @@ SeriesKey = tuple[str, str, str, str, int]  # source, host, method, route, statu
 LedgerRow = tuple[str, str, str, int, int, int, float]  # batch id, source, source id, start,
 #                                                         end, lines, committed at
 StoredPoint = tuple[SeriesKey, int, Point]  # series, minute, merged point
+
+
+def group_series(groups: list[list[Group]], folded: dict[str, str], source: str,
+                 renames: dict[str, str]) -> dict[tuple[str, str, str, int], SeriesKey]:
+    """The series of each distinct (host, method, path, status) of a batch's waiting groups:
+    the path folded to its route (`folded`, ChunkAggregate.folded_paths), renamed where
+    the route cap says (`renames`)."""
+    return {key: (source, key[0], key[1], renames.get(route, route), key[3])
+            for key in {g[1:5] for each in groups for g in each}
+            for route in (folded[key[2]],)}
 
 
 @dataclass
@@ -250,4 +260,4 @@ class Store(Protocol):
 
 __all__ = ["DIMENSIONS", "FILTERS", "KEY_SEP", "Batch", "Coverage", "Downsampled", "Dump",
            "LedgerRow", "Point", "PointKey", "Position", "Progress", "Query", "Row",
-           "SeriesKey", "SourceTotals", "Store", "StoredPoint", "claim_ledger"]
+           "SeriesKey", "SourceTotals", "Store", "StoredPoint", "claim_ledger", "group_series"]

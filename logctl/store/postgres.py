@@ -38,6 +38,7 @@ from logctl.store.base import (
     SourceTotals,
     StoredPoint,
     claim_ledger,
+    group_series,
     unbroken_end,
 )
 from logctl.store.rollup import Part, batch_hours, due_hours, hours_of, plan
@@ -207,20 +208,16 @@ class PostgresStore:
         """COPY lines with routes capped and series ids resolved, in key order so two
         transactions lock shared points in the same order (no deadlock in the common case):
         those of the batch's first and last minutes, then the rest. Waiting groups become
-        lines straight from their counters (each distinct path folded once); a key that two
-        of them, or a group and a point, share is merged first (one statement cannot upsert
-        a row twice)."""
+        rows in C straight from their counters (each distinct path folded once); a key that
+        two of them, or a group and a point, share is merged first (one statement cannot
+        upsert a row twice)."""
         points, groups = batch.aggregate.split()
         folded = batch.aggregate.folded_paths()
         renames = self._cap_routes(conn, batch.source,
                                    {key[3] for key in points} | set(folded.values()))
-
-        def series(host: str, method: str, route: str, status: int) -> SeriesKey:
-            return (batch.source, host, method, renames.get(route, route), status)
-
-        keys = [series(*key[1:]) for key in points]
-        grouped = {key: series(key[0], key[1], folded[key[2]], key[3])
-                   for key in {g[1:5] for each in groups for g in each}}
+        keys = [(batch.source, host, method, renames.get(route, route), status)
+                for _, host, method, route, status in points]
+        grouped = group_series(groups, folded, batch.source, renames)
         ids = self._series_ids(conn, list(dict.fromkeys([*keys, *grouped.values()])))
         rows = native.group_rows(groups, {key: ids[each] for key, each in grouped.items()},
                                  compact=False)
@@ -536,9 +533,8 @@ def copy_row(key: tuple[int, int], point: Point) -> tuple:
 
 def copy_text(rows: list[tuple]) -> str:
     """Point rows (series id, minute, seven counters, packed histogram, first, last) as
-    lines of COPY's text format
-    (numbers and {..} arrays need no escaping): in C where built, with no adapting of
-    each field by psycopg."""
+    lines of COPY's text format (numbers and {..} arrays need no escaping): in C where
+    built, with no adapting of each field by psycopg."""
     if sketch._sketch is not None:
         return sketch.native(sketch._sketch.copy_lines, rows)
     return "".join(map(copy_line, rows))

@@ -32,6 +32,7 @@ from logctl.store.base import (
     SourceTotals,
     StoredPoint,
     claim_ledger,
+    group_series,
     unbroken_end,
 )
 from logctl.store.rollup import batch_hours, due_hours, hours_of, plan
@@ -207,9 +208,7 @@ class SQLiteStore:
                              self._known_routes(source), self.route_cap)
         rows = self._rows_of_points(source, points, renames)
         if groups:
-            series = {key: (source, key[0], key[1], renames.get(route, route), key[3])
-                      for key in {g[1:5] for each in groups for g in each}
-                      for route in (folded[key[2]],)}
+            series = group_series(groups, folded, source, renames)
             ids = self._series_ids(series.values())
             rows += native.group_rows(groups, {key: ids[each] for key, each in series.items()})
         return rows

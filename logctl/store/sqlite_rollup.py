@@ -212,19 +212,11 @@ def batch_rollups(rows: list[tuple], hours: list[int], source: str
                  for table in tables)  # type: ignore[return-value]
 
 
-def add_dense(stored: bytes | None, added: bytes | None) -> bytes | None:
-    """SQL `hist_add(a, b)`: the sum of two dense-packed rollup histograms, packed (see
-    `hist_add`, the callable SQLite is given)."""
-    if stored is None or added is None:
-        return added if stored is None else stored
-    return dense.add(stored, added)
-
-
 def hist_add() -> Callable[[bytes | None, bytes | None], bytes | None]:
     """The SQL function `hist_add`: in C where built (a batch adds to hundreds of stored
     rollup rows; a Python frame each was half the time of adding them)."""
     if sketch._sketch is None:
-        return add_dense
+        return dense.add
     return functools.partial(sketch._sketch.add_dense, dense.LOW, dense.HIGH)
 
 
