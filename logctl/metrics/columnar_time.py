@@ -50,8 +50,8 @@ def epoch(value: pl.Expr, rows: int) -> pl.Expr:
     nanoseconds by magnitude."""
     scaled = pl.when(value <= 0).then(None)
     for scale in (1.0, 1e3, 1e6, 1e9):
-        scaled = scaled.when(divided(value, scale, rows) < 1e11).then(
-            divided(value, scale, rows))
+        quotient = divided(value, scale, rows)
+        scaled = scaled.when(quotient < 1e11).then(quotient)
     return scaled
 
 
