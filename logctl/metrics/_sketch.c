@@ -818,10 +818,22 @@ typedef struct {
     int added;
 } DenseSum;
 
+/* DenseSum(low, high), or DenseSum() in a subclass whose `bounds` attribute is (low,
+ * high): SQLite makes one per group of an aggregate, and a Python __init__ there cost a
+ * frame each. */
 static int dense_init(DenseSum *self, PyObject *args, PyObject *kwds) {
     (void)kwds;
     long long low, high;
-    if (!PyArg_ParseTuple(args, "LL", &low, &high))
+    PyObject *bounds = NULL;
+    if (!PyTuple_GET_SIZE(args)) {
+        bounds = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "bounds");
+        if (!bounds)
+            return -1;
+        args = bounds;
+    }
+    int parsed = PyArg_ParseTuple(args, "LL", &low, &high);
+    Py_XDECREF(bounds);
+    if (!parsed)
         return -1;
     self->low = low;
     self->high = high;
@@ -1010,6 +1022,82 @@ static PyObject *dense_histogram(DenseSum *self, PyObject *unused) {
     return hist;
 }
 
+/* The nearest-rank q-quantile (rank ceil(q*n), at least 1) of each q in a settled sum, as
+ * sketch.quantiles reads them from the sum's dict, without making the dict. A bin's value
+ * is 2 * gamma**bin / (gamma + 1) (the zero bin: 0), clamped to `maximum` unless it is
+ * None. */
+static PyObject *sum_quantiles(const DenseSum *self, PyObject *qs, PyObject *maximum,
+                               double gamma, long long zero_bin) {
+    double most = maximum == Py_None ? 0.0 : PyFloat_AsDouble(maximum);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_ssize_t total_bins = self->size + self->nodd, below = 0;
+    /* Outliers below the dense bins come first, those above after them. */
+    while (below < self->nodd && self->odd[2 * below] < self->base)
+        below++;
+    int64_t total = 0;
+    for (Py_ssize_t i = 0; i < total_bins; i++)
+        if (__builtin_add_overflow(total, i < self->size ? self->sums[i]
+                                   : self->odd[2 * (i - self->size) + 1], &total)) {
+            PyErr_SetString(PyExc_OverflowError, "histogram count overflow");
+            return NULL;
+        }
+    PyObject *levels = PySequence_Fast(qs, "qs must be a sequence");
+    if (!levels)
+        return NULL;
+    Py_ssize_t nq = PySequence_Fast_GET_SIZE(levels);
+    PyObject *result = PyList_New(nq);
+    for (Py_ssize_t k = 0; result && k < nq; k++) {
+        double q = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(levels, k));
+        PyObject *value = NULL;
+        if (q == -1.0 && PyErr_Occurred()) {
+        } else if (!total) {
+            value = Py_NewRef(Py_None);
+        } else {
+            double wanted = ceil(q * (double)total);
+            int64_t rank = wanted < 1.0 ? 1 : (int64_t)wanted, running = 0, bin = 0;
+            for (Py_ssize_t i = 0; i < total_bins && running < rank; i++) {
+                int dense = i >= below && i < below + self->size;
+                Py_ssize_t odd = i < below ? i : i - self->size;
+                bin = dense ? self->base + (i - below) : self->odd[2 * odd];
+                running += dense ? self->sums[i - below] : self->odd[2 * odd + 1];
+            }
+            double v = bin == zero_bin ? 0.0 : 2 * pow(gamma, (double)bin) / (gamma + 1);
+            value = PyFloat_FromDouble(maximum != Py_None && most < v ? most : v);
+        }
+        if (!value)
+            Py_CLEAR(result);
+        else
+            PyList_SET_ITEM(result, k, value);
+    }
+    Py_DECREF(levels);
+    return result;
+}
+
+PyDoc_STRVAR(quantiles_dense_doc,
+"quantiles_dense(low, high, gamma, zero_bin, blob, qs, maximum) -> list\n\n"
+"sketch.quantiles of a dense-packed histogram, read without a dict of its bins or a sum\n"
+"object: a one-minute series over days asks this of every bucket.");
+
+static PyObject *quantiles_dense(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError,
+                        "quantiles_dense(low, high, gamma, zero_bin, blob, qs, maximum)");
+        return NULL;
+    }
+    DenseSum sum = {.low = PyLong_AsLongLong(args[0]), .high = PyLong_AsLongLong(args[1])};
+    double gamma = PyFloat_AsDouble(args[2]);
+    long long zero_bin = PyLong_AsLongLong(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *result = dense_add(&sum, args[4]) && settle(&sum)
+                       ? sum_quantiles(&sum, args[5], args[6], gamma, zero_bin) : NULL;
+    free(sum.sums);
+    free(sum.odd);
+    return result;
+}
+
 static PyMethodDef dense_methods[] = {
     {"step", (PyCFunction)dense_step, METH_O, "Add one dense-packed histogram (None: none)."},
     {"finalize", (PyCFunction)dense_finalize, METH_NOARGS,
@@ -1063,6 +1151,8 @@ static PyMethodDef methods[] = {
     {"copy_lines", copy_lines, METH_O, copy_lines_doc},
     {"rollups", rollups, METH_VARARGS, rollups_doc},
     {"add_dense", (PyCFunction)(void (*)(void))add_dense, METH_FASTCALL, add_dense_doc},
+    {"quantiles_dense", (PyCFunction)(void (*)(void))quantiles_dense, METH_FASTCALL,
+     quantiles_dense_doc},
     {"compact", compact, METH_O, compact_doc},
     {"expand", expand, METH_VARARGS, expand_doc},
     {NULL, NULL, 0, NULL},

@@ -12,6 +12,8 @@ bins outside [LOW, HIGH], ascending. Counts are mostly small, so a bin takes one
 where an int64 field took eight: a sparse day's rollups shrink several times over."""
 
 import sys
+from collections.abc import Sequence
+from functools import partial
 
 from logctl.errors import StoreError
 from logctl.metrics import sketch
@@ -24,6 +26,8 @@ except ImportError:  # built without a C compiler: the pure-Python paths below
 LOW = sketch.MIN_BIN
 HIGH = sketch.bin_index(sys.float_info.max)
 INT64_MAX = 2**63 - 1
+_quantiles = None if _sketch is None else partial(
+    _sketch.quantiles_dense, LOW, HIGH, sketch.GAMMA, sketch.ZERO_BIN)
 
 
 def encode(hist: sketch.Histogram) -> bytes:
@@ -113,6 +117,21 @@ def decode(blob: bytes | None) -> sketch.Histogram:
         except ValueError as error:  # the native sum's words for a corrupt blob
             raise StoreError(str(error)) from None
     return total.histogram()
+
+
+def quantiles(blob: bytes | None, qs: Sequence[float],
+              maximum: float | None = None) -> list[float | None]:
+    """`sketch.quantiles` of a dense-packed histogram, read in place where the native
+    module was built (no dict of its bins: a one-minute series over days asks this of
+    every bucket)."""
+    if _sketch is None or not blob:
+        return sketch.quantiles(decode(blob), qs, maximum)
+    try:
+        return _quantiles(blob, qs, maximum)
+    except ValueError as error:  # the native sum's words for a corrupt blob
+        raise StoreError(str(error)) from None
+    except OverflowError:  # a total past int64: Python's integers take it
+        return sketch.quantiles(decode(blob), qs, maximum)
 
 
 class DenseSum:

@@ -2,12 +2,13 @@
 lines becomes a `ChunkAggregate`; aggregates merge by adding, whatever their order."""
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from logctl.formats.lines import iter_lines, parse_bounded
 from logctl.formats.record import SKIP, LineParser, Record
-from logctl.metrics import sketch
+from logctl.metrics import dense, sketch
 from logctl.metrics.route import fold_route
 
 # host, method, route, status: the series dimensions a point carries besides its source.
@@ -23,10 +24,12 @@ class Point:
 
     The histogram may arrive encoded (from the columnar engine or a worker process) and is
     decoded only when read, so a point that goes straight to storage is never unpacked.
+    A query's point may hold it packed dense (as rollups sum it): merged and read for
+    quantiles in place, which a time series of thousands of buckets does for each.
     """
 
-    __slots__ = ("_blob", "_hist", "bytes", "client_errors", "count", "errors", "first",
-                 "last", "latency_count", "latency_max", "latency_sum")
+    __slots__ = ("_blob", "_dense", "_hist", "bytes", "client_errors", "count", "errors",
+                 "first", "last", "latency_count", "latency_max", "latency_sum")
 
     def __init__(self) -> None:
         self.count = 0
@@ -38,6 +41,7 @@ class Point:
         self.latency_max = 0.0
         self._hist: sketch.Histogram | None = {}
         self._blob: bytes | None = None
+        self._dense: bytes | None = None
         self.first = float("inf")
         self.last = float("-inf")
 
@@ -45,24 +49,38 @@ class Point:
     def hist(self) -> sketch.Histogram:
         """The latency histogram as a {bin: count} dict (decoded on first use)."""
         if self._hist is None:
-            self._hist = sketch.decode(self._blob)
-            self._blob = None
+            self._hist = (sketch.decode(self._blob) if self._dense is None
+                          else dense.decode(self._dense))
+            self._blob = self._dense = None
         return self._hist
 
     @hist.setter
     def hist(self, value: sketch.Histogram) -> None:
-        self._hist, self._blob = value, None
+        self._hist, self._blob, self._dense = value, None, None
 
     def set_encoded_hist(self, blob: bytes | None) -> None:
         """Take a histogram as `sketch.encode` packs it, without decoding it."""
-        self._hist, self._blob = None, blob
+        self._hist, self._blob, self._dense = None, blob, None
+
+    def set_dense_hist(self, blob: bytes | None) -> None:
+        """Take a histogram as `dense.encode` packs it (a rollup, a query's sum), without
+        decoding it."""
+        self._hist, self._blob, self._dense = None, None, blob
+
+    def quantiles(self, qs: Sequence[float]) -> list[float | None]:
+        """`sketch.quantiles` of the histogram, clamped to the exact maximum (read in
+        place when it is packed dense)."""
+        if self._hist is None and self._dense is not None:
+            return dense.quantiles(self._dense, qs, self.latency_max)
+        return sketch.quantiles(self.hist, qs, self.latency_max)
 
     def encoded_hist(self) -> bytes | None:
         """The histogram packed for storage (None when empty), without a decode/encode
         round trip when it arrived packed."""
-        if self._hist is None:
+        if self._hist is None and self._dense is None:
             return self._blob or None
-        return sketch.encode(self._hist) if self._hist else None
+        hist = self.hist
+        return sketch.encode(hist) if hist else None
 
     def merge(self, other: "Point") -> None:
         """Add another point of the same minute and series."""
@@ -75,8 +93,12 @@ class Point:
         self.latency_max = max(self.latency_max, other.latency_max)
         self.first = min(self.first, other.first)
         self.last = max(self.last, other.last)
-        if self._hist is None and other._hist is None:  # both packed: merge them packed
-            self._blob = sketch.merge_packed(self._blob, other._blob)
+        if self._hist is None and other._hist is None and \
+                (self._dense is None) == (other._dense is None):  # both packed alike
+            if self._dense is None:
+                self._blob = sketch.merge_packed(self._blob, other._blob)
+            else:
+                self._dense = dense.add(self._dense, other._dense)
         else:
             sketch.merge_into(self.hist, other.hist)
 
@@ -117,7 +139,17 @@ def point_from(counters: tuple, blob: bytes | None) -> Point:
     point = Point.__new__(Point)
     (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
      point.latency_sum, point.latency_max, point.first, point.last) = counters
-    point._hist, point._blob = None, blob
+    point._hist, point._blob, point._dense = None, blob, None
+    return point
+
+
+def dense_point(counters: tuple, blob: bytes | None) -> Point:
+    """A point from its counters (in `counters()` order) and a dense-packed histogram, as
+    a query reads merged rows: thousands per time series, so no __init__ either."""
+    point = Point.__new__(Point)
+    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
+     point.latency_sum, point.latency_max, point.first, point.last) = counters
+    point._hist, point._blob, point._dense = None, None, blob
     return point
 
 

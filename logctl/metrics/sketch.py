@@ -52,7 +52,10 @@ def bin_value(index: int) -> float:
     """The representative latency of a bin (within ALPHA of every value it holds)."""
     if index == ZERO_BIN:
         return 0.0
-    return 2 * GAMMA**index / (GAMMA + 1)
+    try:
+        return 2 * GAMMA**index / (GAMMA + 1)
+    except OverflowError:  # the bins of the largest floats: quantiles clamp it to the max
+        return math.inf
 
 
 def add(hist: Histogram, ms: float, count: int = 1) -> None:

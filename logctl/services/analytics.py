@@ -9,12 +9,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from logctl.errors import PeerError, UsageError
-from logctl.metrics import sketch
 from logctl.metrics.points import Point
 from logctl.metrics.window import iso, parse_moment, parse_step
 from logctl.store.base import KEY_SEP, Coverage, Query, Row, grouping
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+QUANTILE_LEVELS = tuple(QUANTILES.values())
 
 
 class QueryClient(Protocol):
@@ -126,21 +126,21 @@ def summarize(point: Point, malformed: int) -> dict[str, Any]:
     """The contract's fields for one merged point."""
     latency = None
     if point.latency_count:
-        values = sketch.quantiles(point.hist, list(QUANTILES.values()), point.latency_max)
-        latency = {name: round(value or 0.0, 3) for name, value in zip(QUANTILES, values,
-                                                                      strict=True)}
+        latency = dict(zip(QUANTILES, [round(value or 0.0, 3) for value in
+                                       point.quantiles(QUANTILE_LEVELS)], strict=True))
         latency["max"] = round(point.latency_max, 3)
         latency["mean"] = round(point.latency_sum / point.latency_count, 3)
+    count = point.count
     return {
-        "requests": point.count,
+        "requests": count,
         "errors": point.errors,
         "client_errors": point.client_errors,
-        "error_rate": round(point.errors / point.count, 6) if point.count else 0.0,
+        "error_rate": round(point.errors / count, 6) if count else 0.0,
         "bytes": point.bytes,
         "malformed": malformed,
         "latency_ms": latency,
-        "first": iso(point.first) if point.count else None,
-        "last": iso(point.last) if point.count else None,
+        "first": iso(point.first) if count else None,
+        "last": iso(point.last) if count else None,
     }
 
 
@@ -223,15 +223,14 @@ class AnalyticsService:
         if not by_bucket:
             return []
         series = []
+        width = len(query.dimensions)
         for bucket in range(min(by_bucket), max(by_bucket) + step, step):
             bucket_rows = by_bucket.get(bucket, [])
-            entry: dict[str, Any] = {"t": iso(bucket)}
             if query.group_by:
-                entry["groups"] = ranked(bucket_rows, top, len(query.dimensions))
+                series.append({"t": iso(bucket), "groups": ranked(bucket_rows, top, width)})
             else:
                 merged = merge_rows(bucket_rows)
-                entry.update(summarize(merged.point, merged.malformed))
-            series.append(entry)
+                series.append({"t": iso(bucket), **summarize(merged.point, merged.malformed)})
         return series
 
 

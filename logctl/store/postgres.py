@@ -574,6 +574,7 @@ def hist_sql(query: Query, part: Part) -> tuple[str, list]:
     body, params = points_from(query, POSTGRES, bins, part.table, part.spans)
     sql = (f"SELECT key, bucket, array_agg(bin ORDER BY bin), array_agg(n ORDER BY bin)"
            f" FROM (SELECT {key_expr(query, part.table.dims)} AS key,"
-           f" {bucket_expr(query, part.table.time)} AS bucket, h.bin, sum(h.n)::bigint AS n"
+           f" {bucket_expr(query, part.table.time, part.table.seconds)} AS bucket, h.bin,"
+           f" sum(h.n)::bigint AS n"
            f"{body} GROUP BY key, bucket, h.bin) AS merged GROUP BY key, bucket")
     return sql, params

@@ -30,10 +30,11 @@ HOUR = 3600
 MINUTE = 60
 
 HOUR_POINTS = Table("hour_points p JOIN series s ON s.id = p.series_id", "s", "p.hour",
-                    "hist_sum_agg(p.hist)")
-SOURCE_POINTS = Table("source_points p", "p", "p.minute", "hist_sum_agg(p.hist)")
+                    "hist_sum_agg(p.hist)", HOUR)
+SOURCE_POINTS = Table("source_points p", "p", "p.minute", "hist_sum_agg(p.hist)",
+                      per_source=True)
 DAY_POINTS = Table("day_points p JOIN series s ON s.id = p.series_id", "s", "p.day",
-                   "hist_sum_agg(p.hist)")
+                   "hist_sum_agg(p.hist)", DAY)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ KEY_EXPR = {
     "route": "{s}.route", "status": "CAST({s}.status AS TEXT)", "method": "{s}.method",
     "host": "{s}.host", "source": "{s}.source", "status_class": "({s}.status / 100) || 'xx'",
 }
+# A stored point's counters, as a query returns them after its key and bucket.
+POINT_COLUMNS = ("count", "errors", "client_errors", "bytes", "latency_count", "latency_sum",
+                 "latency_max", "first_ts", "last_ts")
 Span = tuple[float, float]  # [start, end) in epoch seconds; -inf and inf for open ends
 
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
@@ -49,13 +52,16 @@ POSTGRES = Dialect("%s", "~ %s", "sum({})::bigint", "coalesce(sum({}), 0)::float
 @dataclass(frozen=True)
 class Table:
     """Rows shaped like points (counters, histogram, first/last) that a query can read:
-    the FROM clause, the alias its series dimensions are read under, its time column, and
-    the SQLite aggregate that merges its histograms."""
+    the FROM clause, the alias its series dimensions are read under, its time column, the
+    SQLite aggregate that merges its histograms, the seconds one row's time covers, and
+    whether its rows are per source rather than per series."""
 
     body: str
     dims: str
     time: str
     hist_agg: str
+    seconds: int = 60
+    per_source: bool = False  # a row per source and time, not per series
 
 
 # SQLite's merge of a group of points' histograms, packed dense (dense.py): group_concat
@@ -177,12 +183,21 @@ def check_bounds(query: Query) -> None:
                          f"to {MAX_STEP_MINUTES} (a year)")
 
 
-def bucket_expr(query: Query, column: str) -> str:
-    """The bucket start of a minute for a time-series step, or NULL without a step."""
+def bucket_expr(query: Query, column: str, seconds: int = 60) -> str:
+    """The bucket start of a row's time (a multiple of `seconds`) for a time-series step,
+    or NULL without a step. A step of the rows' own resolution is the column itself, which
+    lets a read in time order group without sorting."""
     if not query.step_minutes:
         return "NULL"
     step = query.step_minutes * 60
-    return f"({column} / {step}) * {step}"
+    return column if step == seconds else f"({column} / {step}) * {step}"
+
+
+def group_by(key: str, bucket: str) -> str:
+    """GROUP BY the key and bucket a query has (NULL for none): a constant left in the
+    clause keeps SQLite from grouping along an index."""
+    named = [name for name, expr in (("key", key), ("bucket", bucket)) if expr != "NULL"]
+    return " GROUP BY " + ", ".join(named or ["key", "bucket"])
 
 
 def key_expr(query: Query, dims: str = "s") -> str:
@@ -222,16 +237,23 @@ def points_sql(query: Query, dialect: Dialect = SQLITE, table: Table = POINTS,
     range): counters summed per group key and bucket, and the merged histogram when the
     dialect merges it in the same SELECT."""
     key = key_expr(query, table.dims)
+    bucket = bucket_expr(query, table.time, table.seconds)
+    body, params = points_from(query, dialect, table=table, spans=spans)
+    if dialect.hist_in_select and table.per_source and bucket == table.time:
+        # A row per source and bucket: read as stored, the caller merges the few sources
+        # (SQLite's aggregates cost more per one-row group than the row itself).
+        hist = ", p.hist" if query.histograms else ", NULL"
+        return (f"SELECT {key} AS key, {bucket} AS bucket, "
+                f"{', '.join(f'p.{name}' for name in POINT_COLUMNS)}{hist}{body}", params)
     isum, fsum = dialect.int_sum.format, dialect.float_sum.format
     counters = ", ".join(isum(f"p.{c}") for c in ("count", "errors", "client_errors", "bytes",
                                                     "latency_count"))
     hist = ""
     if dialect.hist_in_select:
         hist = f", {table.hist_agg}" if query.histograms else ", NULL"
-    body, params = points_from(query, dialect, table=table, spans=spans)
-    sql = (f"SELECT {key} AS key, {bucket_expr(query, table.time)} AS bucket, {counters},"
+    sql = (f"SELECT {key} AS key, {bucket} AS bucket, {counters},"
            f" {fsum('p.latency_sum')}, max(p.latency_max), min(p.first_ts), max(p.last_ts)"
-           f"{hist}{body} GROUP BY key, bucket")
+           f"{hist}{body}{group_by(key, bucket)}")
     return sql, params
 
 

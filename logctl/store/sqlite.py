@@ -16,7 +16,7 @@ from pathlib import Path
 from logctl.errors import DiskFull, StoreError
 from logctl.localdb import WAL_CHECKPOINT_PAGES
 from logctl.metrics import dense, native, sketch
-from logctl.metrics.points import Point, PointKey, merge_point
+from logctl.metrics.points import Point, PointKey, dense_point, merge_point
 from logctl.metrics.route import ROUTE_CAP, cap_routes
 from logctl.store import downsample
 from logctl.store import sqlite_rollup as rollup
@@ -114,8 +114,7 @@ def hist_sum_aggregate() -> type:
         return HistSumAggregate
 
     class NativeHistSum(native):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            super().__init__(dense.LOW, dense.HIGH)
+        bounds = (dense.LOW, dense.HIGH)
 
     return NativeHistSum
 
@@ -285,16 +284,12 @@ class SQLiteStore:
         rows: dict[tuple, Row] = {}
         dirty = [hour for hour, _ in rollup.dirty_hours(self.conn)]
         for part in plan(query, dirty):
-            for key, bucket, *counters, hist in self.conn.execute(
-                    *points_sql(query, table=part.table, spans=part.spans)):
-                point = Point()
-                (point.count, point.errors, point.client_errors, point.bytes,
-                 point.latency_count, point.latency_sum, point.latency_max, point.first,
-                 point.last) = counters
-                point.hist = dense.decode(hist)
-                mine = rows.get((key, bucket))
+            for row in self.conn.execute(*points_sql(query, table=part.table,
+                                                     spans=part.spans)):
+                point = dense_point(row[2:11], row[11])
+                mine = rows.get(row[:2])
                 if mine is None:
-                    rows[(key, bucket)] = Row(key, bucket, point)
+                    rows[row[:2]] = Row(row[0], row[1], point)
                 else:
                     mine.point.merge(point)
         malformed = malformed_sql(query, UNKNOWN_MINUTE)

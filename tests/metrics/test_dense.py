@@ -146,3 +146,43 @@ def test_sqlite_reads_rollups_through_the_native_sum() -> None:
     got = {g: dense.decode(blob) for g, blob in
            conn.execute("SELECT g, hist_sum_agg(hist) FROM h GROUP BY g")}
     assert got == {1: {dense.LOW + 5: 4, dense.LOW + 2: 4, sketch.ZERO_BIN: 1}, 2: {7: 9}}
+
+
+levels = st.lists(st.one_of(st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]),
+                            st.floats(0, 1)), min_size=1, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hist=hists, qs=levels, maximum=st.one_of(st.none(), st.floats(0, 1e6)))
+def test_quantiles_read_in_place_equal_the_dicts(hist: sketch.Histogram, qs: list[float],
+                                                 maximum: float | None) -> None:
+    blob = dense.encode(hist)
+    expected = sketch.quantiles(hist, qs, maximum)
+    assert dense.quantiles(blob, qs, maximum) == expected
+    with pytest.MonkeyPatch.context() as python_only:
+        python_only.setattr(dense, "_sketch", None)
+        assert dense.quantiles(blob, qs, maximum) == expected
+
+
+def test_quantiles_of_a_known_histogram() -> None:
+    hist = {sketch.ZERO_BIN: 1, sketch.bin_index(10.0): 2, sketch.bin_index(100.0): 1}
+    p25, p50, p99 = dense.quantiles(dense.encode(hist), [0.25, 0.5, 0.99], 95.0)
+    assert p25 == 0.0
+    assert p50 == sketch.bin_value(sketch.bin_index(10.0)) == pytest.approx(10.0, rel=0.008)
+    assert p99 == 95.0  # 100 ms's bin, clamped to the exact maximum
+    assert dense.quantiles(None, [0.5]) == [None]
+    assert dense.quantiles(dense.encode({}), [0.5]) == [None]
+
+
+def test_quantiles_past_int64_total_fall_back_to_python_integers() -> None:
+    hist = {dense.LOW: 2**62, dense.LOW + 1: 2**62, dense.LOW + 2: 2**62}
+    assert dense.quantiles(dense.encode(hist), [0.5]) == [sketch.bin_value(dense.LOW + 1)]
+
+
+@pytest.mark.parametrize("blob, why", [
+    (b"\x01", "shorter than its header"),
+    (bytes([0, 0, 1, 0]), "a count is below 1"),
+])
+def test_quantiles_of_a_corrupt_blob_are_a_store_error(blob: bytes, why: str) -> None:
+    with pytest.raises(StoreError, match=why):
+        dense.quantiles(blob, [0.5])

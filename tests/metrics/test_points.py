@@ -99,3 +99,22 @@ def test_a_default_host_goes_to_records_that_name_none() -> None:
     aggregate.default_host("web1")
     assert {key[1]: (p.count, p.bytes) for key, p in aggregate.points.items()} == {
         "web1": (3, 23)}
+
+
+def test_a_dense_histogram_merges_and_reads_as_its_dict() -> None:
+    from logctl.metrics import dense, sketch
+    from logctl.metrics.points import dense_point, point_from
+
+    counters = (3, 0, 1, 30, 3, 60.0, 30.0, 100.0, 110.0)
+    a = {sketch.bin_index(10.0): 1, sketch.bin_index(20.0): 1}
+    b = {sketch.bin_index(30.0): 1}
+    both = dense_point(counters, dense.encode(a))
+    both.merge(dense_point(counters, dense.encode(b)))  # dense with dense: stays packed
+    assert both.quantiles([0.5, 1.0]) == [sketch.bin_value(sketch.bin_index(ms))
+                                          for ms in (20.0, 30.0)]
+    assert both.hist == {**a, **b}
+    mixed = dense_point(counters, dense.encode(a))
+    mixed.merge(point_from(counters, sketch.encode(b)))  # dense with sparse: as dicts
+    assert mixed.hist == {**a, **b}
+    assert sketch.decode(dense_point(counters, dense.encode(a)).encoded_hist()) == a
+    assert dense_point(counters, None).quantiles([0.5]) == [None]

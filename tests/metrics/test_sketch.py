@@ -255,3 +255,10 @@ def test_postgres_copy_lines_in_c_read_as_the_python_ones(rows: list) -> None:
         first = expected.split("\n")[0].split("\t")
         assert expected.count("\n") == len(packed) and len(first) == 13
         assert first[:2] == [str(packed[0][0]), str(packed[0][1])]
+
+
+def test_a_latency_near_the_largest_float_reads_as_its_exact_maximum() -> None:
+    hist: sketch.Histogram = {}
+    sketch.add(hist, 1.7e308)
+    assert sketch.bin_value(sketch.bin_index(1.7e308)) == math.inf
+    assert sketch.quantiles(hist, [0.5, 0.99], 1.7e308) == [1.7e308, 1.7e308]
