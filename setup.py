@@ -1,5 +1,5 @@
-"""Builds the native parts: the CLF scanner, the columnar engines' grouping and the
-histogram merges. Everything else about the package is in pyproject.toml.
+"""Builds the native parts: the CLF scanner, the columnar engines' grouping, the wire's
+group columns and the histogram merges. Everything else about the package is in pyproject.toml.
 
 Every extension is optional: without a C compiler the install still succeeds, and logctl
 uses its columnar (polars) engine, polars' grouping and pure-Python merges instead (see
@@ -12,5 +12,5 @@ FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra"]
 setup(ext_modules=[
     Extension(f"logctl.metrics.{name}", [f"logctl/metrics/{name}.c"], optional=True,
               depends=["logctl/metrics/_tuple.h"], extra_compile_args=FLAGS)
-    for name in ("_clf", "_groups", "_sketch")
+    for name in ("_clf", "_columns", "_groups", "_sketch")
 ])

@@ -11,6 +11,7 @@ from logctl.metrics.points import ChunkAggregate, Point
 from logctl.pb import analytics_pb2 as apb
 from logctl.pb import storage_pb2 as spb
 from logctl.store.base import Batch, Coverage, Position, Query, Row
+from logctl.transport.packed import pack_points, unpack_points
 
 LATENCY_FIELDS = ("p50", "p90", "p95", "p99", "max", "mean")
 SUMMARY_COUNTS = ("requests", "errors", "client_errors", "bytes", "malformed")
@@ -47,58 +48,6 @@ def batch_to_pb(batch: Batch) -> spb.Batch:
                  for minute, count in agg.malformed.items()]
     return spb.Batch(source=batch.source, position=position, packed=pack_points(agg),
                      malformed=malformed, samples=agg.samples, lines=agg.lines)
-
-
-def pack_points(aggregate: ChunkAggregate) -> spb.PackedPoints:
-    """An aggregate's points as columns (PackedPoints): one list per field, histograms
-    joined. Waiting groups are packed as they are, each distinct path folded once (no
-    Point made); a key may come twice, and the receiver merges it."""
-    points, groups = aggregate.split()
-    folded = aggregate.folded_paths()
-    waiting = [g for each in groups for g in each]
-    keys = [key[1:] for key in points] + [(g[1], g[2], folded[g[3]], g[4]) for g in waiting]
-    series: dict[tuple, int] = {}
-    index = [series.setdefault(key, len(series)) for key in keys]
-    counters = [p.counters() for p in points.values()] + [g[5] for g in waiting]
-    hists = [p.encoded_hist() or b"" for p in points.values()] + [g[6] or b"" for g in waiting]
-    hosts, methods, routes, statuses = zip(*series, strict=True) if series else ((),) * 4
-    (counts, errors, client_errors, sizes, latency_counts, latency_sums, latency_maxes, firsts,
-     lasts) = zip(*counters, strict=True) if counters else ((),) * 9
-    return spb.PackedPoints(
-        hosts=hosts, methods=methods, routes=routes, statuses=statuses, series=index,
-        minutes=[key[0] for key in points] + [g[0] for g in waiting], counts=counts,
-        errors=errors, client_errors=client_errors, bytes=sizes,
-        latency_counts=latency_counts, latency_sums=latency_sums, latency_maxes=latency_maxes,
-        firsts=firsts, lasts=lasts, hist_sizes=[len(h) for h in hists], hists=b"".join(hists))
-
-
-def unpack_points(msg: spb.PackedPoints, into: ChunkAggregate) -> None:
-    """Add packed points into a batch's aggregate as waiting groups (their routes fold to
-    themselves), so a store that writes groups makes no Point of them; columns that do not
-    line up, or a corrupted histogram, are the sender's error (UsageError: refused, never
-    retried)."""
-    series = list(zip(msg.hosts, msg.methods, msg.routes, msg.statuses, strict=False))
-    columns = (msg.series, msg.minutes, msg.counts, msg.errors, msg.client_errors, msg.bytes,
-               msg.latency_counts, msg.latency_sums, msg.latency_maxes, msg.firsts, msg.lasts,
-               msg.hist_sizes)
-    if (len({len(column) for column in columns}) != 1
-            or len({len(msg.hosts), len(msg.methods), len(msg.routes), len(msg.statuses)}) != 1
-            or (msg.series and max(msg.series) >= len(series))
-            or sum(msg.hist_sizes) != len(msg.hists)):
-        raise UsageError("bad packed points: their columns do not line up")
-    hists, start, blobs = msg.hists, 0, []
-    for size in msg.hist_sizes:
-        blob, start = hists[start:start + size] or None, start + size
-        blobs.append(blob)
-    try:
-        for blob in blobs:
-            sketch.check(blob)
-    except StoreError as exc:
-        raise UsageError(f"bad point: {exc}") from None
-    if blobs:
-        counters = zip(*columns[2:11], strict=True)
-        into.groups.append([(minute, *series[which], each, blob) for which, minute, each, blob
-                            in zip(msg.series, msg.minutes, counters, blobs, strict=True)])
 
 
 def batch_from_pb(msg: spb.Batch) -> Batch:
