@@ -76,6 +76,16 @@ class Upload:
     error: str | None = None
     error_kind: str | None = None
     created: float = field(default_factory=time.time)
+    # Set once the upload is done or failed, for those who wait on it (a long poll).
+    settled: threading.Event = field(default_factory=threading.Event, repr=False,
+                                     compare=False)
+
+    def settle(self, status: str) -> None:
+        """End the upload as done or failed (its report or error set), durably, and wake
+        whoever waits on it."""
+        self.status = status
+        write_manifest(self)
+        self.settled.set()
 
 
 IngestFor = Callable[[str | None], IngestService]
@@ -187,15 +197,14 @@ class Intake:
                 upload.status, upload.error = "queued", str(exc)  # a peer is down: try again
                 self._later(lambda: self.submit_upload(upload))
                 return
-            upload.status, upload.error = "failed", str(exc)
-            upload.error_kind = type(exc).__name__
-            write_manifest(upload)
+            upload.error, upload.error_kind = str(exc), type(exc).__name__
+            upload.settle("failed")
             return
         self._count(report)
         if self.stop.is_set():
             return  # cut short by a drain: resumed at the next start
-        upload.status, upload.report = "done", report.as_json()
-        write_manifest(upload)
+        upload.report = report.as_json()
+        upload.settle("done")
 
     def resume_uploads(self, uploads_dir: Path) -> int:
         """Queue again every upload a previous run accepted but did not finish (its

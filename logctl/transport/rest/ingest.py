@@ -35,6 +35,8 @@ MAX_UPLOAD = 10 * 1024**3
 UPLOAD_TYPES = ("application/octet-stream", "text/plain", "application/gzip",
                 "application/zstd", "application/x-ndjson")
 PIECE = 1024 * 1024
+MAX_WAIT_S = 30.0  # the longest a GET of an upload may wait for it to settle
+LONG_POLL_S = 10.0  # what the client asks each time: well inside its request timeout
 UPLOAD_ID = re.compile(r"[0-9a-f]{64}-[0-9a-f]{12}")
 
 
@@ -86,8 +88,12 @@ def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
 
     @app.get("/v1/uploads/{upload_id}", summary="An upload's state and ingest report",
              dependencies=needs("ingest"))
-    def get_upload(upload_id: str) -> dict[str, Any]:
+    def get_upload(upload_id: str, wait: Annotated[float, Param(
+            ge=0, le=MAX_WAIT_S, description="Seconds to wait for the upload to be done or "
+            "failed before answering (a long poll); 0 answers at once")] = 0) -> dict[str, Any]:
         upload = intake.uploads.get(upload_id)
+        if upload is not None and wait:
+            upload.settled.wait(wait)
         if upload is None and UPLOAD_ID.fullmatch(upload_id):
             upload = read_manifest(uploads_dir / f"{upload_id}.json")  # from an earlier run
         if upload is None:
@@ -127,15 +133,15 @@ class RestIngestClient(RestClient):
                             content=_pieces(stream, progress),
                             headers={"content-type": "application/octet-stream"})
 
-    def wait(self, upload_id: str, timeout: float = 3600.0,
-             interval: float = 0.2) -> dict[str, Any]:
-        """Poll an upload until it is ingested (or failed)."""
+    def wait(self, upload_id: str, timeout: float = 3600.0) -> dict[str, Any]:
+        """Wait for an upload to be ingested (or failed): long polls, each answered as soon
+        as it is, so no poll interval is added to the ingest."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            upload = self.get(f"/v1/uploads/{upload_id}")
+        while (left := deadline - time.monotonic()) > 0:
+            upload = self.get(f"/v1/uploads/{upload_id}",
+                              params={"wait": round(min(left, LONG_POLL_S), 3)})
             if upload["status"] in ("done", "failed"):
                 return upload
-            time.sleep(interval)
         raise PeerError(f"ingest at {self.base_url}: upload {upload_id} not done after "
                         f"{timeout:.0f}s")
 
