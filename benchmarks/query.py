@@ -4,6 +4,7 @@ a time that is not on an hour, measured in process, alternating between the two 
 in each round (medians, ratio). Also the cost of rebuilding the rollups of all the data.
 
     python benchmarks/query.py --lines 10000000 --rounds 5 --before main
+    python benchmarks/query.py --lines 10000000 --per-minute 700 --before main  # sparse
 
 The `--before` version runs from a temporary git worktree of that ref; it ingests the log
 once (reused afterwards, under --work); the current version queries a copy of that
@@ -102,18 +103,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=5, help="queries per round, median kept")
     parser.add_argument("--before", default="main", help="git ref of the old version")
+    parser.add_argument("--per-minute", type=int, default=10_000,
+                        help="lines a minute of the generated log (700: the sparse shape)")
     parser.add_argument("--log", type=Path, help="a log generated before (default: generate)")
     parser.add_argument("--work", type=Path, default=OUT, help="where databases are kept")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    log = args.log or args.work / f"combined-{args.lines}.log"
+    shape = "" if args.per_minute == 10_000 else f"-{args.per_minute}pm"
+    log = args.log or args.work / f"combined-{args.lines}{shape}.log"
     if not log.exists():
-        write_log(str(log), args.lines)
-    end_of_data = START + args.lines * 60 // 10000
+        write_log(str(log), args.lines, per_minute=args.per_minute)
+    end_of_data = START + args.lines * 60 // args.per_minute
     with tempfile.TemporaryDirectory() as scratch:
         old = before_tree(args.before, Path(scratch) / "before")
         try:
-            base = ingest_once(log, args.work / f"query-{args.lines}-before", old)
+            base = ingest_once(log, args.work / f"query-{args.lines}{shape}-before", old)
             rebuild = rolled_copy(base, Path(scratch) / "after.db")
             samples: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
             for number in range(args.rounds):
@@ -128,8 +132,9 @@ def main() -> None:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(old)], check=False)
-    print(f"\n{args.lines:,} lines, {args.rounds} alternating rounds, median ms "
-          f"(each round: median of {args.runs} runs); rollup rebuild {rebuild:.2f} s\n")
+    print(f"\n{args.lines:,} lines ({args.per_minute:,} a minute), {args.rounds} alternating "
+          f"rounds, median ms (each round: median of {args.runs} runs); rollup rebuild "
+          f"{rebuild:.2f} s\n")
     print(f"| query | {args.before} ms | this branch ms | speed-up |\n|---|---:|---:|---:|")
     for label, _ in QUERIES:
         old_ms = statistics.median(samples["before"][label]) * 1000
