@@ -56,14 +56,18 @@ for label, kwargs in queries:
         analytics.metrics(query)
         times.append(time.perf_counter() - started)
     result[label] = statistics.median(times)
-print(json.dumps(result))
+import logctl
+print(json.dumps({"_from": logctl.__file__, **result}))
 '''
 
 
 def before_tree(ref: str, folder: Path) -> Path:
-    """A detached worktree of `ref` to import the old version from."""
+    """A detached worktree of `ref` to import the old version from, its native modules
+    built in place (without them it would time the pure-Python fallbacks)."""
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), ref],
                    check=True, capture_output=True)
+    subprocess.run([PY, "setup.py", "-q", "build_ext", "--inplace"], cwd=folder, check=True,
+                   capture_output=True)
     return folder
 
 
@@ -73,7 +77,7 @@ def ingest_once(log: Path, home: Path, source: Path) -> Path:
     if not db.exists():
         print(f"ingesting {log} with {source} ...", flush=True)
         timed([PY, "-m", "logctl", "ingest", str(log), "--home", str(home), "--json"],
-              env={**os.environ, "PYTHONPATH": str(source)})
+              env={**os.environ, "PYTHONPATH": str(source)}, cwd=str(source))
     return db
 
 
@@ -92,9 +96,15 @@ def rolled_copy(base: Path, target: Path) -> float:
 
 def time_queries(source: Path, db: Path, end_of_data: int, runs: int) -> dict[str, float]:
     """One round of one version: each query's median over `runs`, in a fresh process."""
+    # Run from the version's folder: `python -c` puts the working folder first on the path,
+    # which would import this checkout's logctl whatever PYTHONPATH says.
     run = timed([PY, "-c", TIMER, str(db), str(START), str(end_of_data), str(runs),
-                 json.dumps(QUERIES)], env={**os.environ, "PYTHONPATH": str(source)})
-    return json.loads(run.stdout)
+                 json.dumps(QUERIES)], env={**os.environ, "PYTHONPATH": str(source)},
+                cwd=str(source))
+    result = json.loads(run.stdout)
+    if not result.pop("_from").startswith(str(source)):
+        raise SystemExit(f"the queries of {source} imported another logctl")
+    return result
 
 
 def main() -> None:
