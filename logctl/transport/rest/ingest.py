@@ -1,6 +1,7 @@
 """Ingest over REST: uploads (`POST /v1/uploads`, streamed to disk, then ingested),
 watched sources (`POST/GET /v1/sources`), and the client `logctl ingest --remote` uses."""
 
+import asyncio
 import re
 import time
 import uuid
@@ -37,6 +38,7 @@ UPLOAD_TYPES = ("application/octet-stream", "text/plain", "application/gzip",
 PIECE = 1024 * 1024
 MAX_WAIT_S = 30.0  # the longest a GET of an upload may wait for it to settle
 LONG_POLL_S = 10.0  # what the client asks each time: well inside its request timeout
+SETTLED_POLL_S = 0.02  # how often a long poll looks at its upload
 UPLOAD_ID = re.compile(r"[0-9a-f]{64}-[0-9a-f]{12}")
 
 
@@ -88,12 +90,12 @@ def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
 
     @app.get("/v1/uploads/{upload_id}", summary="An upload's state and ingest report",
              dependencies=needs("ingest"))
-    def get_upload(upload_id: str, wait: Annotated[float, Param(
+    async def get_upload(upload_id: str, wait: Annotated[float, Param(
             ge=0, le=MAX_WAIT_S, description="Seconds to wait for the upload to be done or "
             "failed before answering (a long poll); 0 answers at once")] = 0) -> dict[str, Any]:
         upload = intake.uploads.get(upload_id)
         if upload is not None and wait:
-            upload.settled.wait(wait)
+            await settled(upload, wait)
         if upload is None and UPLOAD_ID.fullmatch(upload_id):
             upload = read_manifest(uploads_dir / f"{upload_id}.json")  # from an earlier run
         if upload is None:
@@ -118,6 +120,14 @@ def ingest_app(intake: Intake, uploads_dir: Path, tokens: TokenBook,
         return {"sources": intake.sources()}
 
     return app
+
+
+async def settled(upload: Upload, seconds: float) -> None:
+    """Wait up to `seconds` for an upload to be done or failed, on the event loop: a long
+    poll holds no worker thread while it waits."""
+    deadline = time.monotonic() + seconds
+    while not upload.settled.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(SETTLED_POLL_S)
 
 
 class RestIngestClient(RestClient):
