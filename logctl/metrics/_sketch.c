@@ -539,23 +539,30 @@ done:
     return result;
 }
 
-PyDoc_STRVAR(pack_concat_doc, "pack_concat(packed, low, high) -> bytes\n\n"
-"Sum packed histograms written back to back (None or empty for none) and pack the sum\n"
-"dense, with bins outside [low, high] as sparse pairs.");
+PyDoc_STRVAR(pack_concat_doc, "pack_concat(low, high, compact) -> bytes\n\n"
+"Sum compact histograms written back to back (None or empty for none), as SQL's\n"
+"group_concat joins a group's blobs, and pack the sum dense, with bins outside\n"
+"[low, high] as sparse pairs. Called with the bounds bound (functools.partial), it is\n"
+"the SQL function hist_dense with no Python frame per group.");
 
-static PyObject *pack_concat(PyObject *module, PyObject *args) {
+static PyObject *pack_concat(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    PyObject *packed;
-    long long low, high;
-    if (!PyArg_ParseTuple(args, "OLL", &packed, &low, &high))
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "pack_concat(low, high, compact)");
         return NULL;
-    if (packed == Py_None)
+    }
+    long long low = PyLong_AsLongLong(args[0]), high = PyLong_AsLongLong(args[1]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (args[2] == Py_None)
         return pack_pairs(NULL, 0, low, high);
     Py_buffer b;
-    if (PyObject_GetBuffer(packed, &b, PyBUF_SIMPLE) < 0)
+    if (PyObject_GetBuffer(args[2], &b, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *result = check(&b) && check_pairs(b.buf, b.len / 8, 0)
-                           ? pack_pairs(b.buf, b.len / 8, low, high) : NULL;
+    Py_ssize_t n;
+    int32_t *pairs = expand_pairs(b.buf, (size_t)b.len, 0, &n);
+    PyObject *result = pairs ? pack_pairs(pairs, n, low, high) : NULL;
+    free(pairs);
     PyBuffer_Release(&b);
     return result;
 }
@@ -1146,7 +1153,7 @@ static PyObject *add_dense(PyObject *module, PyObject *const *args, Py_ssize_t n
 static PyMethodDef methods[] = {
     {"merge", merge, METH_VARARGS, merge_doc},
     {"check", check_blob, METH_O, check_doc},
-    {"pack_concat", pack_concat, METH_VARARGS, pack_concat_doc},
+    {"pack_concat", (PyCFunction)(void (*)(void))pack_concat, METH_FASTCALL, pack_concat_doc},
     {"pg_arrays", pg_arrays, METH_O, pg_arrays_doc},
     {"copy_lines", copy_lines, METH_O, copy_lines_doc},
     {"rollups", rollups, METH_VARARGS, rollups_doc},

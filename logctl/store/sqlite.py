@@ -594,7 +594,7 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     conn.create_function("hist_merge", 2, sketch.merge_compact, deterministic=True)
-    conn.create_function("hist_dense", 1, dense.pack_concat, deterministic=True)
+    conn.create_function("hist_dense", 1, dense.pack_concat_sql(), deterministic=True)
     conn.create_aggregate("hist_sum_agg", 1, HIST_SUM)
     conn.create_function("hist_add", 2, rollup.hist_add(), deterministic=True)
     return conn
