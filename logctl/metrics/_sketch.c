@@ -547,10 +547,8 @@ PyDoc_STRVAR(pack_concat_doc, "pack_concat(low, high, compact) -> bytes\n\n"
 
 static PyObject *pack_concat(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "pack_concat(low, high, compact)");
+    if (!takes(nargs, 3, "pack_concat(low, high, compact)"))
         return NULL;
-    }
     long long low = PyLong_AsLongLong(args[0]), high = PyLong_AsLongLong(args[1]);
     if (PyErr_Occurred())
         return NULL;
@@ -1088,11 +1086,8 @@ PyDoc_STRVAR(quantiles_dense_doc,
 
 static PyObject *quantiles_dense(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError,
-                        "quantiles_dense(low, high, gamma, zero_bin, blob, qs, maximum)");
+    if (!takes(nargs, 7, "quantiles_dense(low, high, gamma, zero_bin, blob, qs, maximum)"))
         return NULL;
-    }
     DenseSum sum = {.low = PyLong_AsLongLong(args[0]), .high = PyLong_AsLongLong(args[1])};
     double gamma = PyFloat_AsDouble(args[2]);
     long long zero_bin = PyLong_AsLongLong(args[3]);
@@ -1133,10 +1128,8 @@ PyDoc_STRVAR(add_dense_doc, "add_dense(low, high, a, b) -> bytes | None\n\n"
 
 static PyObject *add_dense(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "add_dense(low, high, a, b)");
+    if (!takes(nargs, 4, "add_dense(low, high, a, b)"))
         return NULL;
-    }
     PyObject *a = args[2], *b = args[3];
     if (a == Py_None || b == Py_None)
         return Py_NewRef(a == Py_None ? b : a);

@@ -1,5 +1,6 @@
 /* What the native modules share: building a tuple from new references, any of which may
- * be NULL (its error set) because the calls that made them failed. */
+ * be NULL (its error set) because the calls that made them failed, and checking a fast
+ * call's number of arguments. */
 #ifndef LOGCTL_TUPLE_H
 #define LOGCTL_TUPLE_H
 
@@ -21,6 +22,15 @@ fail:
     for (Py_ssize_t i = 0; i < n; i++)
         Py_XDECREF(items[i]);
     return NULL;
+}
+
+/* Whether a METH_FASTCALL function got its `n` arguments; a TypeError naming its usage
+ * when not. */
+static inline int takes(Py_ssize_t nargs, Py_ssize_t n, const char *usage) {
+    if (nargs == n)
+        return 1;
+    PyErr_SetString(PyExc_TypeError, usage);
+    return 0;
 }
 
 #endif
