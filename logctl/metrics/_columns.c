@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_pairs.h"
 #include "_tuple.h"
 
 #define COUNTERS 9
@@ -202,32 +203,6 @@ done:
     return result;
 }
 
-/* Whole int32 (bin, count) pairs, bins ascending, counts >= 1: what sketch.check asks of
- * a histogram from another process (read with memcpy: a joined blob keeps no alignment). */
-static int check_hist(const char *blob, Py_ssize_t size) {
-    if (size % 8) {
-        PyErr_SetString(PyExc_ValueError,
-                        "corrupted latency histogram: not a whole number of pairs");
-        return 0;
-    }
-    int32_t last = 0;
-    for (Py_ssize_t i = 0; i < size / 8; i++) {
-        int32_t pair[2];
-        memcpy(pair, blob + 8 * i, 8);
-        if (pair[1] <= 0) {
-            PyErr_SetString(PyExc_ValueError, "corrupted latency histogram: a count is below 1");
-            return 0;
-        }
-        if (i && pair[0] <= last) {
-            PyErr_SetString(PyExc_ValueError,
-                            "corrupted latency histogram: its bins are not ascending");
-            return 0;
-        }
-        last = pair[0];
-    }
-    return 1;
-}
-
 static int misaligned(void) {
     PyErr_SetString(PyExc_ValueError, "their columns do not line up");
     return 0;
@@ -282,7 +257,7 @@ static PyObject *group_at(PyObject **fast, Py_ssize_t i, PyObject *keys, const c
         PyErr_SetString(PyExc_TypeError, "a series key is (host, method, route, status)");
         return NULL;
     }
-    if (size && !check_hist(hists + *offset, size))
+    if (size && !(whole_pairs(size) && check_pairs(hists + *offset, size / 8, 1)))
         return NULL;
     PyObject *blob = size ? PyBytes_FromStringAndSize(hists + *offset, size)
                           : Py_NewRef(Py_None);

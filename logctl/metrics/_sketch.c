@@ -16,30 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_pairs.h"
 #include "_tuple.h"
-
-static int check(const Py_buffer *b) {
-    if (b->len % 8) {
-        PyErr_SetString(PyExc_ValueError, "corrupted latency histogram: not a whole number of pairs");
-        return 0;
-    }
-    return 1;
-}
-
-/* Every count positive, and with `ascending` every bin above the one before. */
-static int check_pairs(const int32_t *pairs, Py_ssize_t n, int ascending) {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (pairs[2 * i + 1] <= 0) {
-            PyErr_SetString(PyExc_ValueError, "corrupted latency histogram: a count is below 1");
-            return 0;
-        }
-        if (ascending && i && pairs[2 * i] <= pairs[2 * i - 2]) {
-            PyErr_SetString(PyExc_ValueError, "corrupted latency histogram: its bins are not ascending");
-            return 0;
-        }
-    }
-    return 1;
-}
 
 /* Merge a (na pairs) and b (nb pairs) into out; returns pairs written, -1 on overflow. */
 static Py_ssize_t merge_pairs(const int32_t *a, Py_ssize_t na, const int32_t *b,
@@ -98,7 +76,7 @@ static PyObject *merge(PyObject *module, PyObject *args) {
         return NULL;
     }
     PyObject *result = NULL;
-    if (check(&x) && check(&y) && check_pairs(x.buf, x.len / 8, 1) &&
+    if (whole_pairs(x.len) && whole_pairs(y.len) && check_pairs(x.buf, x.len / 8, 1) &&
         check_pairs(y.buf, y.len / 8, 1))
         result = merged(x.buf, x.len / 8, y.buf, y.len / 8);
     PyBuffer_Release(&x);
@@ -114,7 +92,7 @@ static PyObject *check_blob(PyObject *module, PyObject *blob) {
     Py_buffer b;
     if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
         return NULL;
-    int ok = check(&b) && check_pairs(b.buf, b.len / 8, 1);
+    int ok = whole_pairs(b.len) && check_pairs(b.buf, b.len / 8, 1);
     PyBuffer_Release(&b);
     if (!ok)
         return NULL;
@@ -181,7 +159,7 @@ static int append_arrays(Text *t, PyObject *blob) {
     Py_buffer b;
     if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
         return -1;
-    int ok = check(&b);
+    int ok = whole_pairs(b.len);
     Py_ssize_t n = b.len / 8;
     const int32_t *pairs = b.buf;
     char *out = ok ? reserve(t, (size_t)n * 24 + 8) : NULL; /* 11 characters an int32 and a comma */
@@ -377,7 +355,7 @@ static PyObject *compact(PyObject *module, PyObject *blob) {
     PyObject *result = NULL;
     Py_ssize_t n = b.len / 8;
     const int32_t *pairs = b.buf;
-    if (!check(&b) || !check_pairs(pairs, n, 1))
+    if (!whole_pairs(b.len) || !check_pairs(pairs, n, 1))
         goto done;
     if (!n) {
         result = Py_NewRef(Py_None);
