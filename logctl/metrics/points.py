@@ -146,10 +146,8 @@ def point_from(counters: tuple, blob: bytes | None) -> Point:
 def dense_point(counters: tuple, blob: bytes | None) -> Point:
     """A point from its counters (in `counters()` order) and a dense-packed histogram, as
     a query reads merged rows: thousands per time series, so no __init__ either."""
-    point = Point.__new__(Point)
-    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-     point.latency_sum, point.latency_max, point.first, point.last) = counters
-    point._hist, point._blob, point._dense = None, None, blob
+    point = point_from(counters, None)
+    point._dense = blob
     return point
 
 

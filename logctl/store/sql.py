@@ -16,8 +16,9 @@ KEY_EXPR = {
     "route": "{s}.route", "status": "CAST({s}.status AS TEXT)", "method": "{s}.method",
     "host": "{s}.host", "source": "{s}.source", "status_class": "({s}.status / 100) || 'xx'",
 }
-# A stored point's counters, as a query returns them after its key and bucket.
-POINT_COLUMNS = ("count", "errors", "client_errors", "bytes", "latency_count", "latency_sum",
+# A stored point's counters, as a query returns them after its key and bucket (the first
+# five summed as integers).
+COUNTER_COLUMNS = ("count", "errors", "client_errors", "bytes", "latency_count", "latency_sum",
                  "latency_max", "first_ts", "last_ts")
 Span = tuple[float, float]  # [start, end) in epoch seconds; -inf and inf for open ends
 
@@ -246,10 +247,9 @@ def points_sql(query: Query, dialect: Dialect = SQLITE, table: Table = POINTS,
         # (SQLite's aggregates cost more per one-row group than the row itself).
         hist = ", p.hist" if query.histograms else ", NULL"
         return (f"SELECT {key} AS key, {bucket} AS bucket, "
-                f"{', '.join(f'p.{name}' for name in POINT_COLUMNS)}{hist}{body}", params)
+                f"{', '.join(f'p.{name}' for name in COUNTER_COLUMNS)}{hist}{body}", params)
     isum, fsum = dialect.int_sum.format, dialect.float_sum.format
-    counters = ", ".join(isum(f"p.{c}") for c in ("count", "errors", "client_errors", "bytes",
-                                                    "latency_count"))
+    counters = ", ".join(isum(f"p.{c}") for c in COUNTER_COLUMNS[:5])
     hist = ""
     if dialect.hist_in_select:
         hist = f", {table.hist_agg}" if query.histograms else ", NULL"
