@@ -18,6 +18,7 @@
 
 #include "_pairs.h"
 #include "_tuple.h"
+#include "_varint.h"
 
 /* Merge a (na pairs) and b (nb pairs) into out; returns pairs written, -1 on overflow. */
 static Py_ssize_t merge_pairs(const int32_t *a, Py_ssize_t na, const int32_t *b,
@@ -277,7 +278,6 @@ static PyObject *copy_lines(PyObject *module, PyObject *rows) {
  * as its distance from `low`, the number of dense fields, one count per bin from the lowest
  * (0 where a bin is empty), then the bins outside [low, high] as (zigzag bin, count) pairs,
  * ascending. A rollup's counts are mostly small: one byte a bin where int64 fields took 8. */
-#define VARINT_MAX 10
 
 static int by_bin(const void *x, const void *y) {
     int64_t a = ((const int64_t *)x)[0], b = ((const int64_t *)y)[0];
@@ -291,52 +291,6 @@ static int add64(int64_t *target, int64_t value) {
     }
     return 1;
 }
-
-static int corrupt(const char *why) {
-    PyErr_Format(PyExc_ValueError, "corrupted latency histogram: %s", why);
-    return 0;
-}
-
-/* Read one varint at *p (below end) into *out, advancing *p; 0 if it is cut short or
- * longer than 64 bits. */
-static int read_varint(const unsigned char **p, const unsigned char *end, uint64_t *out) {
-    uint64_t value = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        unsigned char c = *(*p)++;
-        if (shift == 63 && c > 1)
-            return 0;
-        value |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *out = value;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* A varint that must be a count (0 .. INT64_MAX). */
-static int read_count(const unsigned char **p, const unsigned char *end, int64_t *out) {
-    uint64_t value;
-    if (!read_varint(p, end, &value))
-        return corrupt("it ends inside a number");
-    if (value > INT64_MAX)
-        return corrupt("a count is out of range");
-    *out = (int64_t)value;
-    return 1;
-}
-
-static unsigned char *write_varint(unsigned char *out, uint64_t value) {
-    while (value >= 0x80) {
-        *out++ = (unsigned char)(value | 0x80);
-        value >>= 7;
-    }
-    *out++ = (unsigned char)value;
-    return out;
-}
-
-static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-
-static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
 /* Compact packing (see sketch.compact): a packed histogram's (bin, count) pairs as
  * varints, the bin zigzagged: two or three bytes a pair where the int32 pair takes eight.
@@ -376,40 +330,6 @@ static PyObject *compact(PyObject *module, PyObject *blob) {
 done:
     PyBuffer_Release(&b);
     return result;
-}
-
-/* The int32 pairs of compact varint pairs (malloc'ed, *n of them; NULL with an error
- * set); with `ascending`, bins must rise (one histogram), without it pairs may repeat bins
- * (blobs written back to back). */
-static int32_t *expand_pairs(const unsigned char *p, size_t len, int ascending,
-                             Py_ssize_t *n) {
-    int32_t *pairs = malloc(len * 4 + 8); /* each pair takes two bytes at least */
-    if (!pairs)
-        return PyErr_NoMemory(), NULL;
-    const unsigned char *end = p + len;
-    const char *why = NULL;
-    *n = 0;
-    while (p < end && !why) {
-        uint64_t zig, count;
-        if (!read_varint(&p, end, &zig) || !read_varint(&p, end, &count)) {
-            why = "it ends inside a number";
-            break;
-        }
-        int64_t bin = unzigzag(zig);
-        if (bin < INT32_MIN || bin > INT32_MAX || count < 1 || count > INT32_MAX)
-            why = "a bin or a count is out of range";
-        else if (ascending && *n && bin <= pairs[2 * *n - 2])
-            why = "its bins are not ascending";
-        else {
-            pairs[2 * *n] = (int32_t)bin;
-            pairs[2 * (*n)++ + 1] = (int32_t)count;
-        }
-    }
-    if (why) {
-        free(pairs);
-        return corrupt(why), NULL;
-    }
-    return pairs;
 }
 
 PyDoc_STRVAR(expand_doc, "expand(blob, ascending) -> bytes | None\n\n"
@@ -784,6 +704,49 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(sums_doc,
+"sums(rows, keys, step, low, high) -> [(bucket, key, sums..., dense histogram, first, last)]\n\n"
+"SQLite point rows summed per (bucket, key): `keys` maps a row's series id to its key (an\n"
+"int; rows of other series are left out), the bucket is the minute cut to a multiple of\n"
+"`step` seconds as SQL's integer division cuts it (0 without a step); each histogram the\n"
+"dense packing of the sum of the rows' histograms.");
+
+static PyObject *sums(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *rows, *keys;
+    long long step, low, high;
+    if (!PyArg_ParseTuple(args, "O!O!LLL", &PyList_Type, &rows, &PyDict_Type, &keys, &step,
+                          &low, &high))
+        return NULL;
+    Rolls table = {0};
+    PyObject *result = NULL;
+    if (rolls_init(&table) < 0)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 12) {
+            PyErr_SetString(PyExc_TypeError, "a point row has 12 columns");
+            goto done;
+        }
+        PyObject *key = PyDict_GetItemWithError(keys, PyTuple_GET_ITEM(row, 0));
+        if (!key) {
+            if (PyErr_Occurred())
+                goto done;
+            continue;
+        }
+        int64_t series, minute, id = PyLong_AsLongLong(key);
+        RowSums v;
+        if ((id == -1 && PyErr_Occurred()) || row_sums(row, &series, &minute, &v) < 0)
+            goto done;
+        if (roll_add(&table, step ? minute / step * step : 0, id, &v) < 0)
+            goto done;
+    }
+    result = roll_list(&table, NULL, low, high);
+done:
+    rolls_free(&table);
+    return result;
+}
+
 /* DenseSum: the SQL aggregate that sums a group of dense-packed histograms (the rollups'
  * hist_sum_agg), with step and finalize in C so a query's thousands of rows cost no Python
  * frame each; also what a query decodes each row with (add, histogram). Built with the
@@ -1128,6 +1091,7 @@ static PyMethodDef methods[] = {
     {"pg_arrays", pg_arrays, METH_O, pg_arrays_doc},
     {"copy_lines", copy_lines, METH_O, copy_lines_doc},
     {"rollups", rollups, METH_VARARGS, rollups_doc},
+    {"sums", sums, METH_VARARGS, sums_doc},
     {"add_dense", (PyCFunction)(void (*)(void))add_dense, METH_FASTCALL, add_dense_doc},
     {"quantiles_dense", (PyCFunction)(void (*)(void))quantiles_dense, METH_FASTCALL,
      quantiles_dense_doc},

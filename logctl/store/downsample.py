@@ -14,12 +14,12 @@ HOUR = 3600
 HOURLY_BEFORE = "hourly_before"  # the meta key: points before this time are per hour
 
 
-def hours_to_fold(dialect: Dialect = SQLITE) -> str:
+def hours_to_fold(dialect: Dialect = SQLITE, table: str = "points") -> str:
     """SELECT the hours from a start to a cut-off (the parameters) still holding minute
-    points."""
+    points (in `table`, keyed by minute)."""
     mod = "%%" if dialect.param == "%s" else "%"  # psycopg reads a lone % as a placeholder
     p = dialect.param
-    return (f"SELECT DISTINCT minute - minute {mod} 3600 FROM points WHERE minute >= {p}"
+    return (f"SELECT DISTINCT minute - minute {mod} 3600 FROM {table} WHERE minute >= {p}"
             f" AND minute < {p} AND minute {mod} 3600 != 0 ORDER BY 1")
 
 

@@ -287,17 +287,18 @@ def malformed_sql(query: Query, unknown_minute: int,
     return sql, params
 
 
-def source_totals(run: Callable[[str, list], Iterable[tuple]],
-                  dialect: Dialect = SQLITE) -> list[SourceTotals]:
+def source_totals(run: Callable[[str, list], Iterable[tuple]], dialect: Dialect = SQLITE,
+                  points_sql: str | None = None) -> list[SourceTotals]:
     """Every source's totals, read with `run(sql, params)` (a connection's execute): from
-    the points, the malformed counts and the ledger, so a source whose every line was
-    malformed is listed too."""
+    the points (`points_sql`: SELECT source, first, last, requests, errors per source;
+    default from a `points` table), the malformed counts and the ledger, so a source whose
+    every line was malformed is listed too."""
     isum = dialect.int_sum.format
     found: dict[str, SourceTotals] = {}
-    for name, first, last, requests, errors in run(
+    for name, first, last, requests, errors in run(points_sql or (
             f"SELECT s.source, min(p.first_ts), max(p.last_ts), {isum('p.count')},"
             f" {isum('p.errors')} FROM points p JOIN series s ON s.id = p.series_id"
-            " GROUP BY s.source", []):
+            " GROUP BY s.source"), []):
         found[name] = SourceTotals(name, first, last, requests, errors)
     for name, malformed in run(f"SELECT source, {isum('count')} FROM malformed"
                                " GROUP BY source", []):

@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from logctl.errors import DiskFull, StoreError
-from logctl.localdb import WAL_CHECKPOINT_PAGES
+from logctl.localdb import PAGE_SIZE, WAL_CHECKPOINT_PAGES
 from logctl.metrics import dense, native, sketch
 from logctl.metrics.points import Point, PointKey, dense_point, merge_point
 from logctl.metrics.route import ROUTE_CAP, cap_routes
-from logctl.store import downsample
+from logctl.store import blocks, downsample, sqlite_points
 from logctl.store import sqlite_rollup as rollup
 from logctl.store.base import (
     Batch,
@@ -38,11 +38,10 @@ from logctl.store.base import (
 from logctl.store.rollup import batch_hours, due_hours, hours_of, plan
 from logctl.store.sql import (
     LEDGER_RUN,
-    coverage_sql,
+    POINTS,
     forget_statements,
     malformed_sql,
     points_sql,
-    source_totals,
 )
 from logctl.store.sqlite_schema import migrate
 
@@ -54,29 +53,7 @@ INCREMENTAL = 2  # PRAGMA auto_vacuum: pages freed are kept for incremental_vacu
 UNKNOWN_MINUTE = -1
 MAX_SAMPLES_PER_SOURCE = 20
 
-UPSERT_POINT = """
-INSERT INTO points (series_id, minute, count, errors, client_errors, bytes, latency_count,
-                    latency_sum, latency_max, hist, first_ts, last_ts)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (minute, series_id) DO UPDATE SET
-  count = count + excluded.count,
-  errors = errors + excluded.errors,
-  client_errors = client_errors + excluded.client_errors,
-  bytes = bytes + excluded.bytes,
-  latency_count = latency_count + excluded.latency_count,
-  latency_sum = latency_sum + excluded.latency_sum,
-  latency_max = max(latency_max, excluded.latency_max),
-  hist = hist_merge(hist, excluded.hist),
-  first_ts = min(first_ts, excluded.first_ts),
-  last_ts = max(last_ts, excluded.last_ts)
-"""
-EXPORT_CHUNK = 5000
-EXPORT_POINTS = """
-SELECT s.source, s.host, s.method, s.route, s.status, p.minute, p.count, p.errors,
-       p.client_errors, p.bytes, p.latency_count, p.latency_sum, p.latency_max, p.hist,
-       p.first_ts, p.last_ts
-FROM points p JOIN series s ON s.id = p.series_id ORDER BY p.series_id, p.minute
-"""
+EXPORT_CHUNK = 200  # blocks a chunk of an export
 UPSERT_MALFORMED = """
 INSERT INTO malformed (source, minute, count) VALUES (?, ?, ?)
 ON CONFLICT (source, minute) DO UPDATE SET count = count + excluded.count
@@ -174,7 +151,7 @@ class SQLiteStore:
                 conn.rollback()
                 return False
             rows = self._point_rows(batch)
-            rollup.upsert(conn, UPSERT_POINT, rows)
+            self._write_points(conn, batch.source, rows)
             self._keep_rollups(conn, rows, batch)
             self._write_malformed(batch)
             conn.execute(
@@ -188,6 +165,10 @@ class SQLiteStore:
         except BaseException:
             conn.rollback()
             raise
+
+    def _write_points(self, conn: sqlite3.Connection, source: str, rows: list[tuple]) -> None:
+        """A batch's point rows into its source's blocks."""
+        sqlite_points.write(conn, source, rows)
 
     def _keep_rollups(self, conn: sqlite3.Connection, rows: list[tuple], batch: Batch) -> None:
         """A batch's part in the rollups: its sums added to those of the clean hours it
@@ -284,8 +265,10 @@ class SQLiteStore:
         rows: dict[tuple, Row] = {}
         dirty = [hour for hour, _ in rollup.dirty_hours(self.conn)]
         for part in plan(query, dirty):
-            for row in self.conn.execute(*points_sql(query, table=part.table,
-                                                     spans=part.spans)):
+            found = (sqlite_points.query_rows(self.conn, query, part.spans)
+                     if part.table is POINTS else
+                     self.conn.execute(*points_sql(query, table=part.table, spans=part.spans)))
+            for row in found:
                 point = dense_point(row[2:11], row[11])
                 mine = rows.get(row[:2])
                 if mine is None:
@@ -332,9 +315,8 @@ class SQLiteStore:
 
     def coverage(self, query: Query) -> Coverage:
         """First/last minute with data under the query's filters, and store totals."""
-        sql, params = coverage_sql(query)
-        first, last = self.conn.execute(sql, params).fetchone()
-        points = self.conn.execute("SELECT count(*) FROM points").fetchone()[0]
+        first, last = sqlite_points.coverage(self.conn, query)
+        points = sqlite_points.stored_points(self.conn)
         batches = self.conn.execute("SELECT count(*) FROM batches").fetchone()[0]
         hourly = self.conn.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?",
                                    (downsample.HOURLY_BEFORE,)).fetchone()
@@ -352,7 +334,7 @@ class SQLiteStore:
         try:
             self.conn.execute("BEGIN")
             try:
-                return source_totals(self.conn.execute)
+                return sqlite_points.totals(self.conn)
             finally:
                 self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -364,8 +346,10 @@ class SQLiteStore:
             with self._writing:
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
-                    removed = [self.conn.execute(sql, (name,)).rowcount
-                               for sql in forget_statements()]
+                    removed = sqlite_points.stored_points(self.conn, " WHERE source = ?",
+                                                          (name,))
+                    for sql in ("DELETE FROM blocks WHERE source = ?", *forget_statements()[1:]):
+                        self.conn.execute(sql, (name,))
                     self.conn.commit()
                 except BaseException:
                     self.conn.rollback()
@@ -373,21 +357,24 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot remove {name!r} from {self.path}: {exc}") from exc
         self.routes.pop(name, None)
-        return removed[0]
+        return removed
 
     def export(self) -> Dump:
         """Everything stored, for `logctl migrate`; points stream in chunks."""
         ledger = self.conn.execute("SELECT batch_id, source, source_id, start_offset,"
                                    " end_offset, lines, committed_at FROM batches").fetchall()
         days = {row[0] for row in self.conn.execute(
-            f"SELECT DISTINCT minute / {DAY} * {DAY} FROM points")}
+            f"SELECT DISTINCT minute / {DAY} * {DAY} FROM blocks")}
         malformed = self.conn.execute("SELECT source, minute, count FROM malformed").fetchall()
         return Dump(ledger, days, malformed, self.samples(), self._export_points())
 
     def _export_points(self) -> Iterator[list[StoredPoint]]:
-        cursor = self.conn.execute(EXPORT_POINTS)
-        while rows := cursor.fetchmany(EXPORT_CHUNK):
-            yield [stored_point(row) for row in rows]
+        series = {row[0]: row[1:] for row in self.conn.execute(
+            "SELECT id, source, host, method, route, status FROM series")}
+        cursor = self.conn.execute("SELECT minute, data FROM blocks ORDER BY minute, source")
+        while chunk := cursor.fetchmany(EXPORT_CHUNK):
+            yield [(series[row[0]], row[1], stored_values(row[2:]))
+                   for row in blocks.decode(chunk)]
 
     def import_dump(self, dump: Dump, progress: Progress) -> bool:
         """Merge another store's contents in one transaction, exactly once: its ledger rows
@@ -405,8 +392,12 @@ class SQLiteStore:
                 return False
             for chunk in dump.points:
                 ids = self._series_ids([key for key, _, _ in chunk])
-                conn.executemany(UPSERT_POINT, [(ids[key], minute, *point_values(point))
-                                                for key, minute, point in chunk])
+                by_source: dict[str, list[tuple]] = {}
+                for key, minute, point in chunk:
+                    by_source.setdefault(key[0], []).append(
+                        (ids[key], minute, *point_values(point)))
+                for source, rows in by_source.items():
+                    sqlite_points.write(conn, source, rows)
                 rollup.mark_dirty(conn, hours_of(minute for _, minute, _ in chunk))
                 progress(len(chunk))
             conn.executemany(UPSERT_MALFORMED, dump.malformed)
@@ -431,8 +422,7 @@ class SQLiteStore:
         cut the PostgreSQL store makes by dropping partitions); returns points removed."""
         cutoff = int(epoch // DAY) * DAY
         if dry_run:
-            return self.conn.execute("SELECT count(*) FROM points WHERE minute < ?",
-                                     (cutoff,)).fetchone()[0]
+            return sqlite_points.stored_points(self.conn, " WHERE minute < ?", (cutoff,))
         try:
             with self._writing:
                 return self._drop(cutoff)
@@ -442,7 +432,8 @@ class SQLiteStore:
     def _drop(self, cutoff: int) -> int:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            removed = self.conn.execute("DELETE FROM points WHERE minute < ?", (cutoff,)).rowcount
+            removed = sqlite_points.stored_points(self.conn, " WHERE minute < ?", (cutoff,))
+            self.conn.execute("DELETE FROM blocks WHERE minute < ?", (cutoff,))
             self.conn.execute("DELETE FROM malformed WHERE minute < ? AND minute != ?",
                               (cutoff, UNKNOWN_MINUTE))
             rollup.drop_before(self.conn, cutoff)
@@ -458,13 +449,13 @@ class SQLiteStore:
         transaction an hour (a writer waits for one hour's fold at most)."""
         cutoff = downsample.hour_cut(epoch)
         try:
-            hours = [row[0] for row in self.conn.execute(downsample.hours_to_fold(),
-                                                         (max(0, int(start)), cutoff))]
+            hours = [row[0] for row in self.conn.execute(
+                downsample.hours_to_fold(table="blocks"), (max(0, int(start)), cutoff))]
             before = after = 0
             for hour in hours:
                 if dry_run:
-                    points, series = self.conn.execute(downsample.hour_sizes(),
-                                                       (hour, hour + HOUR)).fetchone()
+                    rows = sqlite_points.point_rows(self.conn, ((hour, hour + HOUR),))
+                    points, series = len(rows), len({row[0] for row in rows})
                 else:
                     with self._writing:
                         points, series = self._fold_hour(hour)
@@ -482,10 +473,20 @@ class SQLiteStore:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows = conn.execute(downsample.delete_hour("hist"), (hour, hour + HOUR)).fetchall()
-            folded = downsample.fold((row[0], stored_values(row[1:])) for row in rows)
-            conn.executemany(UPSERT_POINT, [(series, hour, *point_values(point))
-                                            for series, point in folded.items()])
+            held = conn.execute("DELETE FROM blocks WHERE minute >= ? AND minute < ?"
+                                " RETURNING source, minute, data", (hour, hour + HOUR)).fetchall()
+            source_of, rows = {}, []
+            for source, minute, data in held:
+                for row in blocks.decode([(minute, data)]):
+                    source_of[row[0]] = source
+                    rows.append(row)
+            folded = downsample.fold((row[0], stored_values(row[2:])) for row in rows)
+            by_source: dict[str, list[tuple]] = {}
+            for series, point in folded.items():
+                by_source.setdefault(source_of[series], []).append(
+                    (series, hour, *point_values(point)))
+            for source, each in by_source.items():
+                sqlite_points.write(conn, source, each)
             malformed = conn.execute(downsample.delete_malformed_hour(),
                                      (hour, hour + HOUR)).fetchall()
             conn.executemany(UPSERT_MALFORMED, [
@@ -534,11 +535,6 @@ def point_values(p: Point) -> tuple:
             p.latency_max, sketch.compact(p.encoded_hist()), p.first, p.last)
 
 
-def stored_point(row: tuple) -> StoredPoint:
-    """An EXPORT_POINTS row as (series key, minute, point)."""
-    return (row[0], row[1], row[2], row[3], row[4]), row[5], stored_values(row[6:])
-
-
 def stored_values(values: tuple) -> Point:
     """A point from its stored columns (counters, histogram blob, first and last)."""
     point = Point()
@@ -576,8 +572,9 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
-        # Before the first table: a new file keeps freed pages for incremental vacuum, so a
-        # prune can shrink it without rewriting it whole (an older file ignores this).
+        # Before the first table (an older file ignores both): the page size, and freed pages
+        # kept for incremental vacuum, so a prune can shrink the file without rewriting it.
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
@@ -593,7 +590,7 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
-    conn.create_function("hist_merge", 2, sketch.merge_compact, deterministic=True)
+    sqlite_points.register(conn)
     conn.create_function("hist_dense", 1, dense.pack_concat_sql(), deterministic=True)
     conn.create_aggregate("hist_sum_agg", 1, HIST_SUM)
     conn.create_function("hist_add", 2, rollup.hist_add(), deterministic=True)

@@ -11,6 +11,7 @@ a third of its ingest's CPU). An hour already dirty is marked again instead, as 
 change to points marks it, and rebuilt later."""
 
 import functools
+import itertools
 import json
 import sqlite3
 import time
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from logctl.metrics import dense, native, sketch
+from logctl.store import blocks
 from logctl.store.rollup import DAY, HOUR
-from logctl.store.sql import HIST_MERGE
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -33,37 +34,17 @@ ON CONFLICT (hour) DO UPDATE SET marked_at = max(excluded.marked_at, marked_at +
 """
 
 def sums(hist: str) -> str:
-    """The merge of a group of point-shaped rows, the histograms by `hist`: minutes'
-    sparse blobs by HIST_MERGE, rollups' dense ones by hist_sum_agg."""
+    """The merge of a group of rollup rows, the histograms by `hist`."""
     return f"""sum(p.count), sum(p.errors), sum(p.client_errors), sum(p.bytes),
   sum(p.latency_count), total(p.latency_sum), max(p.latency_max), {hist}, min(p.first_ts),
   max(p.last_ts)"""
 
 
-SUMS = sums(HIST_MERGE)
 COLUMNS = """count, errors, client_errors, bytes, latency_count, latency_sum, latency_max, hist,
   first_ts, last_ts"""
-REBUILD_HOUR_POINTS = f"""
-SELECT ?, p.series_id, {SUMS} FROM points p WHERE p.minute >= ? AND p.minute < ?
-GROUP BY p.series_id
-"""
-REBUILD_SOURCE_POINTS = f"""
-SELECT s.source, p.minute, {SUMS} FROM points p JOIN series s ON s.id = p.series_id
-WHERE p.minute >= ? AND p.minute < ? GROUP BY s.source, p.minute
-"""
-# An hour of one source, or of one of a few: grouped by minute alone, the points arrive in
-# primary key order (minute, series) and SQLite merges each minute as it streams past,
-# where grouping by source and minute sorts the hour's points in a temporary B-tree first
-# (a third of the time of the rebuild of a sparse hour).
-REBUILD_ONE_SOURCE = f"""
-SELECT ?, p.minute, {SUMS} FROM points p WHERE p.minute >= ? AND p.minute < ?
-GROUP BY p.minute
-"""
-REBUILD_FEW_SOURCES = f"""
-SELECT ?, p.minute, {SUMS} FROM points p WHERE p.minute >= ? AND p.minute < ?
-AND p.series_id IN (SELECT id FROM series WHERE source = ?) GROUP BY p.minute
-"""
-FEW_SOURCES = 4  # beyond this many sources in an hour, one sorted pass beats a pass each
+# An hour's point blocks, a source's together: each source's rows are summed as a batch's.
+HOUR_BLOCKS = ("SELECT source, minute, data FROM blocks WHERE minute >= ? AND minute < ?"
+               " ORDER BY source")
 INSERT_HOUR_POINTS = f"""
 INSERT INTO hour_points (hour, series_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
@@ -113,10 +94,15 @@ ADD_HOUR_POINTS = INSERT_HOUR_POINTS + adding("hour, series_id")
 ADD_DAY_POINTS = INSERT_HOUR_POINTS.replace("hour_points (hour,", "day_points (day,") + adding(
     "day, series_id")
 ADD_SOURCE_POINTS = INSERT_SOURCE_POINTS + adding("minute, source")
-MARK_EVERY_HOUR = f"""
-INSERT OR IGNORE INTO dirty_hours (hour, marked_at)
-SELECT DISTINCT minute - (minute % {HOUR} + {HOUR}) % {HOUR}, 0 FROM points
-"""
+
+
+def mark_every_hour(table: str) -> str:
+    """INSERT a dirty mark for every hour with points in `table` (keyed by minute): the
+    `points` of the schema versions before 8, or the `blocks` after."""
+    return f"""INSERT OR IGNORE INTO dirty_hours (hour, marked_at)
+SELECT DISTINCT minute - (minute % {HOUR} + {HOUR}) % {HOUR}, 0 FROM {table}"""
+
+
 COUNTER_COLUMNS = {"count": int, "errors": int, "client_errors": int, "bytes": int,
                    "latency_count": int, "latency_sum": float, "latency_max": float,
                    "hist": bytes, "first_ts": float, "last_ts": float}
@@ -132,7 +118,7 @@ def create_tables(db: "sqlite_utils.Database") -> None:
     db["source_points"].create({"minute": int, "source": str, **COUNTER_COLUMNS},
                                pk=("minute", "source"))
     db["dirty_hours"].create({"hour": int, "marked_at": float}, pk="hour")
-    db.execute(MARK_EVERY_HOUR)
+    db.execute(mark_every_hour("points"))
 
 
 def create_day_points(db: "sqlite_utils.Database") -> None:
@@ -149,7 +135,7 @@ def repack(db: "sqlite_utils.Database") -> None:
     then queries read points."""
     for table, _ in TIMES[:3]:
         db.execute(f"DELETE FROM {table}")
-    db.execute(MARK_EVERY_HOUR)
+    db.execute(mark_every_hour("points"))
 
 
 def rebuild_day(conn: sqlite3.Connection, hour: int) -> None:
@@ -254,27 +240,17 @@ def read_rebuild(conn: sqlite3.Connection, hour: int,
                               (hour,)).fetchone()
         if marked is None or (settled_before is not None and marked[0] >= settled_before):
             return None
-        hour_rows = conn.execute(REBUILD_HOUR_POINTS, (hour, hour, hour + HOUR)).fetchall()
-        return Rebuild(hour, marked[0], hour_rows, source_rows(conn, hour, hour_rows))
+        hour_rows: list[tuple] = []
+        source_rows: list[tuple] = []
+        for source, held in itertools.groupby(conn.execute(HOUR_BLOCKS, (hour, hour + HOUR)),
+                                              key=lambda row: row[0]):
+            rows = blocks.decode(row[1:] for row in held)
+            hours, _, minutes = batch_rollups(rows, [hour], source)
+            hour_rows += hours
+            source_rows += minutes
+        return Rebuild(hour, marked[0], hour_rows, source_rows)
     finally:
         conn.execute("COMMIT")
-
-
-def source_rows(conn: sqlite3.Connection, hour: int, hour_rows: list[tuple]) -> list[tuple]:
-    """An hour's per-source minute rollups, read in the caller's snapshot; which sources the
-    hour holds comes from its hour rows (their series ids), so the usual hour of one source
-    is merged in one streaming pass."""
-    ids = [row[1] for row in hour_rows]
-    names = [name for (name,) in conn.execute(
-        "SELECT DISTINCT source FROM series WHERE id IN (SELECT value FROM json_each(?))",
-        (json.dumps(ids),))]
-    span = (hour, hour + HOUR)
-    if len(names) == 1:
-        return conn.execute(REBUILD_ONE_SOURCE, (names[0], *span)).fetchall()
-    if len(names) <= FEW_SOURCES:
-        return [row for name in names
-                for row in conn.execute(REBUILD_FEW_SOURCES, (name, *span, name))]
-    return conn.execute(REBUILD_SOURCE_POINTS, span).fetchall()
 
 
 def apply_rebuild(conn: sqlite3.Connection, rebuild: Rebuild) -> bool:

@@ -68,6 +68,31 @@ def marks_dirty(store: SQLiteStore, conn: sqlite3.Connection, rows: list[tuple],
     sqlite_rollup.mark_dirty(conn, batch_hours(batch))
 
 
+# How a batch's points were written before schema version 8 packed them in blocks.
+UPSERT_POINT = """
+INSERT INTO points (series_id, minute, count, errors, client_errors, bytes, latency_count,
+                    latency_sum, latency_max, hist, first_ts, last_ts)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (minute, series_id) DO UPDATE SET
+  count = count + excluded.count, errors = errors + excluded.errors,
+  client_errors = client_errors + excluded.client_errors, bytes = bytes + excluded.bytes,
+  latency_count = latency_count + excluded.latency_count,
+  latency_sum = latency_sum + excluded.latency_sum,
+  latency_max = max(latency_max, excluded.latency_max), hist = hist_merge(hist, excluded.hist),
+  first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)
+"""
+UPSERT_POINT_BEFORE_3 = UPSERT_POINT.replace("(minute, series_id)", "(series_id, minute)")
+
+
+def upserts_point_rows(store: SQLiteStore, conn: sqlite3.Connection, source: str,
+                       rows: list[tuple]) -> None:
+    """A batch's point rows upserted a row a point into `points`, as files before schema
+    version 8 hold them (keyed (series_id, minute) before version 3)."""
+    conn.create_function("hist_merge", 2, sketch.merge_compact, deterministic=True)
+    version = sqlite_schema.schema_version(conn)
+    conn.executemany(UPSERT_POINT if version >= 3 else UPSERT_POINT_BEFORE_3, rows)
+
+
 def marking(store: Any) -> Any:
     """The store with its batches marking their hours dirty (`marks_dirty`): its rollups
     come from rebuilds only, and until one its queries read points."""
@@ -84,6 +109,7 @@ def older_file(path: Path, patch: pytest.MonkeyPatch, version: int) -> Iterator[
     with patch.context() as old:
         old.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:version])
         old.setattr(SQLiteStore, "_keep_rollups", marks_dirty)
+        old.setattr(SQLiteStore, "_write_points", upserts_point_rows)
         int32_histograms(old)
         store = SQLiteStore(path)
         yield store

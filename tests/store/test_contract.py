@@ -13,7 +13,7 @@ from logctl.formats.combined import CombinedParser
 from logctl.metrics import sketch
 from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
-from logctl.store import postgres_schema, sqlite_schema
+from logctl.store import postgres_schema, sqlite_points, sqlite_schema
 from logctl.store.base import Batch, Position, Query
 from logctl.store.migrations import Migration
 from logctl.store.sqlite import SQLiteStore
@@ -288,24 +288,22 @@ def test_newer_schema_is_refused(backend: Backend) -> None:
         backend.open()
 
 
-def test_sqlite_points_move_to_minute_order_with_their_data(
+def test_a_version_2_files_points_keep_their_data_through_every_migration(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Migration 3 rebuilds points keyed by (minute, series_id): a version-2 file keeps
-    every point, and the minute index it no longer needs is gone."""
+    """A version-2 file (points keyed (series_id, minute), histograms int32 pairs) is
+    migrated to blocks: every point reads back with its data, its histogram compact, and
+    the points table is gone."""
     path = tmp_path / "v2.db"
     with older_file(path, monkeypatch, 2) as old:
         for each in apache_batches():
             old.write_batch(each)
         before = sorted(old.conn.execute("SELECT * FROM points"))
     store = SQLiteStore(path)
-    hist = [name for _, name, *_ in store.conn.execute("PRAGMA table_info(points)")].index(
-        "hist")
-    assert sorted(store.conn.execute("SELECT * FROM points")) == [
-        (*row[:hist], sketch.compact(row[hist]), *row[hist + 1:]) for row in before]
-    indexes = store.conn.execute("SELECT name FROM pragma_index_list('points')").fetchall()
-    assert len(indexes) == 1
-    key = store.conn.execute(f"SELECT name FROM pragma_index_info('{indexes[0][0]}')")
-    assert [name for (name,) in key] == ["minute", "series_id"]
+    assert sorted(sqlite_points.point_rows(store.conn)) == [
+        (*row[:9], sketch.compact(row[9]), *row[10:]) for row in before]
+    assert not store.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = 'points'").fetchall()
+    assert store.coverage(Query()).points == len(before) == 5606
     assert total(store) == 9999
     store.close()
 
@@ -381,6 +379,14 @@ def test_downsampling_folds_minutes_into_hours_exactly(store) -> None:
     assert store.downsample_before(cut).hours == 0
 
 
+def points_where(backend: Backend, condition: str) -> int:
+    """The stored points whose minute meets a condition: SQLite's are counted by their
+    blocks."""
+    count = ("SELECT coalesce(sum(points), 0) FROM blocks" if backend.name == "sqlite"
+             else "SELECT count(*) FROM points")
+    return backend.raw(f"{count} WHERE {condition}")[0][0]
+
+
 def test_downsampling_merges_the_minutes_of_each_series(backend: Backend) -> None:
     """A generated log, 20 lines a minute over five hours, with latencies: every figure of
     the whole range is the same after the fold, histograms included."""
@@ -390,10 +396,10 @@ def test_downsampling_merges_the_minutes_of_each_series(backend: Backend) -> Non
     store.refresh_rollups()
     (whole,) = store.query(Query())
     series_hours = backend.raw("SELECT count(*) FROM hour_points")[0][0]
-    early = backend.raw("SELECT count(*) FROM points WHERE minute < 1748750400")[0][0]
+    early = points_where(backend, "minute < 1748750400")
     done = store.downsample_before(1748736000 + 4 * 3600)  # the first four hours
     assert (done.hours, done.points_before, early) == (4, 3872, 3872)
-    (left,) = backend.raw("SELECT count(*) FROM points WHERE minute >= 1748750400")[0]
+    left = points_where(backend, "minute >= 1748750400")
     assert done.points_after + left == store.coverage(Query()).points
     assert done.points_after == backend.raw(
         "SELECT count(*) FROM hour_points WHERE hour < 1748750400")[0][0]

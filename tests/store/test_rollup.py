@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from logctl.errors import StoreError, UsageError
 from logctl.metrics import dense, sketch
 from logctl.metrics.points import ChunkAggregate, Point
-from logctl.store import open_store, postgres_rollup, sqlite_rollup, transfer
+from logctl.store import open_store, postgres_rollup, sqlite_points, sqlite_rollup, transfer
 from logctl.store.base import DIMENSIONS, Batch, Position, Query
 from logctl.store.postgres import PostgresStore
 from logctl.store.rollup import (
@@ -36,7 +36,7 @@ from logctl.store.rollup import (
 from logctl.store.sql import POINTS
 from logctl.store.sqlite import SQLiteStore
 from tests.conftest import PG_DSN
-from tests.store.conftest import int32_histograms, marking, older_file
+from tests.store.conftest import marking, older_file
 
 T0 = 1748736000  # 2025-06-01T00:00:00Z: a day boundary
 H = 3600
@@ -267,7 +267,8 @@ def test_clean_hours_are_read_from_rollups(pair: tuple[Any, Any]) -> None:
     assert rolled.refresh_rollups() == 3
     assert rolled.refresh_rollups() == 0
     assert_same(rolled, reference)
-    raw(rolled, f"DELETE FROM points WHERE minute >= {T0 + H} AND minute < {T0 + 2 * H}")
+    points = "blocks" if isinstance(rolled, SQLiteStore) else "points"
+    raw(rolled, f"DELETE FROM {points} WHERE minute >= {T0 + H} AND minute < {T0 + 2 * H}")
     totals = [row.point.count for row in rolled.query(Query(T0 + H, T0 + 2 * H))]
     assert totals == [12]  # the rollup, not the (emptied) points
     assert rolled.query(Query(T0 + H + 60, T0 + 2 * H, hosts=[""])) == []  # partial: points
@@ -316,8 +317,8 @@ def test_a_failed_rebuild_leaves_the_hour_dirty(pair: tuple[Any, Any],
     rolled.refresh_rollups()
     write_both(pair, hour_batch("a", 10, 1, 2))
     module = sqlite_rollup if isinstance(rolled, SQLiteStore) else postgres_rollup
-    second = "REBUILD_ONE_SOURCE" if module is sqlite_rollup else "REBUILD_SOURCE_POINTS"
-    monkeypatch.setattr(module, second, "SELECT no_such_column FROM points")
+    second = "HOUR_BLOCKS" if module is sqlite_rollup else "REBUILD_SOURCE_POINTS"
+    monkeypatch.setattr(module, second, "SELECT no_such_column FROM hour_points")
     with pytest.raises(StoreError, match="no_such_column"):
         rolled.refresh_rollups()
     assert [hour for hour, _ in dirty_marks(rolled)] == [T0]
@@ -372,48 +373,57 @@ def test_migrating_an_old_database_marks_its_hours_dirty(
     upgraded.close()
 
 
+def answers_of_today(path: Path, batches: list[Batch]) -> list[list[tuple]]:
+    """What a store of today's schema answers to EVERY query after `batches`."""
+    store = SQLiteStore(path)
+    for each in batches:
+        store.write_batch(each)
+    found = [answer(store, query) for query in EVERY]
+    store.close()
+    return found
+
+
 def test_rollups_of_the_int64_packing_are_rebuilt_on_opening(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A version-4 file's rollup histograms are int64 fields, which the varint reader would
     refuse: migration 5 empties the rollups and marks their hours dirty, and the answers
-    stay those of the points (whose histograms migration 7 makes compact)."""
+    are those of the same batches in a file of today."""
     path = tmp_path / "v4.db"
-    with monkeypatch.context() as old:
-        int32_histograms(old)
-        store = marking(SQLiteStore(path))
-        for number in range(3):
-            store.write_batch(hour_batch("a", number, number + 2, number + 1))
-        before = answer(store, Query(group_by="route"))
-        assert store.refresh_rollups() == 4
-        int64_fields = array("q", [sketch.MIN_BIN, 1, 5]).tobytes()
-        for table in ("hour_points", "day_points", "source_points"):
-            store.conn.execute(f"UPDATE {table} SET hist = ?", (int64_fields,))
-        store.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
-        store.close()
+    batches = [hour_batch("a", number, number + 2, number + 1) for number in range(3)]
+    int64_fields = array("q", [sketch.MIN_BIN, 1, 5]).tobytes()
+    with older_file(path, monkeypatch, 4) as store:
+        for each in batches:
+            store.write_batch(each)
+        store.conn.execute("DELETE FROM dirty_hours")  # as if every hour were rebuilt
+        for table, key in (("hour_points", "hour, series_id"), ("day_points", "day, series_id"),
+                           ("source_points", "minute, source")):
+            store.conn.execute(f"INSERT INTO {table} ({key}, count, hist) VALUES (?, 1, 1, ?)",
+                               (T0, int64_fields))
+    today = answers_of_today(tmp_path / "today.db", batches)
     upgraded = SQLiteStore(path)
     assert dirty_marks(upgraded) == [(T0, 1), (T0 + H, 1), (T0 + 2 * H, 1), (T0 + 3 * H, 1)]
-    assert answer(upgraded, Query(group_by="route")) == before
+    assert [answer(upgraded, query) for query in EVERY] == today
     assert upgraded.refresh_rollups() == 4
-    assert answer(upgraded, Query(group_by="route")) == before
-    assert answer(upgraded, Query(group_by="route", start=T0, end=T0 + DAY)) == before
+    assert [answer(upgraded, query) for query in EVERY] == today
     upgraded.close()
 
 
 def test_a_version_6_files_point_histograms_become_compact(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "v6.db"
+    batches = [hour_batch("a", number, 3, number + 1) for number in range(3)]
     with older_file(path, monkeypatch, 6) as store:
-        for number in range(3):
-            store.write_batch(hour_batch("a", number, 3, number + 1))
-        before = [answer(store, query) for query in EVERY]
+        for each in batches:
+            store.write_batch(each)
         int32 = raw(store, "SELECT hist FROM points ORDER BY minute, series_id")
+    today = answers_of_today(tmp_path / "today.db", batches)
     upgraded = SQLiteStore(path)
-    compact = raw(upgraded, "SELECT hist FROM points ORDER BY minute, series_id")
+    compact = [(row[9],) for row in sorted(sqlite_points.point_rows(upgraded.conn))]
     assert compact == [(sketch.compact(blob),) for (blob,) in int32]
     assert sum(map(len, (b for (b,) in compact))) * 2 < sum(map(len, (b for (b,) in int32)))
-    assert [answer(upgraded, query) for query in EVERY] == before
+    assert [answer(upgraded, query) for query in EVERY] == today
     assert upgraded.refresh_rollups() == 3
-    assert [answer(upgraded, query) for query in EVERY] == before
+    assert [answer(upgraded, query) for query in EVERY] == today
     upgraded.close()
 
 
@@ -556,7 +566,7 @@ def test_sqlite_batches_add_to_clean_hours_what_a_rebuild_would_make(tmp_path: P
     added = rollup_tables(store)
     assert [len(rows) for rows in added.values()] == [16, 6, 24]
     assert added["day_points"][0][:4] == (T0, 1, 42, 0)
-    store.conn.execute(sqlite_rollup.MARK_EVERY_HOUR)
+    store.conn.execute(sqlite_rollup.mark_every_hour("blocks"))
     assert store.refresh_rollups() == 6
     assert rollup_tables(store) == added
     for each in (store, reference):
@@ -599,7 +609,7 @@ def test_sqlite_rollups_of_points_without_latencies_are_what_a_rebuild_makes(
     store.write_batch(batch)
     added = rollup_tables(store)
     assert [len(each) for each in added.values()] == [2, 1, 4]
-    store.conn.execute(sqlite_rollup.MARK_EVERY_HOUR)
+    store.conn.execute(sqlite_rollup.mark_every_hour("blocks"))
     assert store.refresh_rollups() == 2
     assert rollup_tables(store) == added
     assert {row[9] for rows in added.values() for row in rows} == {dense.pack_concat(None)}
