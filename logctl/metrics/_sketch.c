@@ -276,8 +276,9 @@ static PyObject *copy_lines(PyObject *module, PyObject *rows) {
 
 /* Dense packing (see metrics/dense.py): varints (LEB128) throughout. The lowest dense bin
  * as its distance from `low`, the number of dense fields, one count per bin from the lowest
- * (0 where a bin is empty), then the bins outside [low, high] as (zigzag bin, count) pairs,
- * ascending. A rollup's counts are mostly small: one byte a bin where int64 fields took 8. */
+ * (a run of empty bins as 0 and the number of empty bins after the first), then the bins
+ * outside [low, high] as (zigzag bin, count) pairs, ascending. A rollup's counts are mostly
+ * small: one byte a bin where int64 fields took 8, and two a run of empty ones. */
 
 static int by_bin(const void *x, const void *y) {
     int64_t a = ((const int64_t *)x)[0], b = ((const int64_t *)y)[0];
@@ -389,8 +390,15 @@ static PyObject *write_dense(int64_t low, int64_t first, const int64_t *sums, in
         return PyErr_NoMemory();
     unsigned char *out = write_varint(buf, fields ? (uint64_t)(first - low) : 0);
     out = write_varint(out, (uint64_t)fields);
-    for (int64_t i = 0; i < fields; i++)
+    for (int64_t i = 0; i < fields; i++) {
         out = write_varint(out, (uint64_t)sums[i]);
+        if (!sums[i]) {
+            int64_t run = 0;
+            while (i + 1 < fields && !sums[i + 1])
+                i++, run++;
+            out = write_varint(out, (uint64_t)run);
+        }
+    }
     for (Py_ssize_t i = 0; i < kept; i++) {
         out = write_varint(out, zigzag(odd[2 * i]));
         out = write_varint(out, (uint64_t)odd[2 * i + 1]);
@@ -865,7 +873,7 @@ static int dense_add(DenseSum *self, PyObject *blob) {
         corrupt("it is shorter than its header");
         goto done;
     }
-    if (fields > (uint64_t)(end - p) || offset > (uint64_t)(self->high - self->low)
+    if (offset > (uint64_t)(self->high - self->low)
         || (fields && (int64_t)fields > self->high - self->low - (int64_t)offset + 1)) {
         corrupt("its header does not match its length");
         goto done;
@@ -877,8 +885,23 @@ static int dense_add(DenseSum *self, PyObject *blob) {
         int64_t *into = self->sums + (first - self->base);
         for (uint64_t i = 0; i < fields; i++) {
             int64_t n;
-            if (!read_count(&p, end, &n) || !add64(&into[i], n))
+            uint64_t run;
+            if (!read_count(&p, end, &n))
                 goto done;
+            if (n) {
+                if (!add64(&into[i], n))
+                    goto done;
+                continue;
+            }
+            if (!read_varint(&p, end, &run)) {
+                corrupt("it ends inside a number");
+                goto done;
+            }
+            if (run >= fields - i) {
+                corrupt("its header does not match its length");
+                goto done;
+            }
+            i += run;
         }
     }
     if (!add_outliers(self, p, end))

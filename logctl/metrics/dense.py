@@ -7,9 +7,11 @@ which SQLite calls as the aggregate `hist_sum_agg`). Bins that no positive finit
 maps to (the zero bin) follow as sparse pairs.
 
 Layout, all unsigned LEB128 varints: the lowest dense bin minus LOW, the number of dense
-fields, one count per field (0 for an empty bin), then (zigzag bin, count) pairs for the
-bins outside [LOW, HIGH], ascending. Counts are mostly small, so a bin takes one byte
-where an int64 field took eight: a sparse day's rollups shrink several times over."""
+fields, one count per field (a run of empty bins as 0 and the number of empty bins after
+the first), then (zigzag bin, count) pairs for the bins outside [LOW, HIGH], ascending.
+Counts are mostly small, so a bin takes one byte where an int64 field took eight, and a
+run of empty bins two: an hour of a sparse series leaves most bins between its fastest and
+slowest request empty (its rollup 172 -> ~50 bytes)."""
 
 import sys
 from collections.abc import Callable, Sequence
@@ -37,14 +39,51 @@ def encode(hist: sketch.Histogram) -> bytes:
     first = min(dense, default=LOW)
     fields = max(dense, default=first - 1) - first + 1
     out = bytearray()
-    for value in (first - LOW, fields,
-                  *(dense.get(index, 0) for index in range(first, first + fields))):
+    for value in (first - LOW, fields, *_with_runs([dense.get(index, 0)
+                                                    for index in range(first, first + fields)])):
         sketch.write_varint(out, value)
     for index, n in sorted(hist.items()):
         if not LOW <= index <= HIGH:
             sketch.write_varint(out, sketch.zigzag(index))
             sketch.write_varint(out, n)
     return bytes(out)
+
+
+def _with_runs(counts: list[int]) -> list[int]:
+    """Dense counts with each run of empty bins as 0 and the number of empty bins after the
+    first."""
+    out: list[int] = []
+    at = 0
+    while at < len(counts):
+        if counts[at]:
+            out.append(counts[at])
+            at += 1
+            continue
+        end = at + 1
+        while end < len(counts) and not counts[end]:
+            end += 1
+        out += [0, end - at - 1]
+        at = end
+    return out
+
+
+def _without_runs(numbers: list[int], fields: int) -> tuple[list[int], int]:
+    """`fields` dense counts from the front of `numbers` (runs of zeros expanded) and how many
+    numbers they took."""
+    counts: list[int] = []
+    at = 0
+    while len(counts) < fields:
+        if at >= len(numbers) or (not numbers[at] and at + 1 >= len(numbers)):
+            raise sketch.corrupt("it ends inside a number")
+        if numbers[at]:
+            counts.append(numbers[at])
+            at += 1
+            continue
+        if numbers[at + 1] >= fields - len(counts):
+            raise sketch.corrupt("its header does not match its length")
+        counts += [0] * (numbers[at + 1] + 1)
+        at += 2
+    return counts, at
 
 
 def _parse(blob: bytes) -> tuple[int, list[int], list[tuple[int, int]]]:
@@ -54,10 +93,10 @@ def _parse(blob: bytes) -> tuple[int, list[int], list[tuple[int, int]]]:
     if len(numbers) < 2:
         raise sketch.corrupt("it is shorter than its header")
     offset, fields = numbers[0], numbers[1]
-    if fields > len(numbers) - 2 or offset > HIGH - LOW or (
-            fields and fields > HIGH - LOW - offset + 1):
+    if offset > HIGH - LOW or (fields and fields > HIGH - LOW - offset + 1):
         raise sketch.corrupt("its header does not match its length")
-    counts, rest = numbers[2:2 + fields], numbers[2 + fields:]
+    counts, used = _without_runs(numbers[2:], fields)
+    rest = numbers[2 + used:]
     if len(rest) % 2:
         raise sketch.corrupt("it ends inside a number")
     if any(n > INT64_MAX for n in numbers[2:]):

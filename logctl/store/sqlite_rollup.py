@@ -130,12 +130,24 @@ def create_day_points(db: "sqlite_utils.Database") -> None:
 
 def repack(db: "sqlite_utils.Database") -> None:
     """Migration 5: rollup histograms packed with varints (metrics/dense.py) instead of
-    int64 fields. Rollups are a cache of the points, so they are emptied and every hour
-    with points marked dirty: the next refresh rebuilds them in the new packing, and until
-    then queries read points."""
+    int64 fields."""
+    empty(db, "points")
+
+
+def repack_runs(db: "sqlite_utils.Database") -> None:
+    """Migration 9: rollup histograms with each run of empty bins packed in two bytes
+    (metrics/dense.py), where an hour of a sparse series spent a byte on every empty bin
+    between its fastest and slowest request."""
+    empty(db, "blocks")
+
+
+def empty(db: "sqlite_utils.Database", points: str) -> None:
+    """Rollups are a cache of the points: a new packing empties them and marks every hour
+    with points (in the `points` table of the schema) dirty; the next refresh rebuilds them
+    in the new packing, and until then queries read points."""
     for table, _ in TIMES[:3]:
         db.execute(f"DELETE FROM {table}")
-    db.execute(mark_every_hour("points"))
+    db.execute(mark_every_hour(points))
 
 
 def rebuild_day(conn: sqlite3.Connection, hour: int) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 
-VERSION = 8
+VERSION = 9
 POINTS_WITHOUT_ROWID = (
     'CREATE TABLE "points" (\n'
     '   "series_id" INTEGER REFERENCES "series"("id"),\n'
@@ -306,4 +306,5 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "points without a rowid", _points_without_rowid),
     Migration(7, "point histograms packed with varints", _compact_histograms),
     Migration(8, "points packed a block per source and minute", _points_in_blocks),
+    Migration(9, "rollup histograms with runs of empty bins", rollup.repack_runs),
 ]

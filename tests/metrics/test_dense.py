@@ -33,10 +33,11 @@ def test_sum_equals_merging_each(parts: list[sketch.Histogram]) -> None:
 
 
 def test_layout_and_counts_past_int32() -> None:
-    """Varints: the lowest bin's distance from LOW, the fields, a count a bin (0 inside),
-    then the zero bin as a zigzag (bin, count) pair."""
+    """Varints: the lowest bin's distance from LOW, the fields, a count a bin (an empty
+    one inside as 0 and the empty bins after it: 0 more), then the zero bin as a zigzag
+    (bin, count) pair."""
     blob = dense.encode({dense.LOW + 1: 1, dense.LOW + 3: 2**40, sketch.ZERO_BIN: 3})
-    assert blob == (bytes([1, 3, 1, 0]) + b"\x80\x80\x80\x80\x80\x20"
+    assert blob == (bytes([1, 3, 1, 0, 0]) + b"\x80\x80\x80\x80\x80\x20"
                     + b"\xff\xff\xff\xff\x0f" + bytes([3]))
     total = dense.DenseSum()
     for _ in range(4):
@@ -48,6 +49,16 @@ def test_layout_and_counts_past_int32() -> None:
 def test_a_rollup_of_small_counts_takes_a_byte_a_bin() -> None:
     hist = {dense.LOW + 400 + i: 1 + i % 100 for i in range(150)}
     assert len(dense.encode(hist)) == 2 + 2 + 150  # offset 400 and 150 fields: two bytes each
+
+
+def test_a_run_of_empty_bins_takes_two_bytes() -> None:
+    hist = {dense.LOW + 10: 1, dense.LOW + 100: 2, dense.LOW + 101: 1, dense.LOW + 300: 5}
+    blob = dense.encode(hist)
+    assert blob == bytes([10, 0xA3, 0x02, 1, 0, 88, 2, 1, 0, 197, 1, 5])  # 291 fields
+    assert dense.decode(blob) == hist
+    with pytest.MonkeyPatch.context() as python_only:
+        python_only.setattr(dense, "_sketch", None)
+        assert dense.encode(hist) == blob and dense.decode(blob) == hist
 
 
 narrow_hists = st.dictionaries(bins, st.integers(1, 2**31 - 1), max_size=12)
@@ -119,7 +130,9 @@ def test_the_native_sum_equals_the_python_one(parts: list[sketch.Histogram]) -> 
 @native
 @pytest.mark.parametrize("blob, why", [
     (b"\x01", "shorter than its header"),
-    (dense.encode({dense.LOW: 1, dense.LOW + 1: 1})[:-1], "does not match its length"),
+    (dense.encode({dense.LOW: 1, dense.LOW + 1: 1})[:-1], "ends inside a number"),
+    (bytes([0, 3, 1, 0, 2, 1]), "does not match its length"),
+    (bytes([0, 3, 1, 0]), "ends inside a number"),
     (bytes([0, 1]) + b"\x80", "ends inside a number"),
     (bytes([0, 1]) + b"\xff" * 9 + b"\x01", "out of range"),
     (bytes([0, 0, 1, 0]), "a count is below 1"),
