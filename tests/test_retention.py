@@ -4,6 +4,7 @@ saying their resolution, a prune beside a running ingest, and the storage daemon
 on its schedule."""
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -55,8 +56,10 @@ def test_prune_drops_days_and_folds_hours_keeping_exact_totals(
     assert (whole["requests"], whole["errors"], whole["bytes"]) == (
         kept["requests"], kept["errors"], kept["bytes"]) == (5474, 1, 1544386445)
     assert metrics_json(runner, "--since", MAY_19, "--step", "1h", *store_flag) == by_hour
-    if not store_flag:
-        assert done["bytes_after"] < done["bytes_before"] * 0.8
+    if not store_flag:  # the pages the pruned points held are given back to the disk
+        assert done["bytes_after"] < done["bytes_before"]
+        with sqlite3.connect(f"file:{home / 'logctl.db'}?mode=ro", uri=True) as conn:
+            assert conn.execute("PRAGMA freelist_count").fetchone() == (0,)
 
 
 def test_metrics_on_hourly_points_say_so_and_refuse_a_finer_step(
