@@ -315,12 +315,25 @@ class SQLiteStore:
 
     def coverage(self, query: Query) -> Coverage:
         """First/last minute with data under the query's filters, and store totals."""
-        first, last = sqlite_points.coverage(self.conn, query)
+        first, last = self._first_and_last(query)
         points = sqlite_points.stored_points(self.conn)
         batches = self.conn.execute("SELECT count(*) FROM batches").fetchone()[0]
         hourly = self.conn.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?",
                                    (downsample.HOURLY_BEFORE,)).fetchone()
         return Coverage(first, last, points, batches, hourly[0] if hourly else None)
+
+    def _first_and_last(self, query: Query) -> tuple[float | None, float | None]:
+        """The first and last request time under the query's filters, whatever its range:
+        a source's from its blocks' columns, narrower filters' from a summary of the
+        query (rollups where clean) instead of decoding every block."""
+        if not query.filters_records:
+            return sqlite_points.coverage(self.conn, query.sources)
+        whole = Query(sources=query.sources, hosts=query.hosts, route_glob=query.route_glob,
+                      statuses=query.statuses, methods=query.methods, histograms=False)
+        found = [row.point for row in self.query(whole) if row.point.count]
+        if not found:
+            return None, None
+        return min(p.first for p in found), max(p.last for p in found)
 
     def samples(self, source: str | None = None) -> list[tuple[str, str]]:
         """Kept malformed-line samples as (source, line)."""

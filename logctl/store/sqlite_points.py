@@ -110,21 +110,13 @@ def add_values(total: list, values: Sequence) -> None:
     total[8], total[9] = min(total[8], values[8]), max(total[9], values[9])
 
 
-def coverage(conn: sqlite3.Connection, query: Query) -> tuple[float | None, float | None]:
-    """The first and last request time under the query's filters, whatever its range:
-    from the blocks' own columns unless a filter narrows below a source."""
-    if not query.filters_records:
-        where = f" WHERE source IN ({', '.join('?' * len(query.sources))})" if query.sources \
-            else ""
-        return conn.execute(f"SELECT min(first_ts), max(last_ts) FROM blocks{where}",
-                            list(query.sources)).fetchone()
-    keys = series_keys(conn, Query(sources=query.sources, hosts=query.hosts,
-                                   route_glob=query.route_glob, statuses=query.statuses,
-                                   methods=query.methods))
-    found = [row for row in point_rows(conn, sources=query.sources) if row[0] in keys]
-    if not found:
-        return None, None
-    return min(row[10] for row in found), max(row[11] for row in found)
+def coverage(conn: sqlite3.Connection, sources: Sequence[str] = ()) -> tuple[float | None,
+                                                                     float | None]:
+    """The first and last request time of `sources` (all by default), from the blocks'
+    columns (index only)."""
+    where = f" WHERE source IN ({', '.join('?' * len(sources))})" if sources else ""
+    return conn.execute(f"SELECT min(first_ts), max(last_ts) FROM blocks{where}",
+                        list(sources)).fetchone()
 
 
 def stored_points(conn: sqlite3.Connection, where: str = "", params: Iterable = ()) -> int:

@@ -53,6 +53,10 @@ BLOCKS = (
     ')'
 )
 BLOCKS_INDEX = 'CREATE UNIQUE INDEX "idx_blocks_minute_source" ON "blocks" ("minute", "source")'
+# The blocks' own columns without their blobs: what totals, coverage and the count of points
+# read, index only (a scan of the table itself reads every blob's pages).
+BLOCKS_TOTALS = ('CREATE INDEX "idx_blocks_totals" ON "blocks" ("source", "first_ts",'
+                 ' "last_ts", "points", "count", "errors")')
 STATEMENTS = (
     'CREATE TABLE "meta" (\n'
     '   "key" TEXT PRIMARY KEY,\n'
@@ -141,6 +145,7 @@ STATEMENTS = (
     ')',
     BLOCKS,
     BLOCKS_INDEX,
+    BLOCKS_TOTALS,
 )
 
 
@@ -272,8 +277,8 @@ def _points_in_blocks(db: "sqlite_utils.Database") -> None:
     bound values a point, most of its ingest's writer, and ~56 bytes a point; a block is
     one row a minute. The rows are read in (source, minute) order and packed a few
     thousand minutes at a time."""
-    db.execute(BLOCKS)
-    db.execute(BLOCKS_INDEX)
+    for statement in (BLOCKS, BLOCKS_INDEX, BLOCKS_TOTALS):
+        db.execute(statement)
     cursor = db.execute(
         "SELECT s.source, p.series_id, p.minute, p.count, p.errors, p.client_errors, p.bytes,"
         " p.latency_count, p.latency_sum, p.latency_max, p.hist, p.first_ts, p.last_ts"
