@@ -1,7 +1,7 @@
 """SQLite's rollups (store/rollup.py): their tables, adding a batch to the rollups of the
-clean hours it writes, marking dirty hours, rebuilding an hour's rollups with the
-histogram merge aggregate (computed in a read snapshot, then applied in a short write
-transaction), and retention.
+clean hours it writes, marking dirty hours, rebuilding an hour's rollups from its point
+blocks (summed per source as a batch's rows are, in a read snapshot, then applied in a
+short write transaction), and retention.
 
 A batch's points are summed per hour, day and minute (in C, beside the rows it upserts)
 and added to the rollup rows of each hour it writes that is clean, in the batch's own
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from logctl.metrics import dense, native, sketch
 from logctl.store import blocks
 from logctl.store.rollup import DAY, HOUR
+from logctl.store.sqlite_points import add_values
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -78,14 +79,15 @@ def upsert(conn: sqlite3.Connection, statement: str, rows: list[tuple]) -> None:
     conn.executemany(statement, rest)
 
 
-def adding(key: str) -> str:
-    """The upsert clause that adds an excluded rollup row to the stored one of its key."""
+def adding(key: str, hist: str = "hist_add") -> str:
+    """The upsert clause that adds an excluded rollup row to the stored one of its key, the
+    histograms by the SQL function `hist`."""
     return f"""ON CONFLICT ({key}) DO UPDATE SET
   count = count + excluded.count, errors = errors + excluded.errors,
   client_errors = client_errors + excluded.client_errors, bytes = bytes + excluded.bytes,
   latency_count = latency_count + excluded.latency_count,
   latency_sum = latency_sum + excluded.latency_sum,
-  latency_max = max(latency_max, excluded.latency_max), hist = hist_add(hist, excluded.hist),
+  latency_max = max(latency_max, excluded.latency_max), hist = {hist}(hist, excluded.hist),
   first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)
 """
 
@@ -199,12 +201,8 @@ def batch_rollups(rows: list[tuple], hours: list[int], source: str
             sums = table.get(key)
             if sums is None:
                 table[key] = [*values[:7], [values[7]], *values[8:]]
-                continue
-            for i in range(6):
-                sums[i] += values[i]
-            sums[6] = max(sums[6], values[6])
-            sums[7].append(values[7])
-            sums[8], sums[9] = min(sums[8], values[8]), max(sums[9], values[9])
+            else:
+                add_values(sums, values)
     return tuple([(*key, *sums[:7], dense.pack_concat(b"".join(filter(None, sums[7])) or None),
                    float(sums[8]), float(sums[9])) for key, sums in table.items()]
                  for table in tables)  # type: ignore[return-value]

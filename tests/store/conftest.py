@@ -69,18 +69,10 @@ def marks_dirty(store: SQLiteStore, conn: sqlite3.Connection, rows: list[tuple],
 
 
 # How a batch's points were written before schema version 8 packed them in blocks.
-UPSERT_POINT = """
-INSERT INTO points (series_id, minute, count, errors, client_errors, bytes, latency_count,
-                    latency_sum, latency_max, hist, first_ts, last_ts)
+UPSERT_POINT = f"""
+INSERT INTO points (series_id, minute, {sqlite_rollup.COLUMNS})
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (minute, series_id) DO UPDATE SET
-  count = count + excluded.count, errors = errors + excluded.errors,
-  client_errors = client_errors + excluded.client_errors, bytes = bytes + excluded.bytes,
-  latency_count = latency_count + excluded.latency_count,
-  latency_sum = latency_sum + excluded.latency_sum,
-  latency_max = max(latency_max, excluded.latency_max), hist = hist_merge(hist, excluded.hist),
-  first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)
-"""
+{sqlite_rollup.adding("minute, series_id", "hist_merge")}"""
 UPSERT_POINT_BEFORE_3 = UPSERT_POINT.replace("(minute, series_id)", "(series_id, minute)")
 
 
