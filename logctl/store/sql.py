@@ -313,13 +313,15 @@ def source_totals(run: Callable[[str, list], Iterable[tuple]], dialect: Dialect 
     return sorted(found.values(), key=lambda s: s.name)
 
 
-def forget_statements(dialect: Dialect = SQLITE) -> list[str]:
-    """DELETEs of one source's data, each taking the source name; the points' first.
-    Series rows stay: a writer may hold their ids cached, and an id must never point at
-    a series that was deleted and made again."""
+def forget_statements(dialect: Dialect = SQLITE, points: str | None = None) -> list[str]:
+    """DELETEs of one source's data, each taking the source name; the points' first
+    (`points`, default from a `points` table keyed by series). Series rows stay: a writer
+    may hold their ids cached, and an id must never point at a series that was deleted
+    and made again."""
     p = dialect.param
     of_source = f"series_id IN (SELECT id FROM series WHERE source = {p})"
-    return [f"DELETE FROM points WHERE {of_source}", f"DELETE FROM hour_points WHERE {of_source}",
+    return [points or f"DELETE FROM points WHERE {of_source}",
+            f"DELETE FROM hour_points WHERE {of_source}",
             f"DELETE FROM day_points WHERE {of_source}",
             *(f"DELETE FROM {table} WHERE source = {p}"
               for table in ("source_points", "malformed", "malformed_samples", "batches"))]

@@ -1,7 +1,8 @@
-"""The SQLite store (the default): WAL, one writer connection, one transaction per batch,
-counters merged in SQL with INSERT ... ON CONFLICT DO UPDATE, histograms merged by a
-registered SQL function. Series live in their own table; points are keyed by
-(series, minute) and indexed by minute. Queries read rollups where they are clean
+"""The SQLite store (the default): WAL, one writer connection, one transaction per batch.
+Series live in their own table; a source's points of one minute are packed in one block
+(store/blocks.py, read and written by store/sqlite_points.py), merged with a registered
+SQL function when a batch writes a minute stored already. Rollups are counters merged in
+SQL with INSERT ... ON CONFLICT DO UPDATE; queries read them where they are clean
 (store/rollup.py)."""
 
 import os
@@ -361,7 +362,7 @@ class SQLiteStore:
                 try:
                     removed = sqlite_points.stored_points(self.conn, " WHERE source = ?",
                                                           (name,))
-                    for sql in ("DELETE FROM blocks WHERE source = ?", *forget_statements()[1:]):
+                    for sql in forget_statements(points="DELETE FROM blocks WHERE source = ?"):
                         self.conn.execute(sql, (name,))
                     self.conn.commit()
                 except BaseException:
