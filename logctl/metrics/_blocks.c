@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_pairs.h"
 #include "_tuple.h"
 #include "_varint.h"
 
@@ -82,12 +83,8 @@ static int by_key(const void *x, const void *y) {
     return (a->order > b->order) - (a->order < b->order);
 }
 
-static int by_pair_bin(const void *x, const void *y) {
-    int32_t a = ((const int32_t *)x)[0], b = ((const int32_t *)y)[0];
-    return (a > b) - (a < b);
-}
-
-/* b's histogram added into a's: the pairs of both sorted and summed per bin, compact. */
+/* b's histogram added into a's: both expanded (each one histogram, its bins rising) and
+ * merged as _sketch.merge merges packed ones, compact again. */
 static int merge_hist(Pt *a, Pt *b) {
     if (!b->hist)
         return 1;
@@ -98,38 +95,27 @@ static int merge_hist(Pt *a, Pt *b) {
         b->owned = NULL;
         return 1;
     }
-    unsigned char *joined = malloc((size_t)(a->hist_len + b->hist_len));
-    if (!joined)
-        return PyErr_NoMemory(), 0;
-    memcpy(joined, a->hist, (size_t)a->hist_len);
-    memcpy(joined + a->hist_len, b->hist, (size_t)b->hist_len);
-    Py_ssize_t n;
-    int32_t *pairs = expand_pairs(joined, (size_t)(a->hist_len + b->hist_len), 0, &n);
-    free(joined);
-    if (!pairs)
-        return 0;
-    qsort(pairs, (size_t)n, 8, by_pair_bin);
-    unsigned char *out = malloc((size_t)n * 2 * VARINT_MAX + 1), *end = out;
-    if (!out) {
-        free(pairs);
-        return PyErr_NoMemory(), 0;
-    }
-    for (Py_ssize_t i = 0; i < n;) {
-        int64_t count = 0;
-        Py_ssize_t j = i;
-        for (; j < n && pairs[2 * j] == pairs[2 * i]; j++)
-            count += pairs[2 * j + 1];
-        if (count > INT32_MAX) {
-            free(pairs);
-            free(out);
-            PyErr_SetString(PyExc_OverflowError, "histogram count overflow");
-            return 0;
-        }
+    Py_ssize_t na, nb, n = -1;
+    int32_t *x = expand_pairs(a->hist, (size_t)a->hist_len, 1, &na);
+    int32_t *y = x ? expand_pairs(b->hist, (size_t)b->hist_len, 1, &nb) : NULL;
+    int32_t *pairs = y ? malloc((size_t)(na + nb) * 8 + 8) : NULL;
+    unsigned char *out = pairs ? malloc((size_t)(na + nb) * 2 * VARINT_MAX + 1) : NULL;
+    if (y && !out)
+        PyErr_NoMemory();
+    else if (out && (n = merge_pairs(x, na, y, nb, pairs)) < 0)
+        PyErr_SetString(PyExc_OverflowError, "histogram count overflow");
+    unsigned char *end = out;
+    for (Py_ssize_t i = 0; i < n; i++) {
         end = write_varint(end, zigzag(pairs[2 * i]));
-        end = write_varint(end, (uint64_t)count);
-        i = j;
+        end = write_varint(end, (uint64_t)pairs[2 * i + 1]);
     }
+    free(x);
+    free(y);
     free(pairs);
+    if (n < 0) {
+        free(out);
+        return 0;
+    }
     free(a->owned);
     a->owned = out;
     a->hist = out;

@@ -20,32 +20,6 @@
 #include "_tuple.h"
 #include "_varint.h"
 
-/* Merge a (na pairs) and b (nb pairs) into out; returns pairs written, -1 on overflow. */
-static Py_ssize_t merge_pairs(const int32_t *a, Py_ssize_t na, const int32_t *b,
-                              Py_ssize_t nb, int32_t *out) {
-    Py_ssize_t i = 0, j = 0, o = 0;
-    while (i < na || j < nb) {
-        if (j >= nb || (i < na && a[2 * i] < b[2 * j])) {
-            out[2 * o] = a[2 * i];
-            out[2 * o++ + 1] = a[2 * i + 1];
-            i++;
-        } else if (i >= na || b[2 * j] < a[2 * i]) {
-            out[2 * o] = b[2 * j];
-            out[2 * o++ + 1] = b[2 * j + 1];
-            j++;
-        } else {
-            int32_t sum;
-            if (__builtin_add_overflow(a[2 * i + 1], b[2 * j + 1], &sum))
-                return -1;
-            out[2 * o] = a[2 * i];
-            out[2 * o++ + 1] = sum;
-            i++;
-            j++;
-        }
-    }
-    return o;
-}
-
 static PyObject *merged(const int32_t *a, Py_ssize_t na, const int32_t *b, Py_ssize_t nb) {
     int32_t *out = malloc((size_t)(na + nb) * 8 + 8);
     if (!out)
