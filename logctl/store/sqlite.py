@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from logctl.errors import DiskFull, StoreError
@@ -329,8 +330,8 @@ class SQLiteStore:
         query (rollups where clean) instead of decoding every block."""
         if not query.filters_records:
             return sqlite_points.coverage(self.conn, query.sources)
-        whole = Query(sources=query.sources, hosts=query.hosts, route_glob=query.route_glob,
-                      statuses=query.statuses, methods=query.methods, histograms=False)
+        whole = replace(query, start=None, end=None, group_by=None, step_minutes=None,
+                        histograms=False)
         found = [row.point for row in self.query(whole) if row.point.count]
         if not found:
             return None, None
@@ -406,12 +407,8 @@ class SQLiteStore:
                 return False
             for chunk in dump.points:
                 ids = self._series_ids([key for key, _, _ in chunk])
-                by_source: dict[str, list[tuple]] = {}
-                for key, minute, point in chunk:
-                    by_source.setdefault(key[0], []).append(
-                        (ids[key], minute, *point_values(point)))
-                for source, rows in by_source.items():
-                    sqlite_points.write(conn, source, rows)
+                sqlite_points.write_sources(conn, ((key[0], (ids[key], minute, *point_values(
+                    point))) for key, minute, point in chunk))
                 rollup.mark_dirty(conn, hours_of(minute for _, minute, _ in chunk))
                 progress(len(chunk))
             conn.executemany(UPSERT_MALFORMED, dump.malformed)
@@ -495,12 +492,8 @@ class SQLiteStore:
                     source_of[row[0]] = source
                     rows.append(row)
             folded = downsample.fold((row[0], stored_values(row[2:])) for row in rows)
-            by_source: dict[str, list[tuple]] = {}
-            for series, point in folded.items():
-                by_source.setdefault(source_of[series], []).append(
-                    (series, hour, *point_values(point)))
-            for source, each in by_source.items():
-                sqlite_points.write(conn, source, each)
+            sqlite_points.write_sources(conn, ((source_of[series], (series, hour, *point_values(
+                point))) for series, point in folded.items()))
             malformed = conn.execute(downsample.delete_malformed_hour(),
                                      (hour, hour + HOUR)).fetchall()
             conn.executemany(UPSERT_MALFORMED, [
@@ -605,7 +598,6 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     sqlite_points.register(conn)
-    conn.create_function("hist_dense", 1, dense.pack_concat_sql(), deterministic=True)
     conn.create_aggregate("hist_sum_agg", 1, HIST_SUM)
     conn.create_function("hist_add", 2, rollup.hist_add(), deterministic=True)
     return conn

@@ -42,6 +42,15 @@ def write(conn: sqlite3.Connection, source: str, rows: Sequence[tuple]) -> None:
     conn.executemany(UPSERT_BLOCK, [(*block, source) for block in blocks.encode(rows)])
 
 
+def write_sources(conn: sqlite3.Connection, rows: Iterable[tuple[str, tuple]]) -> None:
+    """(source, point row) pairs of any sources added to their blocks, a `write` each."""
+    by_source: dict[str, list[tuple]] = {}
+    for source, row in rows:
+        by_source.setdefault(source, []).append(row)
+    for source, each in by_source.items():
+        write(conn, source, each)
+
+
 def point_rows(conn: sqlite3.Connection, spans: Sequence[Span] = EVERYWHERE,
                sources: Sequence[str] = ()) -> list[tuple]:
     """The point rows of the blocks whose minute lies in `spans` (of `sources`, all by
@@ -85,29 +94,27 @@ def sums(rows: list[tuple], keys: dict[int, int], step: int) -> list[tuple]:
     last); in C where built."""
     if sketch._sketch is not None:
         return sketch.native(sketch._sketch.sums, rows, keys, step, dense.LOW, dense.HIGH)
-    table: dict[tuple[int, int], list] = {}
-    for series, minute, *values in rows:
-        key = keys.get(series)
-        if key is None:
-            continue
-        bucket = int(minute / step) * step if step else 0
-        total = table.get((bucket, key))
+    return total_rows(((int(row[1] / step) * step if step else 0, keys[row[0]]), row[2:])
+                      for row in rows if row[0] in keys)
+
+
+def total_rows(keyed: Iterable[tuple[tuple, Sequence]]) -> list[tuple]:
+    """(key, values) pairs, the values a point row's after its series and minute, summed per
+    key as rows (*key, counters, dense histogram, first, last): the Python of the C sums
+    (`_sketch.sums` and `rollups`)."""
+    table: dict[tuple, list] = {}
+    for key, values in keyed:
+        total = table.get(key)
         if total is None:
-            table[(bucket, key)] = [*values[:7], [values[7]], *values[8:]]
+            table[key] = [*values[:7], [values[7]], *values[8:]]
             continue
-        add_values(total, values)
+        for i in range(6):
+            total[i] += values[i]
+        total[6] = max(total[6], values[6])
+        total[7].append(values[7])
+        total[8], total[9] = min(total[8], values[8]), max(total[9], values[9])
     return [(*key, *total[:7], dense.pack_concat(b"".join(filter(None, total[7])) or None),
              float(total[8]), float(total[9])) for key, total in table.items()]
-
-
-def add_values(total: list, values: Sequence) -> None:
-    """A point row's values (after series and minute) added into a running total whose
-    histograms are collected in a list."""
-    for i in range(6):
-        total[i] += values[i]
-    total[6] = max(total[6], values[6])
-    total[7].append(values[7])
-    total[8], total[9] = min(total[8], values[8]), max(total[9], values[9])
 
 
 def coverage(conn: sqlite3.Connection, sources: Sequence[str] = ()) -> tuple[float | None,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from logctl.metrics import dense, native, sketch
 from logctl.store import blocks
 from logctl.store.rollup import DAY, HOUR
-from logctl.store.sqlite_points import add_values
+from logctl.store.sqlite_points import total_rows
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -191,21 +191,10 @@ def batch_rollups(rows: list[tuple], hours: list[int], source: str
         return sketch.native(sketch._sketch.rollups, rows, hours, source, dense.LOW,
                              dense.HIGH)
     clean = set(hours)
-    tables: tuple[dict, dict, dict] = ({}, {}, {})
-    for series, minute, *values in rows:
-        hour = minute - minute % HOUR
-        if hour not in clean:
-            continue
-        keys = ((hour, series), (minute - minute % DAY, series), (source, minute))
-        for table, key in zip(tables, keys, strict=True):
-            sums = table.get(key)
-            if sums is None:
-                table[key] = [*values[:7], [values[7]], *values[8:]]
-            else:
-                add_values(sums, values)
-    return tuple([(*key, *sums[:7], dense.pack_concat(b"".join(filter(None, sums[7])) or None),
-                   float(sums[8]), float(sums[9])) for key, sums in table.items()]
-                 for table in tables)  # type: ignore[return-value]
+    kept = [row for row in rows if row[1] - row[1] % HOUR in clean]
+    return (total_rows(((row[1] - row[1] % HOUR, row[0]), row[2:]) for row in kept),
+            total_rows(((row[1] - row[1] % DAY, row[0]), row[2:]) for row in kept),
+            total_rows(((source, row[1]), row[2:]) for row in kept))
 
 
 def hist_add() -> Callable[[bytes | None, bytes | None], bytes | None]:
