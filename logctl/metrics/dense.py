@@ -14,7 +14,7 @@ run of empty bins two: an hour of a sparse series leaves most bins between its f
 slowest request empty (its rollup 172 -> ~50 bytes)."""
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 
 from logctl.errors import StoreError
@@ -123,14 +123,6 @@ def pack_concat(packed: bytes | None) -> bytes:
     if _sketch is not None:
         return sketch.native(_pack_concat, packed)
     return encode(sketch.merge_concatenated(sketch.expand(packed, ascending=False) or b""))
-
-
-def pack_concat_sql() -> Callable[[bytes | None], bytes]:
-    """`pack_concat` as SQL's `hist_dense` calls it: the native function with its bounds
-    bound where built (no Python frame per group: a query of a hundred thousand groups, a
-    rebuild of every hour), `pack_concat` otherwise. A corrupt blob fails the statement
-    either way."""
-    return _pack_concat if _sketch is not None else pack_concat
 
 
 def add(first: bytes | None, second: bytes | None) -> bytes | None:

@@ -65,12 +65,9 @@ class Table:
     per_source: bool = False  # a row per source and time, not per series
 
 
-# SQLite's merge of a group of points' histograms, packed dense (dense.py): group_concat
-# joins the group's blobs natively (the cast keeps the bytes a blob) and one call per group
-# sums them, so no Python runs per row and readers on several threads do not contend for
-# the GIL.
-HIST_MERGE = "hist_dense(CAST(group_concat(p.hist, '') AS BLOB))"
-POINTS = Table("points p JOIN series s ON s.id = p.series_id", "s", "p.minute", HIST_MERGE)
+# Stored minutes. No SQL merges their histograms: SQLite reads its points from their blocks
+# (store/sqlite_points.py) and PostgreSQL merges histograms apart from the counters.
+POINTS = Table("points p JOIN series s ON s.id = p.series_id", "s", "p.minute", "NULL")
 # A source's batches that end past an offset, by start: base.unbroken_end walks them (few:
 # only those stored after the checkpoint, through the (source_id, end_offset) index).
 LEDGER_RUN = ("SELECT start_offset, end_offset FROM batches WHERE source_id = ? AND "

@@ -89,8 +89,8 @@ def test_packing_nothing_is_the_empty_histogram() -> None:
 
 
 def test_sqlite_group_concat_hands_over_the_blobs_byte_for_byte() -> None:
-    """What the stores' HIST_MERGE relies on: group_concat of blobs with an empty
-    separator is their bytes joined, NUL and invalid UTF-8 bytes included."""
+    """What pack_concat's joined input may come from: SQL's group_concat of blobs with an
+    empty separator is their bytes joined, NUL and invalid UTF-8 bytes included."""
     conn = sqlite3.connect(":memory:")
     blobs = [sketch.encode({0: 1, 255: 2}), b"", sketch.encode({-7: 2**31 - 1}), b"\xff\x00" * 4]
     conn.execute("CREATE TABLE t (hist BLOB)")

@@ -56,8 +56,8 @@ def int32_histograms(patch: pytest.MonkeyPatch) -> None:
     version 7 hold them: for tests that make an older file with the code of today."""
     patch.setattr(sketch, "compact", lambda blob: blob or None)
     patch.setattr(sketch, "expand", lambda blob, ascending=True: blob or None)
-    # SQL's hist_dense expands compact blobs in C where built: the Python one expands them
-    # with the `expand` above.
+    # The dense packing of summed histograms expands compact blobs in C where built: the
+    # Python one expands them with the `expand` above.
     patch.setattr(dense, "_sketch", None)
 
 
