@@ -125,38 +125,6 @@ static size_t write_int(char *out, long long v) {
     return len;
 }
 
-/* A histogram's bins and counts as two PostgreSQL array literals joined by a tab. */
-static int append_arrays(Text *t, PyObject *blob) {
-    if (blob == Py_None) {
-        append(t, "{}\t{}", 5);
-        return t->failed ? -1 : 0;
-    }
-    Py_buffer b;
-    if (PyObject_GetBuffer(blob, &b, PyBUF_SIMPLE) < 0)
-        return -1;
-    int ok = whole_pairs(b.len);
-    Py_ssize_t n = b.len / 8;
-    const int32_t *pairs = b.buf;
-    char *out = ok ? reserve(t, (size_t)n * 24 + 8) : NULL; /* 11 characters an int32 and a comma */
-    if (out) {
-        char *at = out;
-        for (int half = 0; half < 2; half++) {
-            *at++ = '{';
-            for (Py_ssize_t i = 0; i < n; i++) {
-                if (i)
-                    *at++ = ',';
-                at += write_int(at, pairs[2 * i + half]);
-            }
-            *at++ = '}';
-            if (!half)
-                *at++ = '\t';
-        }
-        t->len += (size_t)(at - out);
-    }
-    PyBuffer_Release(&b);
-    return out ? 0 : -1;
-}
-
 static void append_int(Text *t, long long v) {
     char *out = reserve(t, 24);
     if (out)
@@ -195,57 +163,49 @@ static int append_number(Text *t, PyObject *value) {
     return s && !t->failed ? 0 : -1;
 }
 
-PyDoc_STRVAR(pg_arrays_doc, "pg_arrays(blob) -> str\n\n"
-"A packed histogram's bins and counts as two PostgreSQL array literals joined by a tab\n"
-"('{1,5}\\t{2,1}'), as a COPY line holds them; None or empty gives '{}\\t{}'.");
-
-static PyObject *pg_arrays(PyObject *module, PyObject *blob) {
-    (void)module;
-    Text t = {NULL, 0, 0, 0};
-    PyObject *result = append_arrays(&t, blob) < 0 ? NULL
-                       : PyUnicode_FromStringAndSize(t.text, (Py_ssize_t)t.len);
-    free(t.text);
-    return result;
+/* A text field as COPY's text format spells it: backslash, tab, newline and carriage
+ * return escaped. */
+static int append_text(Text *t, PyObject *value) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(value, &n);
+    if (!s)
+        return -1;
+    if (!n)
+        return 0;
+    char *out = reserve(t, (size_t)n * 2);
+    if (!out)
+        return -1;
+    char *at = out;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
+            *at++ = '\\';
+            c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : c;
+        }
+        *at++ = c;
+    }
+    t->len += (size_t)(at - out);
+    return 0;
 }
 
-/* One COPY line: a point row's twelve columns, tab-separated, the histogram (the tenth)
- * as its two arrays. */
-static int append_line(Text *t, PyObject *row) {
+static int append_dense_arrays(Text *t, PyObject *blob, int64_t low, int64_t high);
+
+/* One COPY line: a rollup row's twelve columns, tab-separated, text escaped, the
+ * histogram (the tenth, dense-packed within bins low to high) as its two arrays. */
+static int append_line(Text *t, PyObject *row, int64_t low, int64_t high) {
     if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 12) {
-        PyErr_SetString(PyExc_TypeError, "a point row has 12 columns");
+        PyErr_SetString(PyExc_TypeError, "a rollup row has 12 columns");
         return -1;
     }
     for (Py_ssize_t k = 0; k < 12; k++) {
         PyObject *field = PyTuple_GET_ITEM(row, k);
-        if ((k == 9 ? append_arrays(t, field) : append_number(t, field)) < 0)
+        int failed = k == 9 ? append_dense_arrays(t, field, low, high)
+                     : PyUnicode_Check(field) ? append_text(t, field) : append_number(t, field);
+        if (failed < 0)
             return -1;
         append(t, k == 11 ? "\n" : "\t", 1);
     }
     return t->failed ? -1 : 0;
-}
-
-PyDoc_STRVAR(copy_lines_doc, "copy_lines(rows) -> str\n\n"
-"Point rows (series id, minute, seven counters, packed histogram, first, last) as the\n"
-"lines of PostgreSQL's COPY text format for the points columns: numbers as repr writes\n"
-"them (none needs escaping) and the histogram as its two arrays.");
-
-static PyObject *copy_lines(PyObject *module, PyObject *rows) {
-    (void)module;
-    PyObject *seq = PySequence_Fast(rows, "rows must be a sequence");
-    if (!seq)
-        return NULL;
-    Text t = {NULL, 0, 0, 0};
-    PyObject *result = NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    Py_ssize_t i = 0;
-    for (; i < n; i++)
-        if (append_line(&t, PySequence_Fast_GET_ITEM(seq, i)) < 0)
-            break;
-    if (i == n)
-        result = PyUnicode_DecodeASCII(t.text ? t.text : "", (Py_ssize_t)t.len, "strict");
-    free(t.text);
-    Py_DECREF(seq);
-    return result;
 }
 
 /* Dense packing (see metrics/dense.py): varints (LEB128) throughout. The lowest dense bin
@@ -595,7 +555,7 @@ static inline int64_t floor_to(int64_t t, int64_t unit) {
 /* One point row's sums; -1 with an error set when it is not a 12-column point row. */
 static int row_sums(PyObject *row, int64_t *series, int64_t *minute, RowSums *v) {
     if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 12) {
-        PyErr_SetString(PyExc_TypeError, "a point row has 12 columns");
+        PyErr_SetString(PyExc_TypeError, "a rollup row has 12 columns");
         return -1;
     }
     PyObject *hist = PyTuple_GET_ITEM(row, 9);
@@ -707,7 +667,7 @@ static PyObject *sums(PyObject *module, PyObject *args) {
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
         PyObject *row = PyList_GET_ITEM(rows, i);
         if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 12) {
-            PyErr_SetString(PyExc_TypeError, "a point row has 12 columns");
+            PyErr_SetString(PyExc_TypeError, "a rollup row has 12 columns");
             goto done;
         }
         PyObject *key = PyDict_GetItemWithError(keys, PyTuple_GET_ITEM(row, 0));
@@ -965,6 +925,79 @@ static PyObject *dense_histogram(DenseSum *self, PyObject *unused) {
     return hist;
 }
 
+/* A dense-packed histogram's bins and counts as two PostgreSQL array literals joined by a
+ * tab, bins ascending: outliers below the dense bins first, those above after them. */
+static int append_dense_arrays(Text *t, PyObject *blob, int64_t low, int64_t high) {
+    if (blob == Py_None) {
+        append(t, "{}\t{}", 5);
+        return t->failed ? -1 : 0;
+    }
+    DenseSum sum;
+    memset(&sum, 0, sizeof sum);
+    sum.low = low;
+    sum.high = high;
+    int ok = dense_add(&sum, blob) && settle(&sum);
+    Py_ssize_t below = 0, bins = sum.size + sum.nodd;
+    while (ok && below < sum.nodd && sum.odd[2 * below] < low)
+        below++;
+    char *out = ok ? reserve(t, (size_t)bins * 42 + 8) : NULL; /* 20 digits, sign, comma */
+    if (out) {
+        char *at = out;
+        for (int half = 0; half < 2; half++) {
+            *at++ = '{';
+            int first = 1;
+            for (Py_ssize_t k = 0; k < bins; k++) {
+                /* outliers below, dense fields, outliers above */
+                Py_ssize_t o = k < below ? k : k - sum.size;
+                int dense = k >= below && k < below + sum.size;
+                int64_t bin = dense ? sum.base + (k - below) : sum.odd[2 * o];
+                int64_t count = dense ? sum.sums[k - below] : sum.odd[2 * o + 1];
+                if (!count)
+                    continue;
+                if (!first)
+                    *at++ = ',';
+                first = 0;
+                at += write_int(at, half ? count : bin);
+            }
+            *at++ = '}';
+            if (!half)
+                *at++ = '\t';
+        }
+        t->len += (size_t)(at - out);
+    }
+    free(sum.sums);
+    free(sum.odd);
+    return out ? 0 : -1;
+}
+
+PyDoc_STRVAR(copy_rollup_lines_doc, "copy_rollup_lines(rows, low, high) -> str\n\n"
+"Rollup rows (two key columns, seven counters, dense-packed histogram within bins low to\n"
+"high, first, last) as the lines of PostgreSQL's COPY text format: numbers as repr writes\n"
+"them, text keys escaped, the histogram as its two arrays of bins and counts.");
+
+static PyObject *copy_rollup_lines(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *rows;
+    long long low, high;
+    if (!PyArg_ParseTuple(args, "OLL", &rows, &low, &high))
+        return NULL;
+    PyObject *seq = PySequence_Fast(rows, "rows must be a sequence");
+    if (!seq)
+        return NULL;
+    Text t = {NULL, 0, 0, 0};
+    PyObject *result = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t i = 0;
+    for (; i < n; i++)
+        if (append_line(&t, PySequence_Fast_GET_ITEM(seq, i), low, high) < 0)
+            break;
+    if (i == n)
+        result = PyUnicode_DecodeUTF8(t.text ? t.text : "", (Py_ssize_t)t.len, "strict");
+    free(t.text);
+    Py_DECREF(seq);
+    return result;
+}
+
 /* The nearest-rank q-quantile (rank ceil(q*n), at least 1) of each q in a settled sum, as
  * sketch.quantiles reads them from the sum's dict, without making the dict. A bin's value
  * is 2 * gamma**bin / (gamma + 1) (the zero bin: 0), clamped to `maximum` unless it is
@@ -1085,8 +1118,7 @@ static PyMethodDef methods[] = {
     {"merge", merge, METH_VARARGS, merge_doc},
     {"check", check_blob, METH_O, check_doc},
     {"pack_concat", (PyCFunction)(void (*)(void))pack_concat, METH_FASTCALL, pack_concat_doc},
-    {"pg_arrays", pg_arrays, METH_O, pg_arrays_doc},
-    {"copy_lines", copy_lines, METH_O, copy_lines_doc},
+    {"copy_rollup_lines", copy_rollup_lines, METH_VARARGS, copy_rollup_lines_doc},
     {"rollups", rollups, METH_VARARGS, rollups_doc},
     {"sums", sums, METH_VARARGS, sums_doc},
     {"add_dense", (PyCFunction)(void (*)(void))add_dense, METH_FASTCALL, add_dense_doc},

@@ -38,18 +38,16 @@ def aggregate_clf(data: bytes, rt_unit: str, fallback: LineParser) -> ChunkAggre
     return result
 
 
-def group_rows(groups: list[list[Group]], series: dict[tuple[str, str, str, int], int],
-               compact: bool = True) -> list[tuple]:
-    """Point rows (series id, minute, seven counters, histogram, first, last) of an
+def group_rows(groups: list[list[Group]],
+               series: dict[tuple[str, str, str, int], int]) -> list[tuple]:
+    """Point rows (series id, minute, seven counters, compact histogram, first, last) of an
     aggregate's waiting groups (the scanner's or a columnar engine's), built in C with no
     Point between (in Python where C was not built): `series` maps each group's (host,
-    method, path, status) to its series id; histograms compact (SQLite's) or, without
-    `compact`, packed as they came (PostgreSQL's)."""
+    method, path, status) to its series id."""
     if _clf is not None:
-        return _clf.rows(groups, series, sketch.compactor() if compact else None)
-    pack = sketch.compact if compact else (lambda blob: blob)
-    return [(series[group[1:5]], group[0], *group[5][:7], pack(group[6]), *group[5][7:])
-            for each in groups for group in each]
+        return _clf.rows(groups, series, sketch.compactor())
+    return [(series[group[1:5]], group[0], *group[5][:7], sketch.compact(group[6]),
+             *group[5][7:]) for each in groups for group in each]
 
 
 def chunked(rows: list[tuple], per: int) -> tuple[list[tuple], list[tuple]]:

@@ -157,15 +157,6 @@ def merge_concatenated(packed: bytes) -> Histogram:
     return hist
 
 
-def pg_arrays(blob: bytes | None) -> str:
-    """A packed histogram's bins and counts as two PostgreSQL array literals joined by a
-    tab, as a COPY line holds them, read straight from the pairs (no dict)."""
-    if _sketch is not None:
-        return native(_sketch.pg_arrays, blob)
-    flat = _pairs(blob, NARROW) if blob else array(NARROW)
-    return f"{{{','.join(map(str, flat[::2]))}}}\t{{{','.join(map(str, flat[1::2]))}}}"
-
-
 def write_varint(out: bytearray, value: int) -> None:
     """Append an unsigned LEB128 varint (the compact and dense packings' numbers)."""
     while value >= 0x80:

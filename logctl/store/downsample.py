@@ -14,28 +14,13 @@ HOUR = 3600
 HOURLY_BEFORE = "hourly_before"  # the meta key: points before this time are per hour
 
 
-def hours_to_fold(dialect: Dialect = SQLITE, table: str = "points") -> str:
+def hours_to_fold(dialect: Dialect = SQLITE) -> str:
     """SELECT the hours from a start to a cut-off (the parameters) still holding minute
-    points (in `table`, keyed by minute)."""
+    points (blocks)."""
     mod = "%%" if dialect.param == "%s" else "%"  # psycopg reads a lone % as a placeholder
     p = dialect.param
-    return (f"SELECT DISTINCT minute - minute {mod} 3600 FROM {table} WHERE minute >= {p}"
+    return (f"SELECT DISTINCT minute - minute {mod} 3600 FROM blocks WHERE minute >= {p}"
             f" AND minute < {p} AND minute {mod} 3600 != 0 ORDER BY 1")
-
-
-def hour_sizes(dialect: Dialect = SQLITE) -> str:
-    """SELECT an hour's points and its series (the points a fold leaves), for a dry run."""
-    p = dialect.param
-    return (f"SELECT count(*), count(DISTINCT series_id) FROM points WHERE minute >= {p}"
-            f" AND minute < {p}")
-
-
-def delete_hour(hist_columns: str, dialect: Dialect = SQLITE) -> str:
-    """DELETE an hour's points RETURNING series id, counters, histogram and first/last."""
-    p = dialect.param
-    return (f"DELETE FROM points WHERE minute >= {p} AND minute < {p} RETURNING series_id,"
-            f" count, errors, client_errors, bytes, latency_count, latency_sum, latency_max,"
-            f" {hist_columns}, first_ts, last_ts")
 
 
 def delete_malformed_hour(dialect: Dialect = SQLITE) -> str:

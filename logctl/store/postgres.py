@@ -1,12 +1,13 @@
 """The PostgreSQL store (scale-out): several storage processes on several hosts share one
-database. Each batch is one READ COMMITTED transaction that first claims its id in the
-ledger (a concurrent replay waits on that row and then skips), then upserts points with
-INSERT ... ON CONFLICT DO UPDATE: counters add and histograms merge (SQL `hist_merge`) under
-the row lock, so two writers touching one point never lose an update. Deadlocks and
-serialization failures roll back and retry the whole transaction. Queries read rollups where
-they are clean (store/rollup.py, store/postgres_rollup.py)."""
+database. Points are kept a block per source and minute (store/blocks.py), as SQLite keeps
+them. Each batch is one READ COMMITTED transaction that first claims its id in the ledger
+(a concurrent replay waits on that row and then skips), then locks the blocks stored
+already for its minutes and merges into them, and copies in the rest
+(`block_points.write_locked`), so two writers touching one minute never lose an update.
+Deadlocks, serialization failures and a key another writer inserted first roll back and
+retry the whole transaction. Queries read rollups where they are clean (store/rollup.py,
+store/postgres_rollup.py) and decode blocks elsewhere."""
 
-import operator
 import random
 import threading
 import time
@@ -20,10 +21,9 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from logctl.errors import DiskFull, StoreError
-from logctl.metrics import native, sketch
-from logctl.metrics.points import Point, point_from
+from logctl.metrics.points import Point, dense_point
 from logctl.metrics.route import ROUTE_CAP, cap_routes
-from logctl.store import downsample, redact
+from logctl.store import block_points, downsample, redact
 from logctl.store import postgres_rollup as rollup
 from logctl.store import postgres_schema as schema
 from logctl.store.base import (
@@ -38,21 +38,19 @@ from logctl.store.base import (
     SourceTotals,
     StoredPoint,
     claim_ledger,
-    group_series,
     unbroken_end,
 )
 from logctl.store.rollup import Part, batch_hours, due_hours, hours_of, plan
 from logctl.store.sql import (
     LEDGER_RUN,
+    POINTS,
     POSTGRES,
     bucket_expr,
-    coverage_sql,
     forget_statements,
     key_expr,
     malformed_sql,
     points_from,
     points_sql,
-    source_totals,
 )
 
 UNKNOWN_MINUTE = -1
@@ -62,47 +60,7 @@ ATTEMPTS = 8
 RETRYABLE = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected,
              pgerrors.UniqueViolation, pgerrors.CheckViolation)
 T = TypeVar("T")
-
-POINT_COLUMNS = """series_id, minute, count, errors, client_errors, bytes, latency_count,
-  latency_sum, latency_max, hist_bins, hist_counts, first_ts, last_ts"""
-# A batch's points are copied into a staging table (one per connection, emptied at each
-# commit), then merged into `points` by one statement: far fewer round trips and plans
-# than one upsert per point.
-STAGE = ("CREATE TEMP TABLE IF NOT EXISTS point_stage (LIKE points INCLUDING DEFAULTS)"
-         " ON COMMIT DELETE ROWS")
-COPY_STAGE = f"COPY point_stage ({POINT_COLUMNS}) FROM STDIN"
-# Points of the minutes inside a batch (not its first or last, which the batches before and
-# after it share) are nearly always new: they are copied straight into `points`, and only
-# when one of them is already stored does the batch take the stage and the merge.
-COPY_POINTS = f"COPY points ({POINT_COLUMNS}) FROM STDIN"
-ROW_KEY = operator.itemgetter(0, 1)  # a point row's (series id, minute)
-# The merge sorts the staged rows into key order: in memory, not in a temporary file.
-MERGE_WORK_MEM = "64MB"
-MERGE_POINTS = """
-ON CONFLICT (series_id, minute) DO UPDATE SET
-  count = p.count + excluded.count,
-  errors = p.errors + excluded.errors,
-  client_errors = p.client_errors + excluded.client_errors,
-  bytes = p.bytes + excluded.bytes,
-  latency_count = p.latency_count + excluded.latency_count,
-  latency_sum = p.latency_sum + excluded.latency_sum,
-  latency_max = greatest(p.latency_max, excluded.latency_max),
-  (hist_bins, hist_counts) = (SELECT m.bins, m.counts FROM hist_merge(
-      p.hist_bins, p.hist_counts, excluded.hist_bins, excluded.hist_counts) AS m),
-  first_ts = least(p.first_ts, excluded.first_ts),
-  last_ts = greatest(p.last_ts, excluded.last_ts)
-"""
-UPSERT_POINT = (f"INSERT INTO points AS p ({POINT_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
-                + MERGE_POINTS)
-MERGE_STAGE = (f"INSERT INTO points AS p ({POINT_COLUMNS}) SELECT {POINT_COLUMNS} FROM point_stage"
-               " ORDER BY series_id, minute" + MERGE_POINTS)
-EXPORT_CHUNK = 5000
-EXPORT_POINTS = """
-SELECT s.source, s.host, s.method, s.route, s.status, p.minute, p.count, p.errors,
-       p.client_errors, p.bytes, p.latency_count, p.latency_sum, p.latency_max, p.hist_bins,
-       p.hist_counts, p.first_ts, p.last_ts
-FROM points p JOIN series s ON s.id = p.series_id ORDER BY p.series_id, p.minute
-"""
+EXPORT_CHUNK = 200  # blocks a chunk of an export
 UPSERT_MALFORMED = """
 INSERT INTO malformed AS m (source, minute, count) VALUES (%s, %s, %s)
 ON CONFLICT (source, minute) DO UPDATE SET count = m.count + excluded.count
@@ -182,15 +140,9 @@ class PostgresStore:
                  batch.aggregate.lines, time.time())).fetchone()
             if claimed is None:
                 return False
-            edges, inner = self._point_lines(conn, batch)
-            with conn.cursor() as cur:
-                staged = edges if _copied_new(cur, inner) else edges + inner
-                if staged:
-                    conn.execute(STAGE)
-                    conn.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
-                    with cur.copy(COPY_STAGE) as copy:
-                        copy.write(staged)
-                    cur.execute(MERGE_STAGE)
+            block_points.write_locked(conn, batch.source, block_points.batch_rows(
+                batch, lambda routes: self._cap_routes(conn, batch.source, routes),
+                lambda keys: self._series_ids(conn, keys)))
             rollup.mark_dirty(conn, batch_hours(batch))
             self._write_malformed(conn, batch)
         return True
@@ -203,32 +155,6 @@ class PostgresStore:
         if missing:
             schema.create_partitions(conn, missing)
             self.partitions |= missing
-
-    def _point_lines(self, conn: psycopg.Connection, batch: Batch) -> tuple[str, str]:
-        """COPY lines with routes capped and series ids resolved, in key order so two
-        transactions lock shared points in the same order (no deadlock in the common case):
-        those of the batch's first and last minutes, then the rest. Waiting groups become
-        rows in C straight from their counters (each distinct path folded once); a key that
-        two of them, or a group and a point, share is merged first (one statement cannot
-        upsert a row twice)."""
-        points, groups = batch.aggregate.split()
-        folded = batch.aggregate.folded_paths()
-        renames = self._cap_routes(conn, batch.source,
-                                   {key[3] for key in points} | set(folded.values()))
-        keys = [(batch.source, host, method, renames.get(route, route), status)
-                for _, host, method, route, status in points]
-        grouped = group_series(groups, folded, batch.source, renames)
-        ids = self._series_ids(conn, list(dict.fromkeys([*keys, *grouped.values()])))
-        rows = native.group_rows(groups, {key: ids[each] for key, each in grouped.items()},
-                                 compact=False)
-        rows += [copy_row((ids[key], point_key[0]), point)
-                 for key, (point_key, point) in zip(keys, points.items(), strict=True)]
-        rows.sort(key=ROW_KEY)
-        rows = _merged(rows)
-        minutes = {row[1] for row in rows}
-        ends = {min(minutes, default=0), max(minutes, default=0)}
-        return (copy_text([row for row in rows if row[1] in ends]),
-                copy_text([row for row in rows if row[1] not in ends]))
 
     def _cap_routes(self, conn: psycopg.Connection, source: str,
                     routes: set[str]) -> dict[str, str]:
@@ -306,8 +232,13 @@ class PostgresStore:
 
     def _read_part(self, conn: psycopg.Connection, query: Query,
                    part: Part) -> dict[tuple, Point]:
-        """One part of a query plan: merged points per (key, bucket)."""
+        """One part of a query plan: merged points per (key, bucket), decoded from blocks
+        for stored minutes, summed in SQL for rollups."""
         points: dict[tuple, Point] = {}
+        if part.table is POINTS:
+            for row in block_points.query_rows(conn, query, part.spans, POSTGRES):
+                points[row[:2]] = dense_point(row[2:11], row[11])
+            return points
         for key, bucket, *counters in conn.execute(
                 *points_sql(query, POSTGRES, part.table, part.spans)):
             p = points[(key, bucket)] = Point()
@@ -329,9 +260,12 @@ class PostgresStore:
 
     def coverage(self, query: Query) -> Coverage:
         """First/last request time under the query's filters, and store totals."""
+        first, last = block_points.first_and_last(
+            query, lambda sources: self._run("read", lambda conn: block_points.coverage(
+                conn, sources, POSTGRES)), self.query)
+
         def read(conn: psycopg.Connection) -> Coverage:
-            first, last = conn.execute(*coverage_sql(query, POSTGRES)).fetchone()
-            points = conn.execute("SELECT count(*) FROM points").fetchone()[0]
+            points = block_points.stored_points(conn)
             batches = conn.execute("SELECT count(*) FROM batches").fetchone()[0]
             hourly = conn.execute("SELECT value::bigint FROM meta WHERE key = %s",
                                   (downsample.HOURLY_BEFORE,)).fetchone()
@@ -351,17 +285,17 @@ class PostgresStore:
         def read(conn: psycopg.Connection) -> list[SourceTotals]:
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                return source_totals(lambda sql, params: conn.execute(sql, params).fetchall(),
-                                     POSTGRES)
+                return block_points.totals(conn, POSTGRES)
         return self._run("read", read)
 
     def forget_source(self, name: str) -> int:
         """Delete a source's data in one transaction; returns the points removed."""
         def forget(conn: psycopg.Connection) -> int:
             with conn.transaction():
-                points, *_ = [conn.execute(sql, (name,)).rowcount
-                              for sql in forget_statements(POSTGRES)]
-                return points
+                removed = block_points.stored_points(conn, " WHERE source = %s", (name,))
+                for sql in forget_statements(POSTGRES, "DELETE FROM blocks WHERE source = %s"):
+                    conn.execute(sql, (name,))
+                return removed
         with self.lock:
             self.routes.pop(name, None)
         return self._run(f"remove {name!r}", forget)
@@ -381,9 +315,10 @@ class PostgresStore:
     def _export_points(self) -> Iterator[list[StoredPoint]]:
         with (self._connection() as conn, conn.transaction(),
               conn.cursor(name="logctl_export") as cursor):
-            cursor.execute(EXPORT_POINTS)
-            while rows := cursor.fetchmany(EXPORT_CHUNK):
-                yield [stored_point(row) for row in rows]
+            series = {row[0]: row[1:] for row in conn.execute(
+                "SELECT id, source, host, method, route, status FROM series")}
+            cursor.execute("SELECT minute, data FROM blocks ORDER BY minute, source")
+            yield from block_points.export_chunks(cursor, series, EXPORT_CHUNK)
 
     def import_dump(self, dump: Dump, progress: Progress) -> bool:
         """Merge another store's contents in one transaction, exactly once: its ledger rows
@@ -403,9 +338,8 @@ class PostgresStore:
                 raise psycopg.Rollback(tx)
             for chunk in dump.points:
                 ids = self._series_ids(conn, sorted({key for key, _, _ in chunk}))
-                with conn.cursor() as cur:
-                    cur.executemany(UPSERT_POINT, sorted(
-                        point_row(ids[key], minute, point) for key, minute, point in chunk))
+                block_points.write_sources(conn, block_points.dump_rows(chunk, ids),
+                                           block_points.write_locked)
                 rollup.mark_dirty(conn, hours_of(minute for _, minute, _ in chunk))
                 progress(len(chunk))
             with conn.cursor() as cur:
@@ -428,8 +362,8 @@ class PostgresStore:
         counts of those days); returns the points removed."""
         cutoff = int(epoch // schema.DAY) * schema.DAY
         if dry_run:
-            return self._run("count points", lambda conn: conn.execute(
-                "SELECT count(*) FROM points WHERE minute < %s", (cutoff,)).fetchone()[0])
+            return self._run("count points", lambda conn: block_points.stored_points(
+                conn, " WHERE minute < %s", (cutoff,)))
 
         def drop(conn: psycopg.Connection) -> int:
             removed = schema.drop_partitions(conn, cutoff)
@@ -446,12 +380,14 @@ class PostgresStore:
         transaction an hour."""
         cutoff = downsample.hour_cut(epoch)
         hours = [row[0] for row in self._run("find hours to fold", lambda conn: conn.execute(
-            downsample.hours_to_fold(POSTGRES), (max(0, int(start)), cutoff)).fetchall())]
+            downsample.hours_to_fold(POSTGRES), (max(0, int(start)), cutoff)
+        ).fetchall())]
         before = after = 0
         for hour in hours:
             if dry_run:
-                points, series = self._run("count points", lambda conn, h=hour: conn.execute(
-                    downsample.hour_sizes(POSTGRES), (h, h + HOUR)).fetchone())
+                rows = self._run("count points", lambda conn, h=hour: block_points.point_rows(
+                    conn, ((h, h + HOUR),), dialect=POSTGRES))
+                points, series = len(rows), len({row[0] for row in rows})
             else:
                 points, series = self._run("downsample", lambda conn, h=hour: self._fold_hour(
                     conn, h))
@@ -466,19 +402,18 @@ class PostgresStore:
     def _fold_hour(self, conn: psycopg.Connection, hour: int) -> tuple[int, int]:
         """One hour's minute points folded in one transaction: (points before, after)."""
         with conn.transaction():
-            rows = conn.execute(downsample.delete_hour("hist_bins, hist_counts", POSTGRES),
-                                (hour, hour + HOUR)).fetchall()
-            folded = downsample.fold((row[0], stored_values(row[1:])) for row in rows)
+            before, folded = block_points.fold_hour(conn.execute(
+                "DELETE FROM blocks WHERE minute >= %s AND minute < %s RETURNING source, minute,"
+                " data", (hour, hour + HOUR)).fetchall(), hour)
+            block_points.write_sources(conn, folded, block_points.write_locked)
+            malformed = conn.execute(downsample.delete_malformed_hour(POSTGRES),
+                                     (hour, hour + HOUR)).fetchall()
             with conn.cursor() as cur:
-                cur.executemany(UPSERT_POINT, [point_row(series, hour, point)
-                                               for series, point in folded.items()])
-                malformed = conn.execute(downsample.delete_malformed_hour(POSTGRES),
-                                         (hour, hour + HOUR)).fetchall()
                 cur.executemany(UPSERT_MALFORMED, [
                     (source, hour, count)
                     for source, count in downsample.fold_counts(malformed).items()])
             rollup.mark_dirty(conn, [hour])
-        return len(rows), len(folded)
+        return before, len(folded)
 
     def reclaim(self) -> None:
         """Nothing to do by hand: a dropped partition's space is freed at once, and the
@@ -487,84 +422,6 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pool's connections."""
         self.pool.close()
-
-
-def _copied_new(cur: psycopg.Cursor, lines: str) -> bool:
-    """Copy lines straight into `points` in a savepoint; False, with nothing written, when
-    one of them is already stored (the caller merges them instead)."""
-    if not lines:
-        return True
-    try:
-        with cur.connection.transaction(), cur.copy(COPY_POINTS) as copy:
-            copy.write(lines)
-        return True
-    except pgerrors.UniqueViolation:
-        return False
-
-
-def _merged(rows: list[tuple]) -> list[tuple]:
-    """Point rows sorted by key with each run of one key merged into one row (one statement
-    cannot upsert a row twice: the chunks a minute straddles, paths folding to one route),
-    into points of our own: the batch's own points and groups are left as they were, for
-    a write that is retried."""
-    out: list[tuple] = []
-    last = None
-    for key, row in zip(map(ROW_KEY, rows), rows, strict=True):
-        if key == last:
-            point = point_from(row_counters(out[-1]), out[-1][9])
-            point.merge(point_from(row_counters(row), row[9]))
-            out[-1] = copy_row(key, point)
-        else:
-            out.append(row)
-        last = key
-    return out
-
-
-def row_counters(row: tuple) -> tuple:
-    """A point row's counters in `Point.counters` order."""
-    return (*row[2:9], *row[10:])
-
-
-def copy_row(key: tuple[int, int], point: Point) -> tuple:
-    """A point as a point row of (series id, minute) `key`, its histogram packed."""
-    counters = point.counters()
-    return (*key, *counters[:7], point.encoded_hist(), *counters[7:])
-
-
-def copy_text(rows: list[tuple]) -> str:
-    """Point rows (series id, minute, seven counters, packed histogram, first, last) as
-    lines of COPY's text format (numbers and {..} arrays need no escaping): in C where
-    built, with no adapting of each field by psycopg."""
-    if sketch._sketch is not None:
-        return sketch.native(sketch._sketch.copy_lines, rows)
-    return "".join(map(copy_line, rows))
-
-
-def copy_line(row: tuple) -> str:
-    """One point row as a COPY line, as `copy_text` writes it."""
-    return "\t".join(sketch.pg_arrays(value) if i == 9 else repr(value)
-                     for i, value in enumerate(row)) + "\n"
-
-
-def point_row(series: int, minute: int, p: Point) -> tuple:
-    """A point as UPSERT_POINT parameters, its histogram as sorted parallel arrays."""
-    bins = sorted(p.hist)
-    return (series, minute, p.count, p.errors, p.client_errors, p.bytes, p.latency_count,
-            p.latency_sum, p.latency_max, bins, [p.hist[b] for b in bins], p.first, p.last)
-
-
-def stored_point(row: tuple) -> StoredPoint:
-    """An EXPORT_POINTS row as (series key, minute, point)."""
-    return (row[0], row[1], row[2], row[3], row[4]), row[5], stored_values(row[6:])
-
-
-def stored_values(values: tuple) -> Point:
-    """A point from its stored columns (counters, histogram arrays, first and last)."""
-    point = Point()
-    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-     point.latency_sum, point.latency_max, bins, counts, point.first, point.last) = values
-    point.hist = dict(zip(bins, counts, strict=True))
-    return point
 
 
 def hist_sql(query: Query, part: Part) -> tuple[str, list]:

@@ -66,7 +66,7 @@ class Table:
 
 
 # Stored minutes. No SQL merges their histograms: SQLite reads its points from their blocks
-# (store/sqlite_points.py) and PostgreSQL merges histograms apart from the counters.
+# (store/block_points.py) and PostgreSQL merges histograms apart from the counters.
 POINTS = Table("points p JOIN series s ON s.id = p.series_id", "s", "p.minute", "NULL")
 # A source's batches that end past an offset, by start: base.unbroken_end walks them (few:
 # only those stored after the checkpoint, through the (source_id, end_offset) index).
@@ -224,13 +224,6 @@ def points_from(query: Query, dialect: Dialect = SQLITE, join: str = "", table: 
     return sql + (" WHERE " + " AND ".join(where) if where else ""), params + time_params
 
 
-def coverage_sql(query: Query, dialect: Dialect = SQLITE) -> tuple[str, list]:
-    """SELECT the first/last request time under the filters, ignoring the time range."""
-    where, params = series_filters(query, dialect)
-    sql = "SELECT min(p.first_ts), max(p.last_ts) FROM points p JOIN series s ON s.id = p.series_id"
-    return sql + (" WHERE " + " AND ".join(where) if where else ""), params
-
-
 def points_sql(query: Query, dialect: Dialect = SQLITE, table: Table = POINTS,
                spans: Sequence[Span] | None = None) -> tuple[str, list]:
     """SELECT merged points for a query from a table (within `spans`, default the query's
@@ -284,18 +277,15 @@ def malformed_sql(query: Query, unknown_minute: int,
     return sql, params
 
 
-def source_totals(run: Callable[[str, list], Iterable[tuple]], dialect: Dialect = SQLITE,
-                  points_sql: str | None = None) -> list[SourceTotals]:
+def source_totals(run: Callable[[str, list], Iterable[tuple]], dialect: Dialect,
+                  points_sql: str) -> list[SourceTotals]:
     """Every source's totals, read with `run(sql, params)` (a connection's execute): from
-    the points (`points_sql`: SELECT source, first, last, requests, errors per source;
-    default from a `points` table), the malformed counts and the ledger, so a source whose
-    every line was malformed is listed too."""
+    the points (`points_sql`: SELECT source, first, last, requests, errors per source), the
+    malformed counts and the ledger, so a source whose every line was malformed is listed
+    too."""
     isum = dialect.int_sum.format
     found: dict[str, SourceTotals] = {}
-    for name, first, last, requests, errors in run(points_sql or (
-            f"SELECT s.source, min(p.first_ts), max(p.last_ts), {isum('p.count')},"
-            f" {isum('p.errors')} FROM points p JOIN series s ON s.id = p.series_id"
-            " GROUP BY s.source"), []):
+    for name, first, last, requests, errors in run(points_sql, []):
         found[name] = SourceTotals(name, first, last, requests, errors)
     for name, malformed in run(f"SELECT source, {isum('count')} FROM malformed"
                                " GROUP BY source", []):
@@ -310,14 +300,13 @@ def source_totals(run: Callable[[str, list], Iterable[tuple]], dialect: Dialect 
     return sorted(found.values(), key=lambda s: s.name)
 
 
-def forget_statements(dialect: Dialect = SQLITE, points: str | None = None) -> list[str]:
+def forget_statements(dialect: Dialect, points: str) -> list[str]:
     """DELETEs of one source's data, each taking the source name; the points' first
-    (`points`, default from a `points` table keyed by series). Series rows stay: a writer
-    may hold their ids cached, and an id must never point at a series that was deleted
-    and made again."""
+    (`points`). Series rows stay: a writer may hold their ids cached, and an id must never
+    point at a series that was deleted and made again."""
     p = dialect.param
     of_source = f"series_id IN (SELECT id FROM series WHERE source = {p})"
-    return [points or f"DELETE FROM points WHERE {of_source}",
+    return [points,
             f"DELETE FROM hour_points WHERE {of_source}",
             f"DELETE FROM day_points WHERE {of_source}",
             *(f"DELETE FROM {table} WHERE source = {p}"

@@ -1,6 +1,6 @@
 """The SQLite store (the default): WAL, one writer connection, one transaction per batch.
 Series live in their own table; a source's points of one minute are packed in one block
-(store/blocks.py, read and written by store/sqlite_points.py), merged with a registered
+(store/blocks.py, read and written by store/block_points.py), merged with a registered
 SQL function when a batch writes a minute stored already. Rollups are counters merged in
 SQL with INSERT ... ON CONFLICT DO UPDATE; queries read them where they are clean
 (store/rollup.py)."""
@@ -12,15 +12,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 from logctl.errors import DiskFull, StoreError
 from logctl.localdb import PAGE_SIZE, WAL_CHECKPOINT_PAGES
-from logctl.metrics import dense, native, sketch
-from logctl.metrics.points import Point, PointKey, dense_point, merge_point
+from logctl.metrics import dense
+from logctl.metrics.points import dense_point
 from logctl.metrics.route import ROUTE_CAP, cap_routes
-from logctl.store import blocks, downsample, sqlite_points
+from logctl.store import block_points, downsample
 from logctl.store import sqlite_rollup as rollup
 from logctl.store.base import (
     Batch,
@@ -34,13 +33,13 @@ from logctl.store.base import (
     SourceTotals,
     StoredPoint,
     claim_ledger,
-    group_series,
     unbroken_end,
 )
 from logctl.store.rollup import batch_hours, due_hours, hours_of, plan
 from logctl.store.sql import (
     LEDGER_RUN,
     POINTS,
+    SQLITE,
     forget_statements,
     malformed_sql,
     points_sql,
@@ -170,7 +169,7 @@ class SQLiteStore:
 
     def _write_points(self, conn: sqlite3.Connection, source: str, rows: list[tuple]) -> None:
         """A batch's point rows into its source's blocks."""
-        sqlite_points.write(conn, source, rows)
+        block_points.write(conn, source, rows)
 
     def _keep_rollups(self, conn: sqlite3.Connection, rows: list[tuple], batch: Batch) -> None:
         """A batch's part in the rollups: its sums added to those of the clean hours it
@@ -178,38 +177,11 @@ class SQLiteStore:
         rollup.add_batch(conn, rows, batch.source, batch_hours(batch))
 
     def _point_rows(self, batch: Batch) -> list[tuple]:
-        """Points as upsert rows, with routes capped and series ids resolved. Waiting groups
-        (the fast engines', or a batch's from the wire) become rows in C, each distinct path
-        folded once, with no Point made between; two rows of one key (paths that fold to one
-        route, the two chunks a minute straddles) merge in the upsert, as a later batch's
-        row would."""
+        """A batch's point rows, routes capped and series ids resolved."""
         source = batch.source
-        points, groups = batch.aggregate.split()
-        folded = batch.aggregate.folded_paths()
-        renames = cap_routes({key[3] for key in points} | set(folded.values()),
-                             self._known_routes(source), self.route_cap)
-        rows = self._rows_of_points(source, points, renames)
-        if groups:
-            series = group_series(groups, folded, source, renames)
-            ids = self._series_ids(series.values())
-            rows += native.group_rows(groups, {key: ids[each] for key, each in series.items()})
-        return rows
-
-    def _rows_of_points(self, source: str, points: dict[PointKey, Point],
-                        renames: dict[str, str]) -> list[tuple]:
-        if not renames:  # the usual case: every key is its own row, nothing to merge
-            series = [(source, *key[1:]) for key in points]
-            ids = self._series_ids(series)
-            return [(ids[each], key[0], *point_values(p))
-                    for each, (key, p) in zip(series, points.items(), strict=True)]
-        merged: dict[tuple[SeriesKey, int], Point] = {}
-        for (minute, host, method, route, status), point in points.items():
-            # a copy: merging into the batch's own point would count it twice were the
-            # write retried (another process holding the lock)
-            merge_point(merged, ((source, host, method, renames.get(route, route), status),
-                                 minute), point.copy())
-        ids = self._series_ids([each for each, _ in merged])
-        return [(ids[each], minute, *point_values(p)) for (each, minute), p in merged.items()]
+        return block_points.batch_rows(
+            batch, lambda routes: cap_routes(routes, self._known_routes(source), self.route_cap),
+            self._series_ids)
 
     def _known_routes(self, source: str) -> set[str]:
         if source not in self.routes:
@@ -267,7 +239,7 @@ class SQLiteStore:
         rows: dict[tuple, Row] = {}
         dirty = [hour for hour, _ in rollup.dirty_hours(self.conn)]
         for part in plan(query, dirty):
-            found = (sqlite_points.query_rows(self.conn, query, part.spans)
+            found = (block_points.query_rows(self.conn, query, part.spans)
                      if part.table is POINTS else
                      self.conn.execute(*points_sql(query, table=part.table, spans=part.spans)))
             for row in found:
@@ -317,25 +289,14 @@ class SQLiteStore:
 
     def coverage(self, query: Query) -> Coverage:
         """First/last minute with data under the query's filters, and store totals."""
-        first, last = self._first_and_last(query)
-        points = sqlite_points.stored_points(self.conn)
+        first, last = block_points.first_and_last(
+            query, lambda sources: block_points.coverage(self.conn, sources), self.query)
+        points = block_points.stored_points(self.conn)
         batches = self.conn.execute("SELECT count(*) FROM batches").fetchone()[0]
         hourly = self.conn.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?",
                                    (downsample.HOURLY_BEFORE,)).fetchone()
         return Coverage(first, last, points, batches, hourly[0] if hourly else None)
 
-    def _first_and_last(self, query: Query) -> tuple[float | None, float | None]:
-        """The first and last request time under the query's filters, whatever its range:
-        a source's from its blocks' columns, narrower filters' from a summary of the
-        query (rollups where clean) instead of decoding every block."""
-        if not query.filters_records:
-            return sqlite_points.coverage(self.conn, query.sources)
-        whole = replace(query, start=None, end=None, group_by=None, step_minutes=None,
-                        histograms=False)
-        found = [row.point for row in self.query(whole) if row.point.count]
-        if not found:
-            return None, None
-        return min(p.first for p in found), max(p.last for p in found)
 
     def samples(self, source: str | None = None) -> list[tuple[str, str]]:
         """Kept malformed-line samples as (source, line)."""
@@ -349,7 +310,7 @@ class SQLiteStore:
         try:
             self.conn.execute("BEGIN")
             try:
-                return sqlite_points.totals(self.conn)
+                return block_points.totals(self.conn)
             finally:
                 self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -361,9 +322,9 @@ class SQLiteStore:
             with self._writing:
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
-                    removed = sqlite_points.stored_points(self.conn, " WHERE source = ?",
+                    removed = block_points.stored_points(self.conn, " WHERE source = ?",
                                                           (name,))
-                    for sql in forget_statements(points="DELETE FROM blocks WHERE source = ?"):
+                    for sql in forget_statements(SQLITE, "DELETE FROM blocks WHERE source = ?"):
                         self.conn.execute(sql, (name,))
                     self.conn.commit()
                 except BaseException:
@@ -386,10 +347,8 @@ class SQLiteStore:
     def _export_points(self) -> Iterator[list[StoredPoint]]:
         series = {row[0]: row[1:] for row in self.conn.execute(
             "SELECT id, source, host, method, route, status FROM series")}
-        cursor = self.conn.execute("SELECT minute, data FROM blocks ORDER BY minute, source")
-        while chunk := cursor.fetchmany(EXPORT_CHUNK):
-            yield [(series[row[0]], row[1], stored_values(row[2:]))
-                   for row in blocks.decode(chunk)]
+        yield from block_points.export_chunks(self.conn.execute(
+            "SELECT minute, data FROM blocks ORDER BY minute, source"), series, EXPORT_CHUNK)
 
     def import_dump(self, dump: Dump, progress: Progress) -> bool:
         """Merge another store's contents in one transaction, exactly once: its ledger rows
@@ -407,8 +366,7 @@ class SQLiteStore:
                 return False
             for chunk in dump.points:
                 ids = self._series_ids([key for key, _, _ in chunk])
-                sqlite_points.write_sources(conn, ((key[0], (ids[key], minute, *point_values(
-                    point))) for key, minute, point in chunk))
+                block_points.write_sources(conn, block_points.dump_rows(chunk, ids))
                 rollup.mark_dirty(conn, hours_of(minute for _, minute, _ in chunk))
                 progress(len(chunk))
             conn.executemany(UPSERT_MALFORMED, dump.malformed)
@@ -433,7 +391,7 @@ class SQLiteStore:
         cut the PostgreSQL store makes by dropping partitions); returns points removed."""
         cutoff = int(epoch // DAY) * DAY
         if dry_run:
-            return sqlite_points.stored_points(self.conn, " WHERE minute < ?", (cutoff,))
+            return block_points.stored_points(self.conn, " WHERE minute < ?", (cutoff,))
         try:
             with self._writing:
                 return self._drop(cutoff)
@@ -443,7 +401,7 @@ class SQLiteStore:
     def _drop(self, cutoff: int) -> int:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            removed = sqlite_points.stored_points(self.conn, " WHERE minute < ?", (cutoff,))
+            removed = block_points.stored_points(self.conn, " WHERE minute < ?", (cutoff,))
             self.conn.execute("DELETE FROM blocks WHERE minute < ?", (cutoff,))
             self.conn.execute("DELETE FROM malformed WHERE minute < ? AND minute != ?",
                               (cutoff, UNKNOWN_MINUTE))
@@ -461,11 +419,11 @@ class SQLiteStore:
         cutoff = downsample.hour_cut(epoch)
         try:
             hours = [row[0] for row in self.conn.execute(
-                downsample.hours_to_fold(table="blocks"), (max(0, int(start)), cutoff))]
+                downsample.hours_to_fold(), (max(0, int(start)), cutoff))]
             before = after = 0
             for hour in hours:
                 if dry_run:
-                    rows = sqlite_points.point_rows(self.conn, ((hour, hour + HOUR),))
+                    rows = block_points.point_rows(self.conn, ((hour, hour + HOUR),))
                     points, series = len(rows), len({row[0] for row in rows})
                 else:
                     with self._writing:
@@ -484,16 +442,10 @@ class SQLiteStore:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            held = conn.execute("DELETE FROM blocks WHERE minute >= ? AND minute < ?"
-                                " RETURNING source, minute, data", (hour, hour + HOUR)).fetchall()
-            source_of, rows = {}, []
-            for source, minute, data in held:
-                for row in blocks.decode([(minute, data)]):
-                    source_of[row[0]] = source
-                    rows.append(row)
-            folded = downsample.fold((row[0], stored_values(row[2:])) for row in rows)
-            sqlite_points.write_sources(conn, ((source_of[series], (series, hour, *point_values(
-                point))) for series, point in folded.items()))
+            before, folded = block_points.fold_hour(conn.execute(
+                "DELETE FROM blocks WHERE minute >= ? AND minute < ? RETURNING source, minute,"
+                " data", (hour, hour + HOUR)).fetchall(), hour)
+            block_points.write_sources(conn, folded)
             malformed = conn.execute(downsample.delete_malformed_hour(),
                                      (hour, hour + HOUR)).fetchall()
             conn.executemany(UPSERT_MALFORMED, [
@@ -504,7 +456,7 @@ class SQLiteStore:
         except BaseException:
             conn.rollback()
             raise
-        return len(rows), len(folded)
+        return before, len(folded)
 
     def _mark_hourly(self, cutoff: int) -> None:
         """Record that points before `cutoff` are per hour (the latest cut-off wins)."""
@@ -534,21 +486,6 @@ class SQLiteStore:
         for conn in self._readers:
             conn.close()
         self.conn.close()
-
-
-def point_values(p: Point) -> tuple:
-    """A point's stored columns after (series_id, minute), the histogram compact."""
-    return (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
-            p.latency_max, sketch.compact(p.encoded_hist()), p.first, p.last)
-
-
-def stored_values(values: tuple) -> Point:
-    """A point from its stored columns (counters, histogram blob, first and last)."""
-    point = Point()
-    (point.count, point.errors, point.client_errors, point.bytes, point.latency_count,
-     point.latency_sum, point.latency_max, hist, point.first, point.last) = values
-    point.set_encoded_hist(sketch.expand(hist))
-    return point
 
 
 def read_parallel(readers: list[sqlite3.Connection], hours: list[int],
@@ -597,7 +534,7 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
-    sqlite_points.register(conn)
+    block_points.register(conn)
     conn.create_aggregate("hist_sum_agg", 1, HIST_SUM)
     conn.create_function("hist_add", 2, rollup.hist_add(), deterministic=True)
     return conn

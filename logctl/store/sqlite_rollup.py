@@ -11,7 +11,6 @@ a third of its ingest's CPU). An hour already dirty is marked again instead, as 
 change to points marks it, and rebuilt later."""
 
 import functools
-import itertools
 import json
 import sqlite3
 import time
@@ -20,9 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from logctl.metrics import dense, native, sketch
-from logctl.store import blocks
+from logctl.store.block_points import batch_rollups, hour_blocks, hour_rollups
 from logctl.store.rollup import DAY, HOUR
-from logctl.store.sqlite_points import total_rows
+from logctl.store.sql import SQLITE
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -43,9 +42,7 @@ def sums(hist: str) -> str:
 
 COLUMNS = """count, errors, client_errors, bytes, latency_count, latency_sum, latency_max, hist,
   first_ts, last_ts"""
-# An hour's point blocks, a source's together: each source's rows are summed as a batch's.
-HOUR_BLOCKS = ("SELECT source, minute, data FROM blocks WHERE minute >= ? AND minute < ?"
-               " ORDER BY source")
+HOUR_BLOCKS = hour_blocks(SQLITE)
 INSERT_HOUR_POINTS = f"""
 INSERT INTO hour_points (hour, series_id, {COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
@@ -182,21 +179,6 @@ def add_batch(conn: sqlite3.Connection, rows: list[tuple], source: str,
             upsert(conn, statement, each)
 
 
-def batch_rollups(rows: list[tuple], hours: list[int], source: str
-                  ) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """Point rows of the minutes in `hours` (ascending) summed per (hour, series), (day,
-    series) and (source, minute) as rollup rows, histograms packed dense as a rebuild packs
-    them: in C where built."""
-    if sketch._sketch is not None:
-        return sketch.native(sketch._sketch.rollups, rows, hours, source, dense.LOW,
-                             dense.HIGH)
-    clean = set(hours)
-    kept = [row for row in rows if row[1] - row[1] % HOUR in clean]
-    return (total_rows(((row[1] - row[1] % HOUR, row[0]), row[2:]) for row in kept),
-            total_rows(((row[1] - row[1] % DAY, row[0]), row[2:]) for row in kept),
-            total_rows(((source, row[1]), row[2:]) for row in kept))
-
-
 def hist_add() -> Callable[[bytes | None, bytes | None], bytes | None]:
     """The SQL function `hist_add`: in C where built (a batch adds to hundreds of stored
     rollup rows; a Python frame each was half the time of adding them)."""
@@ -239,14 +221,8 @@ def read_rebuild(conn: sqlite3.Connection, hour: int,
                               (hour,)).fetchone()
         if marked is None or (settled_before is not None and marked[0] >= settled_before):
             return None
-        hour_rows: list[tuple] = []
-        source_rows: list[tuple] = []
-        for source, held in itertools.groupby(conn.execute(HOUR_BLOCKS, (hour, hour + HOUR)),
-                                              key=lambda row: row[0]):
-            rows = blocks.decode(row[1:] for row in held)
-            hours, _, minutes = batch_rollups(rows, [hour], source)
-            hour_rows += hours
-            source_rows += minutes
+        hour_rows, source_rows = hour_rollups(conn.execute(HOUR_BLOCKS, (hour, hour + HOUR)),
+                                              hour)
         return Rebuild(hour, marked[0], hour_rows, source_rows)
     finally:
         conn.execute("COMMIT")

@@ -2,6 +2,7 @@
 
 import math
 import random
+import re
 from array import array
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from logctl.errors import StoreError
 from logctl.metrics import dense, sketch
-from logctl.store.postgres import copy_line, copy_text
+from logctl.store import postgres_rollup
 
 latencies = st.lists(st.floats(min_value=0.0, max_value=1e7, allow_nan=False), max_size=300)
 
@@ -219,42 +220,48 @@ def test_dense_sums_refuse_a_count_out_of_range_or_a_lying_header() -> None:
     assert dense.decode(valid) == {sketch.MIN_BIN + 1: 2, sketch.MIN_BIN + 3: 1}
 
 
-@settings(max_examples=200, deadline=None)
-@given(hist=st.dictionaries(st.integers(-(2**31), 2**31 - 1), st.integers(1, 2**31 - 1),
-                            max_size=20))
-def test_postgres_array_text_matches_the_pure_python_one(hist: sketch.Histogram) -> None:
-    blob = sketch.encode(hist) if hist else None
-    bins = sorted(hist)
-    expected = (f"{{{','.join(map(str, bins))}}}\t"
-                f"{{{','.join(str(hist[b]) for b in bins)}}}")
-    assert sketch.pg_arrays(blob) == expected
-    with pytest.MonkeyPatch.context() as python_only:
-        python_only.setattr(sketch, "_sketch", None)
-        assert sketch.pg_arrays(blob) == expected
-
-
 NUMBERS = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False),
                     st.sampled_from([0.0, -0.0, 1e16, 1e16 - 2, 2.0**53, float("nan")]))
+KEYS = st.one_of(st.integers(-(2**40), 2**40), st.text(max_size=8),
+                 st.sampled_from(["a\tb", "back\\slash", "new\nline", "cr\r", "ünï"]))
 
 
 @settings(max_examples=300, deadline=None)
-@given(rows=st.lists(st.tuples(st.integers(1, 2**40), st.integers(-(2**40), 2**40),
-                               st.tuples(*[NUMBERS] * 9),
+@given(rows=st.lists(st.tuples(KEYS, st.integers(-(2**40), 2**40), st.tuples(*[NUMBERS] * 9),
                                st.dictionaries(st.integers(-(2**31), 2**31 - 1),
                                                st.integers(1, 2**31 - 1), max_size=6)),
                      max_size=20))
-def test_postgres_copy_lines_in_c_read_as_the_python_ones(rows: list) -> None:
-    packed = [(series, minute, *counters[:7], sketch.encode(hist) if hist else None,
-               *counters[7:]) for series, minute, counters, hist in rows]
-    expected = "".join(copy_line(row) for row in packed)
-    assert copy_text(packed) == expected
+def test_postgres_rollup_copy_lines_in_c_read_as_the_python_ones(rows: list) -> None:
+    packed = [(key, minute, *counters[:7], dense.encode(hist) if hist else None,
+               *counters[7:]) for key, minute, counters, hist in rows]
+    expected = postgres_rollup.copy_lines(packed)
     with pytest.MonkeyPatch.context() as python_only:
         python_only.setattr(sketch, "_sketch", None)
-        assert copy_text(packed) == expected
-    if packed:
-        first = expected.split("\n")[0].split("\t")
-        assert expected.count("\n") == len(packed) and len(first) == 13
-        assert first[:2] == [str(packed[0][0]), str(packed[0][1])]
+        assert postgres_rollup.copy_lines(packed) == expected
+    lines = expected.split("\n")
+    assert len(lines) == len(packed) + 1 and lines[-1] == ""
+    for line, (key, minute, _, hist) in zip(lines, rows, strict=False):
+        fields = line.split("\t")
+        bins = sorted(hist)
+        assert len(fields) == 13
+        assert fields[1] == str(minute)
+        assert fields[9:11] == [f"{{{','.join(map(str, bins))}}}",
+                                f"{{{','.join(str(hist[b]) for b in bins)}}}"]
+        assert unescape(fields[0]) == (key if isinstance(key, str) else str(key))
+
+
+def unescape(field: str) -> str:
+    """A text field of COPY's text format, as PostgreSQL reads it."""
+    return re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n", "r": "\r"}.get(m[1], m[1]),
+                  field)
+
+
+def test_rollup_copy_lines_escape_text_keys_as_copy_reads_them() -> None:
+    hist = dense.encode({sketch.ZERO_BIN: 3, 5: 2, 12: 7})
+    line = postgres_rollup.copy_lines([("a\tb\\c\nd", 60, 1, 0, 0, 5, 1, 2.5, 3.0, hist,
+                                        1.0, 2.0)])
+    assert line == ("a\\tb\\\\c\\nd\t60\t1\t0\t0\t5\t1\t2.5\t3.0"
+                    "\t{-2147483648,5,12}\t{3,2,7}\t1.0\t2.0\n")
 
 
 def test_a_latency_near_the_largest_float_reads_as_its_exact_maximum() -> None:

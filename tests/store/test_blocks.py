@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from logctl.errors import StoreError
 from logctl.metrics import dense, sketch
-from logctl.store import blocks, sqlite_points
+from logctl.store import block_points, blocks
 
 M = 1748736000  # a minute
 
@@ -135,10 +135,10 @@ def test_sums_per_key_and_bucket_are_alike_in_c_and_python() -> None:
               row(3, M + 120, 4), row(1, M + 180, 1, compact({100: 1}), lat=(9.0, 9.0)),
               row(4, M, 7)]
     keys = {1: 0, 2: 0, 3: 1}  # series 4 is not asked for
-    native = sorted(sqlite_points.sums(points, keys, 120))
+    native = sorted(block_points.sums(points, keys, 120))
     with in_python():
-        assert sorted(sqlite_points.sums(points, keys, 120)) == native
+        assert sorted(block_points.sums(points, keys, 120)) == native
     assert [(bucket, key, count) for bucket, key, count, *_ in native] == [
         (M, 0, 3), (M + 120, 0, 1), (M + 120, 1, 4)]
     assert dense.decode(native[0][9]) == {100: 2, 120: 1}
-    assert [r[:3] for r in sorted(sqlite_points.sums(points, keys, 0))] == [(0, 0, 4), (0, 1, 4)]
+    assert [r[:3] for r in sorted(block_points.sums(points, keys, 0))] == [(0, 0, 4), (0, 1, 4)]

@@ -6,6 +6,7 @@ import threading
 from itertools import pairwise
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from logctl.errors import StoreError
@@ -13,7 +14,7 @@ from logctl.formats.combined import CombinedParser
 from logctl.metrics import sketch
 from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
-from logctl.store import postgres_schema, sqlite_points, sqlite_schema
+from logctl.store import block_points, postgres_schema, sqlite_schema
 from logctl.store.base import Batch, Position, Query
 from logctl.store.migrations import Migration
 from logctl.store.sqlite import SQLiteStore
@@ -299,7 +300,7 @@ def test_a_version_2_files_points_keep_their_data_through_every_migration(
             old.write_batch(each)
         before = sorted(old.conn.execute("SELECT * FROM points"))
     store = SQLiteStore(path)
-    assert sorted(sqlite_points.point_rows(store.conn)) == [
+    assert sorted(block_points.point_rows(store.conn)) == [
         (*row[:9], sketch.compact(row[9]), *row[10:]) for row in before]
     assert not store.conn.execute(
         "SELECT 1 FROM sqlite_master WHERE name = 'points'").fetchall()
@@ -314,9 +315,9 @@ def test_points_are_partitioned_by_day(pg_dsn: str, pg_schema: str) -> None:
         store.write_batch(each)
     tables = pg_backend(pg_dsn, pg_schema).raw(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'points'::regclass ORDER BY 1")
-    assert tables == [("points_20150517",), ("points_20150518",), ("points_20150519",),
-                      ("points_20150520",)]
+        " WHERE i.inhparent = 'blocks'::regclass ORDER BY 1")
+    assert tables == [("blocks_20150517",), ("blocks_20150518",), ("blocks_20150519",),
+                      ("blocks_20150520",)]
     store.close()
 
 
@@ -380,11 +381,8 @@ def test_downsampling_folds_minutes_into_hours_exactly(store) -> None:
 
 
 def points_where(backend: Backend, condition: str) -> int:
-    """The stored points whose minute meets a condition: SQLite's are counted by their
-    blocks."""
-    count = ("SELECT coalesce(sum(points), 0) FROM blocks" if backend.name == "sqlite"
-             else "SELECT count(*) FROM points")
-    return backend.raw(f"{count} WHERE {condition}")[0][0]
+    """The stored points whose minute meets a condition, counted by their blocks."""
+    return backend.raw(f"SELECT coalesce(sum(points), 0) FROM blocks WHERE {condition}")[0][0]
 
 
 def test_downsampling_merges_the_minutes_of_each_series(backend: Backend) -> None:
@@ -451,26 +449,57 @@ def test_downsampling_beside_a_writer_loses_nothing(backend: Backend) -> None:
     writer.close()
 
 
-def test_postgres_points_lose_the_series_check_and_keep_their_data(
-        pg_dsn: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Migration 4 drops the foreign key points had to series (a lookup per point
-    written); a version-3 schema keeps every point and answers as before."""
+def test_a_version_3_postgres_schemas_points_are_packed_into_blocks(
+        pg_dsn: str, pg_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A version-3 schema (a row a point in day partitions of `points`, a foreign key to
+    series, histograms as arrays) upgrades through migrations 4 and 5: every point reads
+    back from its block with its data, `points` and `hist_merge` are gone, and queries
+    answer as a store of today given the same batches."""
     backend = pg_backend(pg_dsn, pg_schema)
-    foreign_keys = ("SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
-                    " AND conrelid = 'points'::regclass")
     with monkeypatch.context() as patched:
         patched.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:3])
-        old = backend.open()
-        for each in apache_batches():
-            old.write_batch(each)
-        before = routes(old)
-        old.close()
-    assert backend.raw(foreign_keys) == [(1,)]
+        backend.open().close()
+    today = SQLiteStore(tmp_path / "today.db")
+    for each in apache_batches():
+        today.write_batch(each)
+    rows = block_points.point_rows(today.conn)
+    write_version_3_points(pg_dsn, pg_schema, today, rows)
+    assert backend.raw("SELECT count(*) FROM points") == [(5606,)]
     upgraded = backend.open()
-    assert backend.raw(foreign_keys) == [(0,)]
-    assert routes(upgraded) == before
+    assert backend.raw("SELECT to_regclass('points'), to_regproc('hist_merge')") == [
+        (None, None)]
+    assert sorted(backend.raw("SELECT minute, data FROM blocks ORDER BY minute")) == sorted(
+        today.conn.execute("SELECT minute, data FROM blocks").fetchall())
+    assert upgraded.coverage(Query()).points == len(rows) == 5606
+    assert routes(upgraded) == routes(today)
     assert total(upgraded) == 9999
     upgraded.close()
+    today.close()
+
+
+def write_version_3_points(dsn: str, schema: str, today: SQLiteStore,
+                           rows: list[tuple]) -> None:
+    """Point rows written as a version-3 PostgreSQL schema holds them, with the series of
+    the store that made them, their hours marked dirty as its batches marked them."""
+    with (psycopg.connect(dsn, autocommit=True, options=f"-csearch_path={schema}") as conn,
+          conn.cursor() as cur):
+        cur.executemany("INSERT INTO series (id, source, host, method, route, status)"
+                        " VALUES (%s, %s, %s, %s, %s, %s)",
+                        today.conn.execute("SELECT id, source, host, method, route, status"
+                                           " FROM series").fetchall())
+        for day in sorted({row[1] - row[1] % 86400 for row in rows}):
+            cur.execute(f"CREATE TABLE points_{day} PARTITION OF points"
+                        f" FOR VALUES FROM ({day}) TO ({day + 86400})")
+        cur.executemany("INSERT INTO points VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                        " %s, %s, %s)", [(*row[:9], *hist_arrays(row[9]), *row[10:])
+                                         for row in rows])
+        cur.execute("INSERT INTO dirty_hours (hour, marked_at) SELECT DISTINCT"
+                    " minute - minute % 3600, 0 FROM points")
+
+
+def hist_arrays(compact: bytes | None) -> tuple[list[int], list[int]]:
+    hist = sketch.decode(sketch.expand(compact))
+    return sorted(hist), [hist[b] for b in sorted(hist)]
 
 
 def routes(store) -> list[tuple]:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from logctl.errors import StoreError, UsageError
 from logctl.metrics import dense, sketch
 from logctl.metrics.points import ChunkAggregate, Point
-from logctl.store import open_store, postgres_rollup, sqlite_points, sqlite_rollup, transfer
+from logctl.store import block_points, open_store, postgres_rollup, sqlite_rollup, transfer
 from logctl.store.base import DIMENSIONS, Batch, Position, Query
 from logctl.store.postgres import PostgresStore
 from logctl.store.rollup import (
@@ -267,8 +267,7 @@ def test_clean_hours_are_read_from_rollups(pair: tuple[Any, Any]) -> None:
     assert rolled.refresh_rollups() == 3
     assert rolled.refresh_rollups() == 0
     assert_same(rolled, reference)
-    points = "blocks" if isinstance(rolled, SQLiteStore) else "points"
-    raw(rolled, f"DELETE FROM {points} WHERE minute >= {T0 + H} AND minute < {T0 + 2 * H}")
+    raw(rolled, f"DELETE FROM blocks WHERE minute >= {T0 + H} AND minute < {T0 + 2 * H}")
     totals = [row.point.count for row in rolled.query(Query(T0 + H, T0 + 2 * H))]
     assert totals == [12]  # the rollup, not the (emptied) points
     assert rolled.query(Query(T0 + H + 60, T0 + 2 * H, hosts=[""])) == []  # partial: points
@@ -317,8 +316,11 @@ def test_a_failed_rebuild_leaves_the_hour_dirty(pair: tuple[Any, Any],
     rolled.refresh_rollups()
     write_both(pair, hour_batch("a", 10, 1, 2))
     module = sqlite_rollup if isinstance(rolled, SQLiteStore) else postgres_rollup
-    second = "HOUR_BLOCKS" if module is sqlite_rollup else "REBUILD_SOURCE_POINTS"
-    monkeypatch.setattr(module, second, "SELECT no_such_column FROM hour_points")
+    if module is sqlite_rollup:
+        monkeypatch.setattr(module, "HOUR_BLOCKS", "SELECT no_such_column FROM hour_points")
+    else:  # the second COPY, after the hour's rows were deleted and copied in
+        monkeypatch.setattr(module, "COPY_SOURCE_POINTS",
+                            "COPY source_points (no_such_column) FROM STDIN")
     with pytest.raises(StoreError, match="no_such_column"):
         rolled.refresh_rollups()
     assert [hour for hour, _ in dirty_marks(rolled)] == [T0]
@@ -418,7 +420,7 @@ def test_a_version_6_files_point_histograms_become_compact(
         int32 = raw(store, "SELECT hist FROM points ORDER BY minute, series_id")
     today = answers_of_today(tmp_path / "today.db", batches)
     upgraded = SQLiteStore(path)
-    compact = [(row[9],) for row in sorted(sqlite_points.point_rows(upgraded.conn))]
+    compact = [(row[9],) for row in sorted(block_points.point_rows(upgraded.conn))]
     assert compact == [(sketch.compact(blob),) for (blob,) in int32]
     assert sum(map(len, (b for (b,) in compact))) * 2 < sum(map(len, (b for (b,) in int32)))
     assert [answer(upgraded, query) for query in EVERY] == today
@@ -579,12 +581,12 @@ def test_sqlite_batch_rollups_in_python_match_the_native_ones(tmp_path: Path,
     store = SQLiteStore(tmp_path / "m.db")
     rows = [row for each in spread_batches() for row in store._point_rows(each)]
     hours = sorted({minute - minute % H for _, minute, *_ in rows})[1:]
-    native = sqlite_rollup.batch_rollups(rows, hours, "a")
+    native = block_points.batch_rollups(rows, hours, "a")
     first, second = native[0][0][9], native[0][1][9]
     added = sqlite_rollup.hist_add()(first, second)
     monkeypatch.setattr(sketch, "_sketch", None)
     monkeypatch.setattr(dense, "_sketch", None)
-    python = sqlite_rollup.batch_rollups(rows, hours, "a")
+    python = block_points.batch_rollups(rows, hours, "a")
     assert [sorted(table) for table in python] == [sorted(table) for table in native]
     assert [len(table) for table in native] == [12, 6, 15]
     assert sqlite_rollup.hist_add()(first, second) == added
@@ -605,7 +607,7 @@ def test_sqlite_rollups_of_points_without_latencies_are_what_a_rebuild_makes(
     batch = Batch("a", Position("a", 0, 1), aggregate)
     store = SQLiteStore(tmp_path / "m.db")
     rows = store._point_rows(batch)
-    native = sqlite_rollup.batch_rollups(rows, [T0, T0 + H], "a")
+    native = block_points.batch_rollups(rows, [T0, T0 + H], "a")
     store.write_batch(batch)
     added = rollup_tables(store)
     assert [len(each) for each in added.values()] == [2, 1, 4]
@@ -615,6 +617,6 @@ def test_sqlite_rollups_of_points_without_latencies_are_what_a_rebuild_makes(
     assert {row[9] for rows in added.values() for row in rows} == {dense.pack_concat(None)}
     monkeypatch.setattr(sketch, "_sketch", None)
     monkeypatch.setattr(dense, "_sketch", None)
-    python = sqlite_rollup.batch_rollups(rows, [T0, T0 + H], "a")
+    python = block_points.batch_rollups(rows, [T0, T0 + H], "a")
     assert [sorted(table) for table in python] == [sorted(table) for table in native]
     store.close()

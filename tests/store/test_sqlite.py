@@ -12,7 +12,7 @@ from logctl.formats.combined import CombinedParser
 from logctl.metrics import columnar, native
 from logctl.metrics.points import aggregate_lines
 from logctl.metrics.route import OTHER
-from logctl.store import sqlite_points, sqlite_schema
+from logctl.store import block_points, sqlite_schema
 from logctl.store.base import Batch, Position, Query
 from logctl.store.sqlite import SQLiteStore
 from logctl.synthetic import generate
@@ -117,7 +117,7 @@ def stored_points(store: SQLiteStore) -> list[tuple]:
     first, last), in that order."""
     series = {row[0]: row[1:] for row in store.conn.execute(
         "SELECT id, host, method, route, status FROM series")}
-    rows = sorted((*series[row[0]], *row[1:]) for row in sqlite_points.point_rows(store.conn))
+    rows = sorted((*series[row[0]], *row[1:]) for row in block_points.point_rows(store.conn))
     return [(*row[:10], LatencySum(row[10]), *row[11:]) for row in rows]
 
 
