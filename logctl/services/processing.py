@@ -187,7 +187,10 @@ class ProcessingService:
         pending: deque[tuple[ChunkRequest, Future]] = deque()
         held: list[tuple[ChunkRequest, ChunkAggregate]] = []
         for request in requests:
-            pending.append((request, self.pool.parse(request.format, request.data)))
+            # The parse holds the chunk's bytes until it is done; nothing after it needs
+            # them, so the chunks waiting to be collected hold none (up to 32 MB of lines).
+            pending.append((replace(request, data=b""),
+                            self.pool.parse(request.format, request.data)))
             if len(pending) >= self.in_flight:
                 yield from self._collect(*pending.popleft(), held)
         while pending:
@@ -202,9 +205,7 @@ class ProcessingService:
         aggregate: ChunkAggregate = future.result()
         if held and not _continues(held[-1][0], request):
             yield self._store(held)
-        # Its bytes are parsed: a batch's chunks need not hold them until it is stored
-        # (16 MB of lines a batch, a tenth of the peak memory of an ingest).
-        held.append((replace(request, data=b""), aggregate))
+        held.append((request, aggregate))
         first, last = held[0][0].position, request.position
         if last.end - first.start >= self.batch_bytes:
             yield self._store(held)
