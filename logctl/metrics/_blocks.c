@@ -505,6 +505,208 @@ static PyObject *merge(PyObject *module, PyObject *const *args, Py_ssize_t nargs
     return result;
 }
 
+/* Sums per (bucket, key) of decoded points, for `sums`: an open-addressing table. */
+typedef struct {
+    int64_t bucket, key;
+    int64_t counts[5];
+    double sum, max, first, last;
+    unsigned char *hist;           /* the points' compact histograms, back to back */
+    size_t hist_len, hist_cap;
+    int used;
+    int64_t points;                /* points summed in */
+} Total;
+
+typedef struct {
+    Total *slots;
+    size_t mask, n;
+} Totals;
+
+static size_t total_slot(const Totals *t, int64_t bucket, int64_t key) {
+    uint64_t h = (uint64_t)bucket * 0x9E3779B97F4A7C15ULL ^ (uint64_t)key * 0xC2B2AE3D27D4EB4FULL;
+    size_t at = (size_t)(h ^ h >> 29) & t->mask;
+    while (t->slots[at].used && (t->slots[at].bucket != bucket || t->slots[at].key != key))
+        at = (at + 1) & t->mask;
+    return at;
+}
+
+static Total *total_for(Totals *t, int64_t bucket, int64_t key) {
+    if (2 * (t->n + 1) > t->mask + 1) {
+        Totals grown = {calloc(2 * (t->mask + 1), sizeof(Total)), 2 * t->mask + 1, t->n};
+        if (!grown.slots)
+            return PyErr_NoMemory(), NULL;
+        for (size_t i = 0; i <= t->mask; i++)
+            if (t->slots[i].used)
+                grown.slots[total_slot(&grown, t->slots[i].bucket, t->slots[i].key)] =
+                    t->slots[i];
+        free(t->slots);
+        *t = grown;
+    }
+    Total *r = &t->slots[total_slot(t, bucket, key)];
+    if (!r->used) {
+        r->used = 1;
+        r->bucket = bucket;
+        r->key = key;
+        t->n++;
+    }
+    return r;
+}
+
+static int total_add(Totals *t, int64_t bucket, int64_t key, const Pt *p) {
+    Total *r = total_for(t, bucket, key);
+    if (!r)
+        return 0;
+    int fresh = !r->points++;  /* as _sketch.sums takes a group's first row */
+    for (int k = 0; k < 5; k++)
+        r->counts[k] += p->counts[k];
+    r->sum += p->sum;
+    r->max = fresh || p->max > r->max ? p->max : r->max;
+    r->first = fresh || p->first < r->first ? p->first : r->first;
+    r->last = fresh || p->last > r->last ? p->last : r->last;
+    if (p->hist_len) {
+        if (r->hist_len + (size_t)p->hist_len > r->hist_cap) {
+            size_t cap = r->hist_cap ? r->hist_cap : 64;
+            while (cap < r->hist_len + (size_t)p->hist_len)
+                cap *= 2;
+            unsigned char *grown = realloc(r->hist, cap);
+            if (!grown)
+                return PyErr_NoMemory(), 0;
+            r->hist = grown;
+            r->hist_cap = cap;
+        }
+        memcpy(r->hist + r->hist_len, p->hist, (size_t)p->hist_len);
+        r->hist_len += (size_t)p->hist_len;
+    }
+    return 1;
+}
+
+/* Each series id's key (an index), or -1 for a series the query leaves out: an array
+ * indexed by id, read from the `keys` dict once. */
+typedef struct {
+    int64_t *of;
+    int64_t size;
+} KeyIndex;
+
+static int key_index(PyObject *keys, KeyIndex *index) {
+    PyObject *series, *key;
+    Py_ssize_t at = 0;
+    int64_t most = -1;
+    while (PyDict_Next(keys, &at, &series, &key)) {
+        int64_t id = PyLong_AsLongLong(series), k = PyLong_AsLongLong(key);
+        if (PyErr_Occurred())
+            return 0;
+        if (id < 0 || id >= (1 << 26) || k < 0) {
+            PyErr_SetString(PyExc_ValueError, "series ids and keys are small naturals");
+            return 0;
+        }
+        most = id > most ? id : most;
+    }
+    index->size = most + 1;
+    index->of = malloc((size_t)(most + 2) * sizeof(int64_t));
+    if (!index->of)
+        return PyErr_NoMemory(), 0;
+    for (int64_t i = 0; i <= most; i++)
+        index->of[i] = -1;
+    at = 0;
+    while (PyDict_Next(keys, &at, &series, &key))
+        index->of[PyLong_AsLongLong(series)] = PyLong_AsLongLong(key);
+    return 1;
+}
+
+/* Add one (minute, blob) pair's points to the totals. */
+static int sum_one(PyObject *pair, const KeyIndex *index, int64_t step, Totals *totals) {
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        PyErr_SetString(PyExc_TypeError, "a block is a (minute, blob) pair");
+        return 0;
+    }
+    int64_t minute = PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 0));
+    if (minute == -1 && PyErr_Occurred())
+        return 0;
+    char *buf;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 1), &buf, &len) < 0)
+        return 0;
+    const unsigned char *p = (const unsigned char *)buf, *end = p + len;
+    Py_ssize_t n = count_of(&p, end);
+    if (n < 0)
+        return 0;
+    Pt *points = malloc((size_t)(n ? n : 1) * sizeof *points);
+    unsigned char *arena = malloc(arena_size(len));
+    int ok = points && arena ? read_block(p, end, minute, points, n, arena)
+                             : (PyErr_NoMemory(), 0);
+    /* the bucket as SQL's integer division cuts it (toward zero) */
+    int64_t bucket = step ? minute / step * step : 0;
+    for (Py_ssize_t i = 0; ok && i < n; i++) {
+        int64_t series = points[i].series;
+        int64_t key = series >= 0 && series < index->size ? index->of[series] : -1;
+        if (key >= 0)
+            ok = total_add(totals, bucket, key, &points[i]);
+    }
+    free(arena);
+    free(points);
+    return ok;
+}
+
+static PyObject *total_row(const Total *r) {
+    PyObject *items[12] = {
+        PyLong_FromLongLong(r->bucket), PyLong_FromLongLong(r->key),
+        PyLong_FromLongLong(r->counts[0]), PyLong_FromLongLong(r->counts[1]),
+        PyLong_FromLongLong(r->counts[2]), PyLong_FromLongLong(r->counts[3]),
+        PyLong_FromLongLong(r->counts[4]), PyFloat_FromDouble(r->sum),
+        PyFloat_FromDouble(r->max),
+        r->hist_len ? PyBytes_FromStringAndSize((const char *)r->hist, (Py_ssize_t)r->hist_len)
+                    : Py_NewRef(Py_None),
+        PyFloat_FromDouble(r->first), PyFloat_FromDouble(r->last)};
+    return tuple_of(items, 12);
+}
+
+PyDoc_STRVAR(sums_doc,
+"sums(blocks, keys, step) -> [(bucket, key, counters..., histograms, first, last)]\n\n"
+"The points of (minute, blob) blocks summed per (bucket, key) as they are decoded, with no\n"
+"row made for a point: `keys` maps a series id to its key (a small natural; points of\n"
+"other series are left out), the bucket is the minute cut to a multiple of `step`\n"
+"seconds (0 without a step). A sum's histograms are its points' compact ones back to back,\n"
+"None for none (dense.pack_concat sums them).");
+
+static PyObject *sums(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *blocks, *keys;
+    long long step;
+    if (!PyArg_ParseTuple(args, "OO!L", &blocks, &PyDict_Type, &keys, &step))
+        return NULL;
+    KeyIndex index = {NULL, 0};
+    Totals totals = {calloc(64, sizeof(Total)), 63, 0};
+    PyObject *iter = NULL, *out = NULL, *pair;
+    if (!totals.slots) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!key_index(keys, &index) || !(iter = PyObject_GetIter(blocks)))
+        goto done;
+    int ok = 1;
+    while (ok && (pair = PyIter_Next(iter))) {
+        ok = sum_one(pair, &index, step, &totals);
+        Py_DECREF(pair);
+    }
+    if (!ok || PyErr_Occurred())
+        goto done;
+    out = PyList_New(0);
+    for (size_t i = 0; out && i <= totals.mask; i++) {
+        if (!totals.slots[i].used)
+            continue;
+        PyObject *row = total_row(&totals.slots[i]);
+        if (!row || PyList_Append(out, row) < 0)
+            Py_CLEAR(out);
+        Py_XDECREF(row);
+    }
+done:
+    Py_XDECREF(iter);
+    for (size_t i = 0; totals.slots && i <= totals.mask; i++)
+        free(totals.slots[i].hist);
+    free(totals.slots);
+    free(index.of);
+    return out;
+}
+
 PyDoc_STRVAR(size_doc, "size(blob) -> int\n\nThe number of points a block holds.");
 
 static PyObject *size(PyObject *module, PyObject *blob) {
@@ -523,6 +725,7 @@ static PyMethodDef methods[] = {
     {"decode", decode, METH_O, decode_doc},
     {"merge", (PyCFunction)(void (*)(void))merge, METH_FASTCALL, merge_doc},
     {"size", size, METH_O, size_doc},
+    {"sums", sums, METH_VARARGS, sums_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1002,6 +1002,8 @@ static PyObject *copy_rollup_lines(PyObject *module, PyObject *args) {
  * sketch.quantiles reads them from the sum's dict, without making the dict. A bin's value
  * is 2 * gamma**bin / (gamma + 1) (the zero bin: 0), clamped to `maximum` unless it is
  * None. */
+#define MAX_LEVELS 64
+
 static PyObject *sum_quantiles(const DenseSum *self, PyObject *qs, PyObject *maximum,
                                double gamma, long long zero_bin) {
     double most = maximum == Py_None ? 0.0 : PyFloat_AsDouble(maximum);
@@ -1022,31 +1024,50 @@ static PyObject *sum_quantiles(const DenseSum *self, PyObject *qs, PyObject *max
     if (!levels)
         return NULL;
     Py_ssize_t nq = PySequence_Fast_GET_SIZE(levels);
+    if (nq > MAX_LEVELS) {
+        Py_DECREF(levels);
+        PyErr_SetString(PyExc_ValueError, "too many quantile levels");
+        return NULL;
+    }
+    /* Each level's rank, and the levels in rank order: one walk over the bins finds all. */
+    int64_t ranks[MAX_LEVELS];
+    double values[MAX_LEVELS];
+    Py_ssize_t order[MAX_LEVELS];
+    for (Py_ssize_t k = 0; k < nq; k++) {
+        double q = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(levels, k));
+        if (q == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(levels);
+            return NULL;
+        }
+        double wanted = ceil(q * (double)total);
+        ranks[k] = wanted < 1.0 ? 1 : (int64_t)wanted;
+        Py_ssize_t at = k;
+        for (; at > 0 && ranks[order[at - 1]] > ranks[k]; at--)
+            order[at] = order[at - 1];
+        order[at] = k;
+    }
+    Py_DECREF(levels);
+    int64_t running = 0, bin = 0;
+    Py_ssize_t next = 0, i = 0;
+    for (; total && next < nq; next++) {
+        int64_t rank = ranks[order[next]];
+        for (; i < total_bins && running < rank; i++) {
+            int dense = i >= below && i < below + self->size;
+            Py_ssize_t odd = i < below ? i : i - self->size;
+            bin = dense ? self->base + (i - below) : self->odd[2 * odd];
+            running += dense ? self->sums[i - below] : self->odd[2 * odd + 1];
+        }
+        double v = bin == zero_bin ? 0.0 : 2 * pow(gamma, (double)bin) / (gamma + 1);
+        values[order[next]] = maximum != Py_None && most < v ? most : v;
+    }
     PyObject *result = PyList_New(nq);
     for (Py_ssize_t k = 0; result && k < nq; k++) {
-        double q = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(levels, k));
-        PyObject *value = NULL;
-        if (q == -1.0 && PyErr_Occurred()) {
-        } else if (!total) {
-            value = Py_NewRef(Py_None);
-        } else {
-            double wanted = ceil(q * (double)total);
-            int64_t rank = wanted < 1.0 ? 1 : (int64_t)wanted, running = 0, bin = 0;
-            for (Py_ssize_t i = 0; i < total_bins && running < rank; i++) {
-                int dense = i >= below && i < below + self->size;
-                Py_ssize_t odd = i < below ? i : i - self->size;
-                bin = dense ? self->base + (i - below) : self->odd[2 * odd];
-                running += dense ? self->sums[i - below] : self->odd[2 * odd + 1];
-            }
-            double v = bin == zero_bin ? 0.0 : 2 * pow(gamma, (double)bin) / (gamma + 1);
-            value = PyFloat_FromDouble(maximum != Py_None && most < v ? most : v);
-        }
+        PyObject *value = total ? PyFloat_FromDouble(values[k]) : Py_NewRef(Py_None);
         if (!value)
             Py_CLEAR(result);
         else
             PyList_SET_ITEM(result, k, value);
     }
-    Py_DECREF(levels);
     return result;
 }
 
@@ -1114,6 +1135,367 @@ static PyObject *add_dense(PyObject *module, PyObject *const *args, Py_ssize_t n
     return result;
 }
 
+/* A summary's keys, interned once. */
+static PyObject *key_time, *key_requests, *key_errors, *key_client_errors, *key_error_rate,
+    *key_bytes, *key_malformed, *key_latency_ms, *key_first, *key_last, *key_max, *key_mean;
+static PyObject *attr_count, *attr_errors, *attr_client_errors, *attr_bytes,
+    *attr_latency_count, *attr_latency_sum, *attr_latency_max, *attr_first, *attr_last,
+    *attr_hist, *attr_blob, *attr_dense;
+
+static int intern_keys(void) {
+    struct { PyObject **at; const char *name; } all[] = {
+        {&key_time, "t"}, {&key_requests, "requests"}, {&key_errors, "errors"},
+        {&key_client_errors, "client_errors"}, {&key_error_rate, "error_rate"},
+        {&key_bytes, "bytes"}, {&key_malformed, "malformed"}, {&key_latency_ms, "latency_ms"},
+        {&key_first, "first"}, {&key_last, "last"}, {&key_max, "max"}, {&key_mean, "mean"},
+        {&attr_count, "count"}, {&attr_errors, "errors"}, {&attr_client_errors, "client_errors"},
+        {&attr_bytes, "bytes"}, {&attr_latency_count, "latency_count"},
+        {&attr_latency_sum, "latency_sum"}, {&attr_latency_max, "latency_max"},
+        {&attr_first, "first"}, {&attr_last, "last"}, {&attr_hist, "_hist"},
+        {&attr_blob, "_blob"}, {&attr_dense, "_dense"},
+    };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (!(*all[i].at = PyUnicode_InternFromString(all[i].name)))
+            return -1;
+    return 0;
+}
+
+/* round(x, digits) as Python's builtin computes it (`round` is that builtin), as a new
+ * float. Python rounds the exact binary value to the nearest decimal with `digits` places
+ * (ties to even), then reads that decimal back. x * 10**digits carries at most half an ulp
+ * of error, so rint of it is that nearest decimal unless a half lies within an ulp of it:
+ * then (and for huge or odd values) the builtin decides. The quotient r / 10**digits of two
+ * exact doubles is correctly rounded, as reading the decimal back is. */
+static PyObject *rounded(PyObject *round, double x, int digits) {
+    static const double scale[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    double y = x * scale[digits];
+    double fraction = y - floor(y);
+    if (isfinite(y) && fabs(y) < 0x1p52
+        && fabs(fraction - 0.5) > 2 * (nextafter(fabs(y), INFINITY) - fabs(y)))
+        return PyFloat_FromDouble(rint(y) / scale[digits]);
+    PyObject *value = PyFloat_FromDouble(x), *places = PyLong_FromLong(digits);
+    PyObject *result = value && places
+                       ? PyObject_CallFunctionObjArgs(round, value, places, NULL) : NULL;
+    Py_XDECREF(value);
+    Py_XDECREF(places);
+    return result;
+}
+
+/* A time as ISO 8601 UTC with a Z, as window.iso writes it: a whole second from 1970 to
+ * 9999 here (civil date from days, Howard Hinnant's algorithm), any other by `iso`. */
+static PyObject *iso_time(PyObject *iso, PyObject *time) {
+    double t = PyFloat_Check(time) ? PyFloat_AS_DOUBLE(time)
+               : PyLong_Check(time) ? PyLong_AsDouble(time) : -1.0;
+    if (t == -1.0 && PyErr_Occurred())
+        PyErr_Clear();
+    if (!(t >= 0 && t < 253402300800.0 && t == floor(t)))
+        return PyObject_CallOneArg(iso, time);
+    long long seconds = (long long)t, days = seconds / 86400, clock = seconds % 86400;
+    long long z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    long long day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+    long long year = yoe + era * 400 + (month <= 2);
+    long long parts[] = {year / 100, year % 100, month, day, clock / 3600, clock / 60 % 60,
+                         clock % 60};
+    char out[] = "YYYY-MM-DDTHH:MM:SSZ";
+    static const int at[] = {0, 2, 5, 8, 11, 14, 17};
+    for (int i = 0; i < 7; i++) {
+        out[at[i]] = (char)('0' + parts[i] / 10);
+        out[at[i] + 1] = (char)('0' + parts[i] % 10);
+    }
+    return PyUnicode_FromStringAndSize(out, 20);
+}
+
+/* Set d[key] = value and drop the reference to value; 0 on an error. */
+static int put(PyObject *d, PyObject *key, PyObject *value) {
+    if (!value)
+        return 0;
+    int ok = PyDict_SetItem(d, key, value) == 0;
+    Py_DECREF(value);
+    return ok;
+}
+
+/* Visit one bin of a quantile walk: levels whose rank the running count reaches take
+ * its value (sum_quantiles' value of a bin, clamped to the maximum). */
+typedef struct {
+    const int64_t *ranks;
+    const Py_ssize_t *order;
+    Py_ssize_t nq, next;
+    int64_t running, bin;
+    double gamma, most, *values;
+    int64_t zero_bin;
+} Walk;
+
+static void visit(Walk *w, int64_t bin, int64_t count) {
+    w->bin = bin;
+    w->running += count;
+    while (w->next < w->nq && w->running >= w->ranks[w->order[w->next]]) {
+        double v = bin == w->zero_bin ? 0.0 : 2 * pow(w->gamma, (double)bin) / (w->gamma + 1);
+        w->values[w->order[w->next++]] = w->most < v ? w->most : v;
+    }
+}
+
+/* The quantiles of one dense-packed blob read in place (sum_quantiles' answer for it, the
+ * maximum given): two walks over its varints and no allocation, where summing it first
+ * cost a zeroed array of every bin between its lowest and highest. 1 with `values` set
+ * (*empty when it counts nothing); 0 for a blob that is anything but well formed, which
+ * the caller then sums the checked way, to report what is wrong with it. */
+static int blob_quantiles(PyObject *blob, int64_t low, int64_t high, const double *qs,
+                          Py_ssize_t nq, double gamma, int64_t zero_bin, double most,
+                          double *values, int *empty) {
+    if (!PyBytes_Check(blob) || nq > MAX_LEVELS)
+        return 0;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(blob);
+    const unsigned char *end = p + PyBytes_GET_SIZE(blob);
+    uint64_t offset, fields, n, total = 0;
+    if (!read_varint(&p, end, &offset) || !read_varint(&p, end, &fields)
+        || offset > (uint64_t)(high - low)
+        || (fields && fields > (uint64_t)(high - low) - offset + 1))
+        return 0;
+    const unsigned char *dense_at = p;
+    for (uint64_t i = 0; i < fields; i++) {
+        if (!read_varint(&p, end, &n) || n > INT64_MAX)
+            return 0;
+        if (n) {
+            if (__builtin_add_overflow(total, n, &total))
+                return 0;
+            continue;
+        }
+        uint64_t run;
+        if (!read_varint(&p, end, &run) || run >= fields - i)
+            return 0;
+        i += run;
+    }
+    const unsigned char *odd_at = p;
+    int64_t last = 0;
+    Py_ssize_t pairs = 0, below = 0;
+    while (p < end) {
+        uint64_t zig;
+        if (!read_varint(&p, end, &zig) || !read_varint(&p, end, &n) || !n || n > INT64_MAX)
+            return 0;
+        int64_t bin = unzigzag(zig);
+        if ((pairs && bin <= last) || (bin >= low && bin <= high)
+            || __builtin_add_overflow(total, n, &total))
+            return 0;
+        last = bin;
+        below += bin < low;
+        pairs++;
+    }
+    if (total > INT64_MAX)
+        return 0;
+    *empty = !total;
+    if (!total)
+        return 1;
+    int64_t ranks[MAX_LEVELS];
+    Py_ssize_t order[MAX_LEVELS];
+    for (Py_ssize_t k = 0; k < nq; k++) {
+        double wanted = ceil(qs[k] * (double)total);
+        ranks[k] = wanted < 1.0 ? 1 : (int64_t)wanted;
+        Py_ssize_t at = k;
+        for (; at > 0 && ranks[order[at - 1]] > ranks[k]; at--)
+            order[at] = order[at - 1];
+        order[at] = k;
+    }
+    Walk w = {ranks, order, nq, 0, 0, 0, gamma, most, values, zero_bin};
+    uint64_t zig;
+    p = odd_at;
+    for (Py_ssize_t k = 0; k < below; k++) {
+        read_varint(&p, end, &zig);
+        read_varint(&p, end, &n);
+        visit(&w, unzigzag(zig), (int64_t)n);
+    }
+    const unsigned char *d = dense_at;
+    for (uint64_t i = 0; i < fields; i++) {
+        read_varint(&d, end, &n);
+        if (w.next == nq)
+            return 1;
+        if (n) {
+            visit(&w, low + (int64_t)offset + (int64_t)i, (int64_t)n);
+            continue;
+        }
+        uint64_t run;
+        read_varint(&d, end, &run);
+        i += run;
+    }
+    while (p < end && w.next < nq) {
+        read_varint(&p, end, &zig);
+        read_varint(&p, end, &n);
+        visit(&w, unzigzag(zig), (int64_t)n);
+    }
+    while (w.next < nq)  /* a level past 1: the last bin, as sum_quantiles gives it */
+        visit(&w, w.bin, 0);
+    return 1;
+}
+
+/* A float or int field as a double; -1 with an error set otherwise. */
+static int as_double(PyObject *value, double *out) {
+    *out = PyFloat_Check(value) ? PyFloat_AS_DOUBLE(value) : PyLong_AsDouble(value);
+    return *out == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* The latency part of a summary: each quantile rounded to 3 places (0.0 for none), the
+ * maximum and the mean; NotImplemented where only Python's integers can sum the bins or
+ * divide the mean. */
+static PyObject *latency_summary(PyObject *const *spec, PyObject *dense_blob,
+                                 PyObject *maximum, PyObject *latency_sum,
+                                 PyObject *latency_count) {
+    PyObject *qs = spec[4], *names = spec[5], *round = spec[6];
+    Py_ssize_t n = PyTuple_GET_SIZE(qs);
+    double most, total, mean;
+    long long count = PyLong_Check(latency_count) ? PyLong_AsLongLong(latency_count) : -1;
+    if (count <= 0 || count >= (1LL << 53) || !PyFloat_Check(maximum)
+        || !PyFloat_Check(latency_sum)) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    most = PyFloat_AS_DOUBLE(maximum);
+    total = PyFloat_AS_DOUBLE(latency_sum);
+    mean = total / (double)count;  /* Python's float / int: the int is exact below 2**53 */
+    PyObject *values;
+    double qs_at[MAX_LEVELS], found[MAX_LEVELS];
+    int empty = 0, fast = n <= MAX_LEVELS;
+    for (Py_ssize_t i = 0; fast && i < n; i++)
+        fast = (qs_at[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(qs, i))) >= 0 && qs_at[i] <= 1;
+    PyErr_Clear();
+    if (fast && dense_blob != Py_None
+        && blob_quantiles(dense_blob, PyLong_AsLongLong(spec[0]), PyLong_AsLongLong(spec[1]),
+                          qs_at, n, PyFloat_AsDouble(spec[2]), PyLong_AsLongLong(spec[3]),
+                          most, found, &empty)) {
+        values = PyList_New(n);
+        for (Py_ssize_t i = 0; values && i < n; i++) {
+            PyObject *value = empty ? Py_NewRef(Py_None) : PyFloat_FromDouble(found[i]);
+            if (!value)
+                Py_CLEAR(values);
+            else
+                PyList_SET_ITEM(values, i, value);
+        }
+    } else if (dense_blob == Py_None) {
+        values = PyList_New(n);
+        for (Py_ssize_t i = 0; values && i < n; i++)
+            PyList_SET_ITEM(values, i, Py_NewRef(Py_None));
+    } else {
+        DenseSum sum;
+        memset(&sum, 0, sizeof sum);
+        sum.low = PyLong_AsLongLong(spec[0]);
+        sum.high = PyLong_AsLongLong(spec[1]);
+        double gamma = PyFloat_AsDouble(spec[2]);
+        long long zero_bin = PyLong_AsLongLong(spec[3]);
+        values = !PyErr_Occurred() && dense_add(&sum, dense_blob) && settle(&sum)
+                 ? sum_quantiles(&sum, qs, maximum, gamma, zero_bin) : NULL;
+        free(sum.sums);
+        free(sum.odd);
+        if (!values && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+    }
+    if (!values)
+        return NULL;
+    PyObject *latency = PyDict_New();
+    int ok = latency != NULL;
+    for (Py_ssize_t i = 0; ok && i < n; i++) {
+        PyObject *value = PyList_GET_ITEM(values, i);
+        double q = 0.0;
+        ok = (value == Py_None || as_double(value, &q) == 0)
+             && put(latency, PyTuple_GET_ITEM(names, i), rounded(round, q, 3));
+    }
+    Py_DECREF(values);
+    ok = ok && put(latency, key_max, rounded(round, most, 3))
+         && put(latency, key_mean, rounded(round, mean, 3));
+    if (!ok) {
+        Py_XDECREF(latency);
+        return NULL;
+    }
+    return latency;
+}
+
+/* round(errors / count, 6): exact integer division into a double below 2**53, Python's
+ * own beyond. */
+static PyObject *error_rate(PyObject *round, PyObject *errors, PyObject *count) {
+    long long e = PyLong_AsLongLong(errors), c = PyLong_AsLongLong(count);
+    if (PyErr_Occurred() || e < 0 || c <= 0 || e >= (1LL << 53) || c >= (1LL << 53)) {
+        PyErr_Clear();
+        PyObject *quotient = PyNumber_TrueDivide(errors, count);
+        PyObject *places = PyLong_FromLong(6);
+        PyObject *result = quotient && places
+                           ? PyObject_CallFunctionObjArgs(round, quotient, places, NULL) : NULL;
+        Py_XDECREF(quotient);
+        Py_XDECREF(places);
+        return result;
+    }
+    return rounded(round, (double)e / (double)c, 6);
+}
+
+PyDoc_STRVAR(summary_doc, "summary(spec, point, malformed, t) -> dict | NotImplemented\n\n"
+"The JSON contract's fields for one merged point, as analytics.summarize writes them, with\n"
+"the time `t` (epoch seconds) first unless it is None. `spec` is (low, high, gamma, zero_bin, quantile levels,\n"
+"their names, round, iso). NotImplemented for a point whose histogram is not packed dense\n"
+"(or whose bins only Python's integers can sum): the caller summarizes it in Python.");
+
+static PyObject *summary(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (!takes(nargs, 4, "summary(spec, point, malformed, t)"))
+        return NULL;
+    PyObject *spec_tuple = args[0], *point = args[1], *malformed = args[2], *t = args[3];
+    if (!PyTuple_Check(spec_tuple) || PyTuple_GET_SIZE(spec_tuple) != 8) {
+        PyErr_SetString(PyExc_TypeError, "spec is (low, high, gamma, zero_bin, qs, names, "
+                        "round, iso)");
+        return NULL;
+    }
+    PyObject *const *spec = &PyTuple_GET_ITEM(spec_tuple, 0);
+    PyObject *iso = spec[7];
+    PyObject *fields[12] = {NULL};
+    PyObject *const attrs[12] = {attr_count, attr_errors, attr_client_errors, attr_bytes,
+                                 attr_latency_count, attr_latency_sum, attr_latency_max,
+                                 attr_first, attr_last, attr_hist, attr_blob, attr_dense};
+    PyObject *result = NULL, *out = NULL;
+    for (int i = 0; i < 12; i++)
+        if (!(fields[i] = PyObject_GetAttr(point, attrs[i])))
+            goto done;
+    if (fields[9] != Py_None || fields[10] != Py_None) {
+        result = Py_NewRef(Py_NotImplemented);
+        goto done;
+    }
+    PyObject *count = fields[0], *errors = fields[1], *latency_count = fields[4];
+    int has_latency = PyObject_IsTrue(latency_count), has_count = PyObject_IsTrue(count);
+    if (has_latency < 0 || has_count < 0)
+        goto done;
+    PyObject *latency = has_latency
+        ? latency_summary(spec, fields[11], fields[6], fields[5], latency_count)
+        : Py_NewRef(Py_None);
+    if (!latency)
+        goto done;
+    if (latency == Py_NotImplemented) {
+        result = latency;
+        goto done;
+    }
+    out = PyDict_New();
+    int ok = out != NULL;
+    if (ok && t != Py_None)
+        ok = put(out, key_time, iso_time(iso, t));
+    ok = ok && PyDict_SetItem(out, key_requests, count) == 0
+         && PyDict_SetItem(out, key_errors, errors) == 0
+         && PyDict_SetItem(out, key_client_errors, fields[2]) == 0
+         && put(out, key_error_rate, has_count ? error_rate(spec[6], errors, count)
+                                               : PyFloat_FromDouble(0.0))
+         && PyDict_SetItem(out, key_bytes, fields[3]) == 0
+         && PyDict_SetItem(out, key_malformed, malformed) == 0
+         && PyDict_SetItem(out, key_latency_ms, latency) == 0
+         && put(out, key_first, has_count ? iso_time(iso, fields[7]) : Py_NewRef(Py_None))
+         && put(out, key_last, has_count ? iso_time(iso, fields[8]) : Py_NewRef(Py_None));
+    Py_DECREF(latency);
+    if (ok) {
+        result = out;
+        out = NULL;
+    }
+done:
+    Py_XDECREF(out);
+    for (int i = 0; i < 12; i++)
+        Py_XDECREF(fields[i]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"merge", merge, METH_VARARGS, merge_doc},
     {"check", check_blob, METH_O, check_doc},
@@ -1122,6 +1504,7 @@ static PyMethodDef methods[] = {
     {"rollups", rollups, METH_VARARGS, rollups_doc},
     {"sums", sums, METH_VARARGS, sums_doc},
     {"add_dense", (PyCFunction)(void (*)(void))add_dense, METH_FASTCALL, add_dense_doc},
+    {"summary", (PyCFunction)(void (*)(void))summary, METH_FASTCALL, summary_doc},
     {"quantiles_dense", (PyCFunction)(void (*)(void))quantiles_dense, METH_FASTCALL,
      quantiles_dense_doc},
     {"compact", compact, METH_O, compact_doc},
@@ -1135,7 +1518,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__sketch(void) {
-    if (PyType_Ready(&DenseSumType) < 0)
+    if (PyType_Ready(&DenseSumType) < 0 || intern_keys() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)

@@ -70,9 +70,10 @@ class Query:
         return bool(self.hosts or self.route_glob or self.statuses or self.methods)
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
-    """One merged result row: a group key and/or bucket start, and the merged point."""
+    """One merged result row: a group key and/or bucket start, and the merged point
+    (slotted: a one-minute series over days is tens of thousands of them)."""
 
     key: str | None
     bucket: int | None

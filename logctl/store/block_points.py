@@ -174,12 +174,19 @@ def point_rows(conn: Connection, spans: Sequence[Span] = EVERYWHERE,
                sources: Sequence[str] = (), dialect: Dialect = SQLITE) -> list[tuple]:
     """The point rows of the blocks whose minute lies in `spans` (of `sources`, all by
     default), a block's rows sorted by series."""
+    return blocks.decode(conn.execute(*blocks_in(spans, sources, dialect)))
+
+
+def blocks_in(spans: Sequence[Span], sources: Sequence[str],
+              dialect: Dialect) -> tuple[str, list]:
+    """SELECT (minute, data) of the blocks whose minute lies in `spans`, of `sources` (all
+    when empty)."""
     where, params = span_filter("minute", spans, dialect)
     if sources:
         where.append(f"source IN ({dialect.params(len(sources))})")
         params += list(sources)
     sql = "SELECT minute, data FROM blocks" + (" WHERE " + " AND ".join(where) if where else "")
-    return blocks.decode(conn.execute(sql, params))
+    return sql, params
 
 
 def series_keys(conn: Connection, query: Query, dialect: Dialect = SQLITE) -> dict[int, object]:
@@ -203,11 +210,23 @@ def query_rows(conn: Connection, query: Query, spans: Sequence[Span],
     index = {series: names.setdefault(key, len(names)) for series, key in keys.items()}
     by_index = list(names)
     step = (query.step_minutes or 0) * 60
-    rows = point_rows(conn, spans, query.sources, dialect)
     keep = query.histograms
     return [(by_index[key], bucket if step else None, *counters, first, last,
              hist if keep else None)
-            for bucket, key, *counters, hist, first, last in sums(rows, index, step)]
+            for bucket, key, *counters, hist, first, last in block_sums(
+                conn, spans, query.sources, index, step, dialect)]
+
+
+def block_sums(conn: Connection, spans: Sequence[Span], sources: Sequence[str],
+               keys: dict[int, int], step: int, dialect: Dialect = SQLITE) -> list[tuple]:
+    """`sums` of the points of the blocks in `spans` (of `sources`, all by default),
+    decoded and summed in one native pass where built: a day of a sparse log is ~190k
+    points, and a row made for each was most of a query over it."""
+    selected = conn.execute(*blocks_in(spans, sources, dialect))
+    if blocks._blocks is None:
+        return sums(blocks.decode(selected), keys, step)
+    return [(*row[:9], dense.pack_concat(row[9]), *row[10:])
+            for row in blocks.sums(selected, keys, step)]
 
 
 def sums(rows: list[tuple], keys: dict[int, int], step: int) -> list[tuple]:

@@ -56,6 +56,14 @@ def decode(blocks: Iterable[tuple[int, bytes]]) -> list[tuple]:
     return [tuple(point) for minute, blob in blocks for point in _read(minute, blob)]
 
 
+def sums(selected: Iterable[tuple[int, bytes]], keys: dict[int, int],
+         step: int) -> list[tuple]:
+    """The points of (minute, blob) blocks summed per (bucket, key) in C as they are
+    decoded (see `_blocks.sums`; only where built: the stores' Python path decodes rows
+    and sums those)."""
+    return _native(_blocks.sums, selected, keys, step)
+
+
 def merge(minute: int, a: bytes, b: bytes) -> bytes:
     """Two blocks of one minute as one (SQL's `block_merge`, when a batch writes a minute
     that is stored already): a series in both merged."""

@@ -243,12 +243,12 @@ class SQLiteStore:
                      if part.table is POINTS else
                      self.conn.execute(*points_sql(query, table=part.table, spans=part.spans)))
             for row in found:
-                point = dense_point(row[2:11], row[11])
-                mine = rows.get(row[:2])
+                key = row[:2]
+                mine = rows.get(key)
                 if mine is None:
-                    rows[row[:2]] = Row(row[0], row[1], point)
+                    rows[key] = Row(row[0], row[1], dense_point(row[2:11], row[11]))
                 else:
-                    mine.point.merge(point)
+                    mine.point.merge(dense_point(row[2:11], row[11]))
         malformed = malformed_sql(query, UNKNOWN_MINUTE)
         if malformed is not None:
             for key, bucket, count in self.conn.execute(*malformed):

@@ -142,3 +142,23 @@ def test_sums_per_key_and_bucket_are_alike_in_c_and_python() -> None:
         (M, 0, 3), (M + 120, 0, 1), (M + 120, 1, 4)]
     assert dense.decode(native[0][9]) == {100: 2, 120: 1}
     assert [r[:3] for r in sorted(block_points.sums(points, keys, 0))] == [(0, 0, 4), (0, 1, 4)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(given_rows=st.lists(rows, max_size=40), step=st.sampled_from([0, 60, 120, 300]),
+       asked=st.sets(st.integers(1, 40)), keys=st.integers(1, 4))
+def test_blocks_summed_as_decoded_equal_the_sums_of_their_rows(
+        given_rows: list[tuple], step: int, asked: set[int], keys: int) -> None:
+    """`blocks.sums` (no row made for a point) gives what decoding the blocks and summing
+    the rows gives, histograms summed by dense.pack_concat, floats to the bit."""
+    packed = [(minute, blob) for minute, *_, blob in blocks.encode(given_rows)]
+    wanted = {series: series % keys for series in asked}
+    expected = sorted(block_points.sums(blocks.decode(packed), wanted, step))
+    found = sorted((*row[:9], dense.pack_concat(row[9]), *row[10:])
+                   for row in blocks.sums(packed, wanted, step))
+    assert same(found, expected)
+
+
+def test_summing_a_broken_block_is_refused_in_words() -> None:
+    with pytest.raises(StoreError, match="corrupted point block: it ends inside a point"):
+        blocks.sums([(M, bytes([1, 1, 2]))], {1: 0}, 60)
