@@ -11,7 +11,8 @@ FLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra"]
 
 setup(ext_modules=[
     Extension(f"logctl.metrics.{name}", [f"logctl/metrics/{name}.c"], optional=True,
-              depends=["logctl/metrics/_pairs.h", "logctl/metrics/_tuple.h",
+              depends=["logctl/metrics/_pairs.h", "logctl/metrics/_rolls.h",
+                       "logctl/metrics/_tuple.h",
                        "logctl/metrics/_varint.h"],
               extra_compile_args=FLAGS)
     for name in ("_blocks", "_clf", "_columns", "_groups", "_sketch")

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "_pairs.h"
+#include "_rolls.h"
 #include "_tuple.h"
 #include "_varint.h"
 
@@ -405,27 +406,39 @@ static PyObject *row_of(const Pt *p) {
     return tuple_of(items, 12);
 }
 
-/* Add the rows of one (minute, blob) pair to `out`. */
-static int decode_one(PyObject *pair, PyObject *out) {
+/* The points of one (minute, blob) pair into *points, their histograms into *arena (both
+ * malloc'd, freed by the caller, even on failure); their number, or -1 with an error set. */
+static Py_ssize_t read_pair(PyObject *pair, Pt **points, unsigned char **arena) {
+    *points = NULL;
+    *arena = NULL;
     if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
         PyErr_SetString(PyExc_TypeError, "a block is a (minute, blob) pair");
-        return 0;
+        return -1;
     }
     int64_t minute = PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 0));
     if (minute == -1 && PyErr_Occurred())
-        return 0;
+        return -1;
     char *buf;
     Py_ssize_t len;
     if (PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 1), &buf, &len) < 0)
-        return 0;
+        return -1;
     const unsigned char *p = (const unsigned char *)buf, *end = p + len;
     Py_ssize_t n = count_of(&p, end);
     if (n < 0)
-        return 0;
-    Pt *points = malloc((size_t)(n ? n : 1) * sizeof *points);
-    unsigned char *arena = malloc(arena_size(len));
-    int ok = points && arena ? read_block(p, end, minute, points, n, arena)
-                             : (PyErr_NoMemory(), 0);
+        return -1;
+    *points = malloc((size_t)(n ? n : 1) * sizeof **points);
+    *arena = malloc(arena_size(len));
+    if (!*points || !*arena)
+        return PyErr_NoMemory(), -1;
+    return read_block(p, end, minute, *points, n, *arena) ? n : -1;
+}
+
+/* Add the rows of one (minute, blob) pair to `out`. */
+static int decode_one(PyObject *pair, PyObject *out) {
+    Pt *points;
+    unsigned char *arena;
+    Py_ssize_t n = read_pair(pair, &points, &arena);
+    int ok = n >= 0;
     for (Py_ssize_t i = 0; ok && i < n; i++) {
         PyObject *row = row_of(&points[i]);
         ok = row && PyList_Append(out, row) == 0;
@@ -505,80 +518,6 @@ static PyObject *merge(PyObject *module, PyObject *const *args, Py_ssize_t nargs
     return result;
 }
 
-/* Sums per (bucket, key) of decoded points, for `sums`: an open-addressing table. */
-typedef struct {
-    int64_t bucket, key;
-    int64_t counts[5];
-    double sum, max, first, last;
-    unsigned char *hist;           /* the points' compact histograms, back to back */
-    size_t hist_len, hist_cap;
-    int used;
-    int64_t points;                /* points summed in */
-} Total;
-
-typedef struct {
-    Total *slots;
-    size_t mask, n;
-} Totals;
-
-static size_t total_slot(const Totals *t, int64_t bucket, int64_t key) {
-    uint64_t h = (uint64_t)bucket * 0x9E3779B97F4A7C15ULL ^ (uint64_t)key * 0xC2B2AE3D27D4EB4FULL;
-    size_t at = (size_t)(h ^ h >> 29) & t->mask;
-    while (t->slots[at].used && (t->slots[at].bucket != bucket || t->slots[at].key != key))
-        at = (at + 1) & t->mask;
-    return at;
-}
-
-static Total *total_for(Totals *t, int64_t bucket, int64_t key) {
-    if (2 * (t->n + 1) > t->mask + 1) {
-        Totals grown = {calloc(2 * (t->mask + 1), sizeof(Total)), 2 * t->mask + 1, t->n};
-        if (!grown.slots)
-            return PyErr_NoMemory(), NULL;
-        for (size_t i = 0; i <= t->mask; i++)
-            if (t->slots[i].used)
-                grown.slots[total_slot(&grown, t->slots[i].bucket, t->slots[i].key)] =
-                    t->slots[i];
-        free(t->slots);
-        *t = grown;
-    }
-    Total *r = &t->slots[total_slot(t, bucket, key)];
-    if (!r->used) {
-        r->used = 1;
-        r->bucket = bucket;
-        r->key = key;
-        t->n++;
-    }
-    return r;
-}
-
-static int total_add(Totals *t, int64_t bucket, int64_t key, const Pt *p) {
-    Total *r = total_for(t, bucket, key);
-    if (!r)
-        return 0;
-    int fresh = !r->points++;  /* as _sketch.sums takes a group's first row */
-    for (int k = 0; k < 5; k++)
-        r->counts[k] += p->counts[k];
-    r->sum += p->sum;
-    r->max = fresh || p->max > r->max ? p->max : r->max;
-    r->first = fresh || p->first < r->first ? p->first : r->first;
-    r->last = fresh || p->last > r->last ? p->last : r->last;
-    if (p->hist_len) {
-        if (r->hist_len + (size_t)p->hist_len > r->hist_cap) {
-            size_t cap = r->hist_cap ? r->hist_cap : 64;
-            while (cap < r->hist_len + (size_t)p->hist_len)
-                cap *= 2;
-            unsigned char *grown = realloc(r->hist, cap);
-            if (!grown)
-                return PyErr_NoMemory(), 0;
-            r->hist = grown;
-            r->hist_cap = cap;
-        }
-        memcpy(r->hist + r->hist_len, p->hist, (size_t)p->hist_len);
-        r->hist_len += (size_t)p->hist_len;
-    }
-    return 1;
-}
-
 /* Each series id's key (an index), or -1 for a series the query leaves out: an array
  * indexed by id, read from the `keys` dict once. */
 typedef struct {
@@ -612,47 +551,35 @@ static int key_index(PyObject *keys, KeyIndex *index) {
     return 1;
 }
 
-/* Add one (minute, blob) pair's points to the totals. */
-static int sum_one(PyObject *pair, const KeyIndex *index, int64_t step, Totals *totals) {
-    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-        PyErr_SetString(PyExc_TypeError, "a block is a (minute, blob) pair");
-        return 0;
-    }
-    int64_t minute = PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 0));
-    if (minute == -1 && PyErr_Occurred())
-        return 0;
-    char *buf;
-    Py_ssize_t len;
-    if (PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 1), &buf, &len) < 0)
-        return 0;
-    const unsigned char *p = (const unsigned char *)buf, *end = p + len;
-    Py_ssize_t n = count_of(&p, end);
-    if (n < 0)
-        return 0;
-    Pt *points = malloc((size_t)(n ? n : 1) * sizeof *points);
-    unsigned char *arena = malloc(arena_size(len));
-    int ok = points && arena ? read_block(p, end, minute, points, n, arena)
-                             : (PyErr_NoMemory(), 0);
-    /* the bucket as SQL's integer division cuts it (toward zero) */
-    int64_t bucket = step ? minute / step * step : 0;
+/* Add one (minute, blob) pair's points to the totals, per (bucket, key). */
+static int sum_one(PyObject *pair, const KeyIndex *index, int64_t step, Rolls *totals) {
+    Pt *points;
+    unsigned char *arena;
+    Py_ssize_t n = read_pair(pair, &points, &arena);
+    int ok = n >= 0;
     for (Py_ssize_t i = 0; ok && i < n; i++) {
-        int64_t series = points[i].series;
-        int64_t key = series >= 0 && series < index->size ? index->of[series] : -1;
-        if (key >= 0)
-            ok = total_add(totals, bucket, key, &points[i]);
+        const Pt *pt = &points[i];
+        int64_t key = pt->series >= 0 && pt->series < index->size ? index->of[pt->series] : -1;
+        if (key < 0)
+            continue;
+        RowSums v = {pt->counts[0], pt->counts[1], pt->counts[2], pt->counts[3],
+                     pt->counts[4], pt->sum, pt->max, pt->first, pt->last,
+                     (const char *)pt->hist, pt->hist_len};
+        /* the bucket as SQL's integer division cuts it (toward zero) */
+        ok = roll_add(totals, step ? pt->minute / step * step : 0, key, &v) == 0;
     }
     free(arena);
     free(points);
     return ok;
 }
 
-static PyObject *total_row(const Total *r) {
+static PyObject *total_row(const Roll *r) {
     PyObject *items[12] = {
-        PyLong_FromLongLong(r->bucket), PyLong_FromLongLong(r->key),
-        PyLong_FromLongLong(r->counts[0]), PyLong_FromLongLong(r->counts[1]),
-        PyLong_FromLongLong(r->counts[2]), PyLong_FromLongLong(r->counts[3]),
-        PyLong_FromLongLong(r->counts[4]), PyFloat_FromDouble(r->sum),
-        PyFloat_FromDouble(r->max),
+        PyLong_FromLongLong(r->time), PyLong_FromLongLong(r->id),
+        PyLong_FromLongLong(r->count), PyLong_FromLongLong(r->errors),
+        PyLong_FromLongLong(r->client_errors), PyLong_FromLongLong(r->bytes),
+        PyLong_FromLongLong(r->lat_count), PyFloat_FromDouble(r->lat_sum),
+        PyFloat_FromDouble(r->lat_max),
         r->hist_len ? PyBytes_FromStringAndSize((const char *)r->hist, (Py_ssize_t)r->hist_len)
                     : Py_NewRef(Py_None),
         PyFloat_FromDouble(r->first), PyFloat_FromDouble(r->last)};
@@ -674,13 +601,10 @@ static PyObject *sums(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OO!L", &blocks, &PyDict_Type, &keys, &step))
         return NULL;
     KeyIndex index = {NULL, 0};
-    Totals totals = {calloc(64, sizeof(Total)), 63, 0};
+    Rolls totals = {0};
     PyObject *iter = NULL, *out = NULL, *pair;
-    if (!totals.slots) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!key_index(keys, &index) || !(iter = PyObject_GetIter(blocks)))
+    if (rolls_init(&totals) < 0 || !key_index(keys, &index)
+        || !(iter = PyObject_GetIter(blocks)))
         goto done;
     int ok = 1;
     while (ok && (pair = PyIter_Next(iter))) {
@@ -700,9 +624,7 @@ static PyObject *sums(PyObject *module, PyObject *args) {
     }
 done:
     Py_XDECREF(iter);
-    for (size_t i = 0; totals.slots && i <= totals.mask; i++)
-        free(totals.slots[i].hist);
-    free(totals.slots);
+    rolls_free(&totals);
     free(index.of);
     return out;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "_pairs.h"
+#include "_rolls.h"
 #include "_tuple.h"
 #include "_varint.h"
 
@@ -405,104 +406,10 @@ static PyObject *pack_concat(PyObject *module, PyObject *const *args, Py_ssize_t
     return result;
 }
 
-/* Batch rollups: a batch's point rows summed per (hour, series), (day, series) and minute,
- * the histograms packed dense as the rebuild's hist_dense(group_concat(hist)) packs them,
- * so that a write can add them to the rollups of hours that are clean. */
-typedef struct {
-    int64_t time, id;
-    int64_t count, errors, client_errors, bytes, lat_count;
-    double lat_sum, lat_max, first, last;
-    unsigned char *hist;     /* the rows' compact histograms, back to back */
-    size_t hist_len, hist_cap;
-    int used;
-    int64_t rows;            /* point rows summed in */
-} Roll;
-
-typedef struct {
-    Roll *slots;
-    size_t mask, n;
-} Rolls;
-
-static int rolls_init(Rolls *t) {
-    t->mask = 63;
-    t->n = 0;
-    t->slots = calloc(t->mask + 1, sizeof(Roll));
-    return t->slots ? 0 : (PyErr_NoMemory(), -1);
-}
-
-static void rolls_free(Rolls *t) {
-    for (size_t i = 0; t->slots && i <= t->mask; i++)
-        free(t->slots[i].hist);
-    free(t->slots);
-}
-
-static size_t roll_slot(const Rolls *t, int64_t time, int64_t id) {
-    uint64_t h = (uint64_t)time * 0x9E3779B97F4A7C15ULL ^ (uint64_t)id * 0xC2B2AE3D27D4EB4FULL;
-    size_t at = (size_t)(h ^ h >> 29) & t->mask;
-    while (t->slots[at].used && (t->slots[at].time != time || t->slots[at].id != id))
-        at = (at + 1) & t->mask;
-    return at;
-}
-
-static Roll *roll_for(Rolls *t, int64_t time, int64_t id) {
-    if (2 * (t->n + 1) > t->mask + 1) {
-        Rolls grown = {calloc(2 * (t->mask + 1), sizeof(Roll)), 2 * t->mask + 1, t->n};
-        if (!grown.slots)
-            return PyErr_NoMemory(), NULL;
-        for (size_t i = 0; i <= t->mask; i++)
-            if (t->slots[i].used)
-                grown.slots[roll_slot(&grown, t->slots[i].time, t->slots[i].id)] = t->slots[i];
-        free(t->slots);
-        *t = grown;
-    }
-    Roll *r = &t->slots[roll_slot(t, time, id)];
-    if (!r->used) {
-        r->used = 1;
-        r->time = time;
-        r->id = id;
-        t->n++;
-    }
-    return r;
-}
-
-typedef struct {
-    int64_t count, errors, client_errors, bytes, lat_count;
-    double lat_sum, lat_max, first, last;
-    const char *hist;
-    Py_ssize_t hist_len;
-} RowSums;
-
-static int roll_add(Rolls *t, int64_t time, int64_t id, const RowSums *v) {
-    Roll *r = roll_for(t, time, id);
-    if (!r)
-        return -1;
-    int fresh = !r->rows++;
-    r->count += v->count;
-    r->errors += v->errors;
-    r->client_errors += v->client_errors;
-    r->bytes += v->bytes;
-    r->lat_count += v->lat_count;
-    r->lat_sum += v->lat_sum;
-    r->lat_max = fresh || v->lat_max > r->lat_max ? v->lat_max : r->lat_max;
-    r->first = fresh || v->first < r->first ? v->first : r->first;
-    r->last = fresh || v->last > r->last ? v->last : r->last;
-    if (v->hist_len) {
-        if (r->hist_len + (size_t)v->hist_len > r->hist_cap) {
-            size_t cap = r->hist_cap ? r->hist_cap : 16;
-            while (cap < r->hist_len + (size_t)v->hist_len)
-                cap *= 2;
-            unsigned char *grown = realloc(r->hist, cap);
-            if (!grown)
-                return PyErr_NoMemory(), -1;
-            r->hist = grown;
-            r->hist_cap = cap;
-        }
-        memcpy(r->hist + r->hist_len, v->hist, (size_t)v->hist_len);
-        r->hist_len += (size_t)v->hist_len;
-    }
-    return 0;
-}
-
+/* Batch rollups: a batch's point rows summed per (hour, series), (day, series) and minute
+ * (the table in _rolls.h), the histograms packed dense as the rebuild's
+ * hist_dense(group_concat(hist)) packs them, so that a write can add them to the rollups of
+ * hours that are clean. */
 /* A rollup row: (key, time) or (time, id) first, then the sums, the histogram dense. */
 static PyObject *roll_row(const Roll *r, PyObject *key, int64_t low, int64_t high) {
     /* Packed even when empty, as the rebuild's hist_dense of no histogram packs it. */
@@ -1429,16 +1336,21 @@ static PyObject *error_rate(PyObject *round, PyObject *errors, PyObject *count) 
 
 PyDoc_STRVAR(summary_doc, "summary(spec, point, malformed, t) -> dict | NotImplemented\n\n"
 "The JSON contract's fields for one merged point, as analytics.summarize writes them, with\n"
-"the time `t` (epoch seconds) first unless it is None. `spec` is (low, high, gamma, zero_bin, quantile levels,\n"
-"their names, round, iso). NotImplemented for a point whose histogram is not packed dense\n"
-"(or whose bins only Python's integers can sum): the caller summarizes it in Python.");
+"the time `t` (epoch seconds) first unless it is None. `spec` is (low, high, gamma,\n"
+"zero_bin, quantile levels, their names, round, iso), the levels and names tuples.\n"
+"NotImplemented for a point whose histogram is not packed dense (or whose bins only\n"
+"Python's integers can sum): the caller summarizes it in Python.");
 
 static PyObject *summary(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     if (!takes(nargs, 4, "summary(spec, point, malformed, t)"))
         return NULL;
     PyObject *spec_tuple = args[0], *point = args[1], *malformed = args[2], *t = args[3];
-    if (!PyTuple_Check(spec_tuple) || PyTuple_GET_SIZE(spec_tuple) != 8) {
+    if (!PyTuple_Check(spec_tuple) || PyTuple_GET_SIZE(spec_tuple) != 8
+        || !PyTuple_Check(PyTuple_GET_ITEM(spec_tuple, 4))
+        || !PyTuple_Check(PyTuple_GET_ITEM(spec_tuple, 5))
+        || PyTuple_GET_SIZE(PyTuple_GET_ITEM(spec_tuple, 4))
+           != PyTuple_GET_SIZE(PyTuple_GET_ITEM(spec_tuple, 5))) {
         PyErr_SetString(PyExc_TypeError, "spec is (low, high, gamma, zero_bin, qs, names, "
                         "round, iso)");
         return NULL;
