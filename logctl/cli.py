@@ -28,7 +28,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from logctl import __version__, render
+from logctl import __version__, collector, render
 from logctl.auth import ADMIN_FILE, ROLES, TokenBook, ensure_token
 from logctl.config import SERVICES, Settings, load_settings
 from logctl.connect import (
@@ -720,5 +720,7 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the collector set for logctl's allocations once every
+    command module is imported."""
+    collector.relax()
     app()

@@ -3,15 +3,13 @@ json` (README, "JSON output"): a summary, groups (`--by`, `--top`), or a time se
 (`--step`)."""
 
 import functools
-import gc
 import math
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from logctl import collector
 from logctl.errors import PeerError, StoreError, UsageError
 from logctl.metrics import dense, sketch
 from logctl.metrics.points import Point
@@ -112,33 +110,6 @@ class FirstAnswering:
 
     def coverage(self, query: Query) -> Coverage:
         return self._ask("coverage", query)
-
-
-_paused = 0
-_was_enabled = False
-_pausing = threading.Lock()
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while an answer is built: a one-minute
-    series over days makes tens of thousands of rows, points and dicts, none in a cycle
-    (freed by their reference counts as ever), and the collections their allocations
-    set off walked every object in the process (a fifth of such a query). Nested and
-    concurrent answers share one pause; the collector runs again after the last."""
-    global _paused, _was_enabled
-    with _pausing:
-        if not _paused:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _paused += 1
-    try:
-        yield
-    finally:
-        with _pausing:
-            _paused -= 1
-            if not _paused and _was_enabled:
-                gc.enable()
 
 
 def merge_keyed(rows: list[Row]) -> list[Row]:
@@ -249,7 +220,7 @@ class AnalyticsService:
 
     def metrics(self, query: Query, top: int | None = None) -> MetricsResult:
         """Summary, groups or series, as the query asks."""
-        with collector_paused():
+        with collector.paused():
             return self._metrics(query, top)
 
     def _metrics(self, query: Query, top: int | None) -> MetricsResult:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from functools import lru_cache
 from multiprocessing import forkserver
 
+from logctl import collector
 from logctl.formats import Format, FormatOptions, make_format
 from logctl.formats.fields import FieldMap
 from logctl.formats.w3c import W3cParser
@@ -122,11 +123,14 @@ PARENT_WATCH_S = 0.5
 
 
 def exit_with(parent: int) -> None:
-    """Worker initializer: end the worker once the process that made its pool is gone.
-    A pool shut down tells its workers to stop, but a daemon killed -9 cannot: its workers
-    (and the fork server, which lives while any of them does) would wait for work forever.
-    psutil is imported here, in the worker: every command imports this module."""
+    """Worker initializer: the collector set for parsing (collector.relax), and the
+    worker ended once the process that made its pool is gone. A pool shut down tells its
+    workers to stop, but a daemon killed -9 cannot: its workers (and the fork server,
+    which lives while any of them does) would wait for work forever. psutil is imported
+    here, in the worker: every command imports this module."""
     import psutil
+
+    collector.relax()
 
     def watch() -> None:
         while True:
