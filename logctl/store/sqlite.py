@@ -516,10 +516,13 @@ def connect(path: Path, durable: bool = False) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
-        # Before the first table (an older file ignores both): the page size, and freed pages
-        # kept for incremental vacuum, so a prune can shrink the file without rewriting it.
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
+        # In a new file, before its first page: the page size, and freed pages kept for
+        # incremental vacuum, so a prune can shrink the file without rewriting it. Only
+        # there: on a file in use, setting auto_vacuum waits for the write lock and then
+        # takes it, and a reader opened beside a writer held up the writer's next batch.
+        if not conn.execute("PRAGMA page_count").fetchone()[0]:
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+            conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout = 60000")

@@ -213,3 +213,23 @@ def test_rows_are_chunked_alike_in_c_and_python(monkeypatch: pytest.MonkeyPatch)
     built = native.chunked(rows, 3)
     monkeypatch.setattr(native, "_clf", None)
     assert native.chunked(rows, 3) == built and native.chunked(rows, 11) == ([], rows)
+
+
+def test_a_reader_opens_and_reads_beside_a_writer_mid_transaction(tmp_path: Path) -> None:
+    """Opening a connection on a file in use takes no write lock (setting auto_vacuum did,
+    after waiting for the writer's commit): a query, or the rollup upkeep's readers, open
+    and answer while a batch's transaction is still open."""
+    path = tmp_path / "busy.db"
+    writer = SQLiteStore(path)
+    writer.write_batch(batch(
+        b'1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /a HTTP/1.1" 200 5 "-" "-"\n', 0))
+    writer.conn.execute("BEGIN IMMEDIATE")
+    writer.conn.execute("INSERT INTO meta (key, value) VALUES ('held', 'yes')")
+    reader = SQLiteStore(path)  # before the change: "database is locked", after 60 s
+    (row,) = reader.query(Query())
+    assert writer.conn.in_transaction  # still held: the reader did not wait for it
+    writer.conn.execute("ROLLBACK")
+    assert row.point.count == 1
+    assert reader.conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+    reader.close()
+    writer.close()
