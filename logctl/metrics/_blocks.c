@@ -1,5 +1,5 @@
 /* Point blocks (logctl.metrics._blocks): the points one source has in one minute, packed
- * in one blob, which is how the SQLite store keeps them (store/blocks.py).
+ * in one blob, which is how both stores keep them (store/blocks.py).
  *
  * A sparse log puts nearly every line in a point of its own minute and series; stored a
  * row a point, each cost a B-tree insert with twelve bound values, most of an ingest's

@@ -1,5 +1,5 @@
-"""Point blocks: the points one source has in one minute, packed in one blob, as the SQLite
-store keeps them (a row a block, not a row a point).
+"""Point blocks: the points one source has in one minute, packed in one blob, as both
+stores keep them (a row a block, not a row a point).
 
 A sparse log puts nearly every line in a point of its own minute and series; stored a row
 a point, each cost a B-tree insert with twelve bound values (most of a sparse ingest's

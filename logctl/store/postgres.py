@@ -240,7 +240,7 @@ class PostgresStore:
                 points[row[:2]] = dense_point(row[2:11], row[11])
             return points
         for key, bucket, *counters in conn.execute(
-                *points_sql(query, POSTGRES, part.table, part.spans)):
+                *points_sql(query, part.table, POSTGRES, part.spans)):
             p = points[(key, bucket)] = Point()
             (p.count, p.errors, p.client_errors, p.bytes, p.latency_count, p.latency_sum,
              p.latency_max, p.first, p.last) = counters
@@ -428,7 +428,7 @@ def hist_sql(query: Query, part: Part) -> tuple[str, list]:
     """SELECT the merged histogram of each group and bucket of a query's part, as arrays
     of bins and counts (one row per group: a row per bin cost more to fetch than to sum)."""
     bins = "CROSS JOIN LATERAL unnest(p.hist_bins, p.hist_counts) AS h (bin, n)"
-    body, params = points_from(query, POSTGRES, bins, part.table, part.spans)
+    body, params = points_from(query, part.table, POSTGRES, bins, part.spans)
     sql = (f"SELECT key, bucket, array_agg(bin ORDER BY bin), array_agg(n ORDER BY bin)"
            f" FROM (SELECT {key_expr(query, part.table.dims)} AS key,"
            f" {bucket_expr(query, part.table.time, part.table.seconds)} AS bucket, h.bin,"

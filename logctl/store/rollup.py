@@ -1,5 +1,5 @@
-"""Rollups: coarser copies of the stored minutes that queries read instead of `points`,
-kept as a derived cache that can always be rebuilt from `points`.
+"""Rollups: coarser copies of the stored minutes that queries read instead of the minutes'
+blocks, kept as a derived cache that can always be rebuilt from them.
 
 - `hour_points`: per series and hour, the merge of its minutes (queries with any filter or
   grouping, and steps of whole hours).
@@ -15,7 +15,7 @@ rollups of a dirty hour are not trusted. (A SQLite batch adds its sums to the ro
 the clean hours it writes instead, in its transaction, and marks only those already
 dirty.) `refresh_rollups` rebuilds dirty hours later, each in one transaction that clears
 its mark, so a rollup row is either exact or not read. A query
-is planned into parts: rollup rows for clean hours it covers, `points` for the rest (the
+is planned into parts: rollup rows for clean hours it covers, the minutes' blocks for the rest (the
 edge minutes of a partial hour and dirty hours)."""
 
 import math

@@ -65,9 +65,9 @@ class Table:
     per_source: bool = False  # a row per source and time, not per series
 
 
-# Stored minutes. No SQL merges their histograms: SQLite reads its points from their blocks
-# (store/block_points.py) and PostgreSQL merges histograms apart from the counters.
-POINTS = Table("points p JOIN series s ON s.id = p.series_id", "s", "p.minute", "NULL")
+# Stored minutes: a query plan's part for them is read from their blocks, decoded and
+# summed outside SQL (store/block_points.py), in both stores; points_sql is for rollups.
+POINTS = Table("blocks", "s", "minute", "NULL")
 # A source's batches that end past an offset, by start: base.unbroken_end walks them (few:
 # only those stored after the checkpoint, through the (source_id, end_offset) index).
 LEDGER_RUN = ("SELECT start_offset, end_offset FROM batches WHERE source_id = ? AND "
@@ -209,7 +209,7 @@ def key_expr(query: Query, dims: str = "s") -> str:
     return f" || '{KEY_SEP}' || ".join(KEY_EXPR[name].format(s=dims) for name in names)
 
 
-def points_from(query: Query, dialect: Dialect = SQLITE, join: str = "", table: Table = POINTS,
+def points_from(query: Query, table: Table, dialect: Dialect = SQLITE, join: str = "",
                 spans: Sequence[Span] | None = None) -> tuple[str, list]:
     """FROM a table of points (joined to `join`), WHERE the query's filters hold and the
     time lies in `spans` (default: the query's range)."""
@@ -224,14 +224,14 @@ def points_from(query: Query, dialect: Dialect = SQLITE, join: str = "", table: 
     return sql + (" WHERE " + " AND ".join(where) if where else ""), params + time_params
 
 
-def points_sql(query: Query, dialect: Dialect = SQLITE, table: Table = POINTS,
+def points_sql(query: Query, table: Table, dialect: Dialect = SQLITE,
                spans: Sequence[Span] | None = None) -> tuple[str, list]:
     """SELECT merged points for a query from a table (within `spans`, default the query's
     range): counters summed per group key and bucket, and the merged histogram when the
     dialect merges it in the same SELECT."""
     key = key_expr(query, table.dims)
     bucket = bucket_expr(query, table.time, table.seconds)
-    body, params = points_from(query, dialect, table=table, spans=spans)
+    body, params = points_from(query, table, dialect, spans=spans)
     if dialect.hist_in_select and table.per_source and bucket == table.time:
         # A row per source and bucket: read as stored, the caller merges the few sources
         # (SQLite's aggregates cost more per one-row group than the row itself).

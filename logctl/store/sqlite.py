@@ -241,7 +241,7 @@ class SQLiteStore:
         for part in plan(query, dirty):
             found = (block_points.query_rows(self.conn, query, part.spans)
                      if part.table is POINTS else
-                     self.conn.execute(*points_sql(query, table=part.table, spans=part.spans)))
+                     self.conn.execute(*points_sql(query, part.table, spans=part.spans)))
             for row in found:
                 key = row[:2]
                 mine = rows.get(key)

@@ -185,21 +185,21 @@ def test_plan_splits_a_range_at_whole_clean_hours() -> None:
     assert whole_hours((T0 + 1200, T0 + 5 * H + 61)) == (T0 + H, T0 + 5 * H)
     assert plan_of(query, set()) == [
         ("p.hour", ((T0 + H, T0 + 5 * H),)),
-        ("p.minute", ((T0 + 1200, T0 + H), (T0 + 5 * H, T0 + 5 * H + 61)))]
+        ("minute", ((T0 + 1200, T0 + H), (T0 + 5 * H, T0 + 5 * H + 61)))]
     assert plan_of(query, {T0 + 2 * H, T0 + 9 * H}) == [
         ("p.hour", ((T0 + H, T0 + 2 * H), (T0 + 3 * H, T0 + 5 * H))),
-        ("p.minute", ((T0 + 1200, T0 + H), (T0 + 2 * H, T0 + 3 * H),
+        ("minute", ((T0 + 1200, T0 + H), (T0 + 2 * H, T0 + 3 * H),
                       (T0 + 5 * H, T0 + 5 * H + 61)))]
     assert plan_of(Query(T0, T0 + 3540, group_by="route"), set()) == [
-        ("p.minute", ((T0, T0 + 3540),))]
+        ("minute", ((T0, T0 + 3540),))]
     assert plan_of(Query(step_minutes=5), {T0}) == [
         ("source", ((0, T0), (T0 + H, math.inf))),
-        ("p.minute", ((-math.inf, 0), (T0, T0 + H)))]
-    assert plan_of(Query(group_by="route", step_minutes=5), set()) == [("p.minute", (OPEN,))]
+        ("minute", ((-math.inf, 0), (T0, T0 + H)))]
+    assert plan_of(Query(group_by="route", step_minutes=5), set()) == [("minute", (OPEN,))]
     with pytest.raises(UsageError, match="start nan is out of range"):
         plan(Query(start=math.nan, group_by="route"), set())
     assert plan_of(Query(hosts=["h"], step_minutes=120), set()) == [("p.hour", ((0, math.inf),)),
-                                                                    ("p.minute", ((-math.inf, 0),))]
+                                                                    ("minute", ((-math.inf, 0),))]
 
 
 def test_plan_reads_whole_clean_days_from_the_day_rollup() -> None:
@@ -207,12 +207,12 @@ def test_plan_reads_whole_clean_days_from_the_day_rollup() -> None:
     assert plan_of(week, set()) == [
         ("p.day", ((T0 + DAY, T0 + 7 * DAY),)),
         ("p.hour", ((T0 + H, T0 + DAY), (T0 + 7 * DAY, T0 + 7 * DAY + 2 * H))),
-        ("p.minute", ((T0 + 1800, T0 + H),))]
+        ("minute", ((T0 + 1800, T0 + H),))]
     assert plan_of(week, {T0 + 3 * DAY + 5 * H}) == [  # that day is read by its hours
         ("p.day", ((T0 + DAY, T0 + 3 * DAY), (T0 + 4 * DAY, T0 + 7 * DAY))),
         ("p.hour", ((T0 + H, T0 + DAY), (T0 + 3 * DAY, T0 + 3 * DAY + 5 * H),
                     (T0 + 3 * DAY + 6 * H, T0 + 4 * DAY), (T0 + 7 * DAY, T0 + 7 * DAY + 2 * H))),
-        ("p.minute", ((T0 + 1800, T0 + H), (T0 + 3 * DAY + 5 * H, T0 + 3 * DAY + 6 * H)))]
+        ("minute", ((T0 + 1800, T0 + H), (T0 + 3 * DAY + 5 * H, T0 + 3 * DAY + 6 * H)))]
     by_day = Query(T0, T0 + 3 * DAY, hosts=["h"], step_minutes=1440)
     assert plan_of(by_day, set()) == [("p.day", ((T0, T0 + 3 * DAY),))]
     by_hour = Query(T0, T0 + 3 * DAY, hosts=["h"], step_minutes=60)
