@@ -911,11 +911,64 @@ static PyObject *copy_rollup_lines(PyObject *module, PyObject *args) {
  * None. */
 #define MAX_LEVELS 64
 
-static PyObject *sum_quantiles(const DenseSum *self, PyObject *qs, PyObject *maximum,
-                               double gamma, long long zero_bin) {
-    double most = maximum == Py_None ? 0.0 : PyFloat_AsDouble(maximum);
-    if (PyErr_Occurred())
-        return NULL;
+/* A walk over a histogram's bins in ascending order that finds several quantile levels in
+ * one pass: each level's nearest rank, the levels in rank order, and the value of the bin
+ * where the running count reaches a level's rank (2 * gamma**bin / (gamma + 1), the zero
+ * bin 0, clamped to `most`). */
+typedef struct {
+    int64_t ranks[MAX_LEVELS];
+    Py_ssize_t order[MAX_LEVELS];
+    Py_ssize_t nq, next;
+    int64_t running, bin;
+    double gamma, most, *values;
+    int64_t zero_bin;
+} Walk;
+
+static void walk_start(Walk *w, const double *qs, Py_ssize_t nq, int64_t total, double gamma,
+                       int64_t zero_bin, double most, double *values) {
+    w->nq = nq;
+    w->next = w->running = w->bin = 0;
+    w->gamma = gamma;
+    w->zero_bin = zero_bin;
+    w->most = most;
+    w->values = values;
+    for (Py_ssize_t k = 0; k < nq; k++) {
+        double wanted = ceil(qs[k] * (double)total);
+        w->ranks[k] = wanted < 1.0 ? 1 : (int64_t)wanted;
+        Py_ssize_t at = k;
+        for (; at > 0 && w->ranks[w->order[at - 1]] > w->ranks[k]; at--)
+            w->order[at] = w->order[at - 1];
+        w->order[at] = k;
+    }
+}
+
+static int walk_done(const Walk *w) { return w->next == w->nq; }
+
+/* The next level in rank order takes the value of the walk's bin. */
+static void take(Walk *w) {
+    int64_t bin = w->bin;
+    double v = bin == w->zero_bin ? 0.0 : 2 * pow(w->gamma, (double)bin) / (w->gamma + 1);
+    w->values[w->order[w->next++]] = w->most < v ? w->most : v;
+}
+
+static void visit(Walk *w, int64_t bin, int64_t count) {
+    w->bin = bin;
+    w->running += count;
+    while (w->next < w->nq && w->running >= w->ranks[w->order[w->next]])
+        take(w);
+}
+
+/* Levels past every count (a level over 1) take the last bin. */
+static void walk_end(Walk *w) {
+    while (!walk_done(w))
+        take(w);
+}
+
+/* The quantiles of a settled sum at `qs` (as sketch.quantiles reads them from the sum's
+ * dict, without making the dict) into `values`; *empty when it counts nothing. 0 with an
+ * OverflowError when its total passes int64. */
+static int sum_levels(const DenseSum *self, const double *qs, Py_ssize_t nq, double gamma,
+                      int64_t zero_bin, double most, double *values, int *empty) {
     Py_ssize_t total_bins = self->size + self->nodd, below = 0;
     /* Outliers below the dense bins come first, those above after them. */
     while (below < self->nodd && self->odd[2 * below] < self->base)
@@ -925,57 +978,152 @@ static PyObject *sum_quantiles(const DenseSum *self, PyObject *qs, PyObject *max
         if (__builtin_add_overflow(total, i < self->size ? self->sums[i]
                                    : self->odd[2 * (i - self->size) + 1], &total)) {
             PyErr_SetString(PyExc_OverflowError, "histogram count overflow");
-            return NULL;
+            return 0;
         }
-    PyObject *levels = PySequence_Fast(qs, "qs must be a sequence");
-    if (!levels)
-        return NULL;
-    Py_ssize_t nq = PySequence_Fast_GET_SIZE(levels);
-    if (nq > MAX_LEVELS) {
-        Py_DECREF(levels);
-        PyErr_SetString(PyExc_ValueError, "too many quantile levels");
-        return NULL;
+    *empty = !total;
+    if (!total)
+        return 1;
+    Walk w;
+    walk_start(&w, qs, nq, total, gamma, zero_bin, most, values);
+    for (Py_ssize_t i = 0; i < total_bins && !walk_done(&w); i++) {
+        int dense = i >= below && i < below + self->size;
+        Py_ssize_t odd = i < below ? i : i - self->size;
+        visit(&w, dense ? self->base + (i - below) : self->odd[2 * odd],
+              dense ? self->sums[i - below] : self->odd[2 * odd + 1]);
     }
-    /* Each level's rank, and the levels in rank order: one walk over the bins finds all. */
-    int64_t ranks[MAX_LEVELS];
-    double values[MAX_LEVELS];
-    Py_ssize_t order[MAX_LEVELS];
-    for (Py_ssize_t k = 0; k < nq; k++) {
-        double q = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(levels, k));
-        if (q == -1.0 && PyErr_Occurred()) {
-            Py_DECREF(levels);
-            return NULL;
-        }
-        double wanted = ceil(q * (double)total);
-        ranks[k] = wanted < 1.0 ? 1 : (int64_t)wanted;
-        Py_ssize_t at = k;
-        for (; at > 0 && ranks[order[at - 1]] > ranks[k]; at--)
-            order[at] = order[at - 1];
-        order[at] = k;
-    }
-    Py_DECREF(levels);
-    int64_t running = 0, bin = 0;
-    Py_ssize_t next = 0, i = 0;
-    for (; total && next < nq; next++) {
-        int64_t rank = ranks[order[next]];
-        for (; i < total_bins && running < rank; i++) {
-            int dense = i >= below && i < below + self->size;
-            Py_ssize_t odd = i < below ? i : i - self->size;
-            bin = dense ? self->base + (i - below) : self->odd[2 * odd];
-            running += dense ? self->sums[i - below] : self->odd[2 * odd + 1];
-        }
-        double v = bin == zero_bin ? 0.0 : 2 * pow(gamma, (double)bin) / (gamma + 1);
-        values[order[next]] = maximum != Py_None && most < v ? most : v;
-    }
+    walk_end(&w);
+    return 1;
+}
+
+/* A list of the levels' values, None for each when the histogram counts nothing. */
+static PyObject *level_list(const double *values, Py_ssize_t nq, int empty) {
     PyObject *result = PyList_New(nq);
     for (Py_ssize_t k = 0; result && k < nq; k++) {
-        PyObject *value = total ? PyFloat_FromDouble(values[k]) : Py_NewRef(Py_None);
+        PyObject *value = empty ? Py_NewRef(Py_None) : PyFloat_FromDouble(values[k]);
         if (!value)
             Py_CLEAR(result);
         else
             PyList_SET_ITEM(result, k, value);
     }
     return result;
+}
+
+/* Quantile levels of a Python sequence as doubles (at most MAX_LEVELS); -1 with an error. */
+static Py_ssize_t levels_of(PyObject *qs, double *out) {
+    PyObject *levels = PySequence_Fast(qs, "qs must be a sequence");
+    if (!levels)
+        return -1;
+    Py_ssize_t nq = PySequence_Fast_GET_SIZE(levels);
+    if (nq > MAX_LEVELS) {
+        Py_DECREF(levels);
+        PyErr_SetString(PyExc_ValueError, "too many quantile levels");
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < nq; k++)
+        out[k] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(levels, k));
+    Py_DECREF(levels);
+    return PyErr_Occurred() ? -1 : nq;
+}
+
+/* The quantiles of one dense-packed blob read in place (sum_levels' answer for it, the
+ * maximum given): two walks over its varints and no allocation, where summing it first
+ * cost a zeroed array of every bin between its lowest and highest. 1 with `values` set
+ * (*empty when it counts nothing); 0 for a blob that is anything but well formed, which
+ * the caller then sums the checked way, to report what is wrong with it. */
+static int blob_quantiles(PyObject *blob, int64_t low, int64_t high, const double *qs,
+                          Py_ssize_t nq, double gamma, int64_t zero_bin, double most,
+                          double *values, int *empty) {
+    if (!PyBytes_Check(blob) || nq > MAX_LEVELS)
+        return 0;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(blob);
+    const unsigned char *end = p + PyBytes_GET_SIZE(blob);
+    uint64_t offset, fields, n, total = 0;
+    if (!read_varint(&p, end, &offset) || !read_varint(&p, end, &fields)
+        || offset > (uint64_t)(high - low)
+        || (fields && fields > (uint64_t)(high - low) - offset + 1))
+        return 0;
+    const unsigned char *dense_at = p;
+    for (uint64_t i = 0; i < fields; i++) {
+        if (!read_varint(&p, end, &n) || n > INT64_MAX)
+            return 0;
+        if (n) {
+            if (__builtin_add_overflow(total, n, &total))
+                return 0;
+            continue;
+        }
+        uint64_t run;
+        if (!read_varint(&p, end, &run) || run >= fields - i)
+            return 0;
+        i += run;
+    }
+    const unsigned char *odd_at = p;
+    int64_t last = 0;
+    Py_ssize_t pairs = 0, below = 0;
+    while (p < end) {
+        uint64_t zig;
+        if (!read_varint(&p, end, &zig) || !read_varint(&p, end, &n) || !n || n > INT64_MAX)
+            return 0;
+        int64_t bin = unzigzag(zig);
+        if ((pairs && bin <= last) || (bin >= low && bin <= high)
+            || __builtin_add_overflow(total, n, &total))
+            return 0;
+        last = bin;
+        below += bin < low;
+        pairs++;
+    }
+    if (total > INT64_MAX)
+        return 0;
+    *empty = !total;
+    if (!total)
+        return 1;
+    Walk w;
+    walk_start(&w, qs, nq, (int64_t)total, gamma, zero_bin, most, values);
+    uint64_t zig;
+    p = odd_at;
+    for (Py_ssize_t k = 0; k < below; k++) {
+        read_varint(&p, end, &zig);
+        read_varint(&p, end, &n);
+        visit(&w, unzigzag(zig), (int64_t)n);
+    }
+    const unsigned char *d = dense_at;
+    for (uint64_t i = 0; i < fields; i++) {
+        read_varint(&d, end, &n);
+        if (walk_done(&w))
+            return 1;
+        if (n) {
+            visit(&w, low + (int64_t)offset + (int64_t)i, (int64_t)n);
+            continue;
+        }
+        uint64_t run;
+        read_varint(&d, end, &run);
+        i += run;
+    }
+    while (p < end && !walk_done(&w)) {
+        read_varint(&p, end, &zig);
+        read_varint(&p, end, &n);
+        visit(&w, unzigzag(zig), (int64_t)n);
+    }
+    walk_end(&w);
+    return 1;
+}
+
+/* The quantiles of a dense-packed blob: read in place where it is well formed, else
+ * summed the checked way (which says what is wrong with it). 0 with an error set: a
+ * ValueError for a corrupt blob, an OverflowError for a total past int64. */
+static int blob_levels(PyObject *blob, int64_t low, int64_t high, const double *qs,
+                       Py_ssize_t nq, double gamma, int64_t zero_bin, double most,
+                       double *values, int *empty) {
+    if (blob_quantiles(blob, low, high, qs, nq, gamma, zero_bin, most, values, empty))
+        return 1;
+    DenseSum sum;
+    memset(&sum, 0, sizeof sum);
+    sum.low = low;
+    sum.high = high;
+    int ok = dense_add(&sum, blob) && settle(&sum)
+             && sum_levels(&sum, qs, nq, gamma, zero_bin, most, values, empty);
+    free(sum.sums);
+    free(sum.odd);
+    return ok;
 }
 
 PyDoc_STRVAR(quantiles_dense_doc,
@@ -987,16 +1135,17 @@ static PyObject *quantiles_dense(PyObject *module, PyObject *const *args, Py_ssi
     (void)module;
     if (!takes(nargs, 7, "quantiles_dense(low, high, gamma, zero_bin, blob, qs, maximum)"))
         return NULL;
-    DenseSum sum = {.low = PyLong_AsLongLong(args[0]), .high = PyLong_AsLongLong(args[1])};
+    int64_t low = PyLong_AsLongLong(args[0]), high = PyLong_AsLongLong(args[1]);
     double gamma = PyFloat_AsDouble(args[2]);
-    long long zero_bin = PyLong_AsLongLong(args[3]);
-    if (PyErr_Occurred())
+    int64_t zero_bin = PyLong_AsLongLong(args[3]);
+    double most = args[6] == Py_None ? INFINITY : PyFloat_AsDouble(args[6]);
+    double levels[MAX_LEVELS], values[MAX_LEVELS];
+    int empty;
+    Py_ssize_t nq = PyErr_Occurred() ? -1 : levels_of(args[5], levels);
+    if (nq < 0 || !blob_levels(args[4], low, high, levels, nq, gamma, zero_bin, most, values,
+                               &empty))
         return NULL;
-    PyObject *result = dense_add(&sum, args[4]) && settle(&sum)
-                       ? sum_quantiles(&sum, args[5], args[6], gamma, zero_bin) : NULL;
-    free(sum.sums);
-    free(sum.odd);
-    return result;
+    return level_list(values, nq, empty);
 }
 
 static PyMethodDef dense_methods[] = {
@@ -1067,6 +1216,16 @@ static int intern_keys(void) {
     return 0;
 }
 
+/* round(value, digits) by the builtin `round`; steals `value`. */
+static PyObject *builtin_round(PyObject *round, PyObject *value, int digits) {
+    PyObject *places = PyLong_FromLong(digits);
+    PyObject *result = value && places
+                       ? PyObject_CallFunctionObjArgs(round, value, places, NULL) : NULL;
+    Py_XDECREF(value);
+    Py_XDECREF(places);
+    return result;
+}
+
 /* round(x, digits) as Python's builtin computes it (`round` is that builtin), as a new
  * float. Python rounds the exact binary value to the nearest decimal with `digits` places
  * (ties to even), then reads that decimal back. x * 10**digits carries at most half an ulp
@@ -1080,12 +1239,7 @@ static PyObject *rounded(PyObject *round, double x, int digits) {
     if (isfinite(y) && fabs(y) < 0x1p52
         && fabs(fraction - 0.5) > 2 * (nextafter(fabs(y), INFINITY) - fabs(y)))
         return PyFloat_FromDouble(rint(y) / scale[digits]);
-    PyObject *value = PyFloat_FromDouble(x), *places = PyLong_FromLong(digits);
-    PyObject *result = value && places
-                       ? PyObject_CallFunctionObjArgs(round, value, places, NULL) : NULL;
-    Py_XDECREF(value);
-    Py_XDECREF(places);
-    return result;
+    return builtin_round(round, PyFloat_FromDouble(x), digits);
 }
 
 /* A time as ISO 8601 UTC with a Z, as window.iso writes it: a whole second from 1970 to
@@ -1123,123 +1277,6 @@ static int put(PyObject *d, PyObject *key, PyObject *value) {
     return ok;
 }
 
-/* Visit one bin of a quantile walk: levels whose rank the running count reaches take
- * its value (sum_quantiles' value of a bin, clamped to the maximum). */
-typedef struct {
-    const int64_t *ranks;
-    const Py_ssize_t *order;
-    Py_ssize_t nq, next;
-    int64_t running, bin;
-    double gamma, most, *values;
-    int64_t zero_bin;
-} Walk;
-
-static void visit(Walk *w, int64_t bin, int64_t count) {
-    w->bin = bin;
-    w->running += count;
-    while (w->next < w->nq && w->running >= w->ranks[w->order[w->next]]) {
-        double v = bin == w->zero_bin ? 0.0 : 2 * pow(w->gamma, (double)bin) / (w->gamma + 1);
-        w->values[w->order[w->next++]] = w->most < v ? w->most : v;
-    }
-}
-
-/* The quantiles of one dense-packed blob read in place (sum_quantiles' answer for it, the
- * maximum given): two walks over its varints and no allocation, where summing it first
- * cost a zeroed array of every bin between its lowest and highest. 1 with `values` set
- * (*empty when it counts nothing); 0 for a blob that is anything but well formed, which
- * the caller then sums the checked way, to report what is wrong with it. */
-static int blob_quantiles(PyObject *blob, int64_t low, int64_t high, const double *qs,
-                          Py_ssize_t nq, double gamma, int64_t zero_bin, double most,
-                          double *values, int *empty) {
-    if (!PyBytes_Check(blob) || nq > MAX_LEVELS)
-        return 0;
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(blob);
-    const unsigned char *end = p + PyBytes_GET_SIZE(blob);
-    uint64_t offset, fields, n, total = 0;
-    if (!read_varint(&p, end, &offset) || !read_varint(&p, end, &fields)
-        || offset > (uint64_t)(high - low)
-        || (fields && fields > (uint64_t)(high - low) - offset + 1))
-        return 0;
-    const unsigned char *dense_at = p;
-    for (uint64_t i = 0; i < fields; i++) {
-        if (!read_varint(&p, end, &n) || n > INT64_MAX)
-            return 0;
-        if (n) {
-            if (__builtin_add_overflow(total, n, &total))
-                return 0;
-            continue;
-        }
-        uint64_t run;
-        if (!read_varint(&p, end, &run) || run >= fields - i)
-            return 0;
-        i += run;
-    }
-    const unsigned char *odd_at = p;
-    int64_t last = 0;
-    Py_ssize_t pairs = 0, below = 0;
-    while (p < end) {
-        uint64_t zig;
-        if (!read_varint(&p, end, &zig) || !read_varint(&p, end, &n) || !n || n > INT64_MAX)
-            return 0;
-        int64_t bin = unzigzag(zig);
-        if ((pairs && bin <= last) || (bin >= low && bin <= high)
-            || __builtin_add_overflow(total, n, &total))
-            return 0;
-        last = bin;
-        below += bin < low;
-        pairs++;
-    }
-    if (total > INT64_MAX)
-        return 0;
-    *empty = !total;
-    if (!total)
-        return 1;
-    int64_t ranks[MAX_LEVELS];
-    Py_ssize_t order[MAX_LEVELS];
-    for (Py_ssize_t k = 0; k < nq; k++) {
-        double wanted = ceil(qs[k] * (double)total);
-        ranks[k] = wanted < 1.0 ? 1 : (int64_t)wanted;
-        Py_ssize_t at = k;
-        for (; at > 0 && ranks[order[at - 1]] > ranks[k]; at--)
-            order[at] = order[at - 1];
-        order[at] = k;
-    }
-    Walk w = {ranks, order, nq, 0, 0, 0, gamma, most, values, zero_bin};
-    uint64_t zig;
-    p = odd_at;
-    for (Py_ssize_t k = 0; k < below; k++) {
-        read_varint(&p, end, &zig);
-        read_varint(&p, end, &n);
-        visit(&w, unzigzag(zig), (int64_t)n);
-    }
-    const unsigned char *d = dense_at;
-    for (uint64_t i = 0; i < fields; i++) {
-        read_varint(&d, end, &n);
-        if (w.next == nq)
-            return 1;
-        if (n) {
-            visit(&w, low + (int64_t)offset + (int64_t)i, (int64_t)n);
-            continue;
-        }
-        uint64_t run;
-        read_varint(&d, end, &run);
-        i += run;
-    }
-    while (p < end && w.next < nq) {
-        read_varint(&p, end, &zig);
-        read_varint(&p, end, &n);
-        visit(&w, unzigzag(zig), (int64_t)n);
-    }
-    while (w.next < nq)  /* a level past 1: the last bin, as sum_quantiles gives it */
-        visit(&w, w.bin, 0);
-    return 1;
-}
-
-/* A float or int field as a double; -1 with an error set otherwise. */
-static int as_double(PyObject *value, double *out) {
-    *out = PyFloat_Check(value) ? PyFloat_AS_DOUBLE(value) : PyLong_AsDouble(value);
-    return *out == -1.0 && PyErr_Occurred() ? -1 : 0;
-}
 
 /* The latency part of a summary: each quantile rounded to 3 places (0.0 for none), the
  * maximum and the mean; NotImplemented where only Python's integers can sum the bins or
@@ -1259,55 +1296,26 @@ static PyObject *latency_summary(PyObject *const *spec, PyObject *dense_blob,
     most = PyFloat_AS_DOUBLE(maximum);
     total = PyFloat_AS_DOUBLE(latency_sum);
     mean = total / (double)count;  /* Python's float / int: the int is exact below 2**53 */
-    PyObject *values;
-    double qs_at[MAX_LEVELS], found[MAX_LEVELS];
-    int empty = 0, fast = n <= MAX_LEVELS;
-    for (Py_ssize_t i = 0; fast && i < n; i++)
-        fast = (qs_at[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(qs, i))) >= 0 && qs_at[i] <= 1;
-    PyErr_Clear();
-    if (fast && dense_blob != Py_None
-        && blob_quantiles(dense_blob, PyLong_AsLongLong(spec[0]), PyLong_AsLongLong(spec[1]),
-                          qs_at, n, PyFloat_AsDouble(spec[2]), PyLong_AsLongLong(spec[3]),
-                          most, found, &empty)) {
-        values = PyList_New(n);
-        for (Py_ssize_t i = 0; values && i < n; i++) {
-            PyObject *value = empty ? Py_NewRef(Py_None) : PyFloat_FromDouble(found[i]);
-            if (!value)
-                Py_CLEAR(values);
-            else
-                PyList_SET_ITEM(values, i, value);
-        }
-    } else if (dense_blob == Py_None) {
-        values = PyList_New(n);
-        for (Py_ssize_t i = 0; values && i < n; i++)
-            PyList_SET_ITEM(values, i, Py_NewRef(Py_None));
-    } else {
-        DenseSum sum;
-        memset(&sum, 0, sizeof sum);
-        sum.low = PyLong_AsLongLong(spec[0]);
-        sum.high = PyLong_AsLongLong(spec[1]);
-        double gamma = PyFloat_AsDouble(spec[2]);
-        long long zero_bin = PyLong_AsLongLong(spec[3]);
-        values = !PyErr_Occurred() && dense_add(&sum, dense_blob) && settle(&sum)
-                 ? sum_quantiles(&sum, qs, maximum, gamma, zero_bin) : NULL;
-        free(sum.sums);
-        free(sum.odd);
-        if (!values && PyErr_ExceptionMatches(PyExc_OverflowError)) {
-            PyErr_Clear();
-            Py_RETURN_NOTIMPLEMENTED;
-        }
+    double levels[MAX_LEVELS], found[MAX_LEVELS];
+    int empty = 1;
+    if (n > MAX_LEVELS || levels_of(qs, levels) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
     }
-    if (!values)
-        return NULL;
+    /* no histogram (None or empty, as dense.quantiles reads them): every level None */
+    if (dense_blob != Py_None && !(PyBytes_Check(dense_blob) && !PyBytes_GET_SIZE(dense_blob))
+        && !blob_levels(dense_blob, PyLong_AsLongLong(spec[0]), PyLong_AsLongLong(spec[1]),
+                        levels, n, PyFloat_AsDouble(spec[2]), PyLong_AsLongLong(spec[3]),
+                        most, found, &empty)) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();  /* only Python's integers can sum its bins */
+        Py_RETURN_NOTIMPLEMENTED;
+    }
     PyObject *latency = PyDict_New();
     int ok = latency != NULL;
-    for (Py_ssize_t i = 0; ok && i < n; i++) {
-        PyObject *value = PyList_GET_ITEM(values, i);
-        double q = 0.0;
-        ok = (value == Py_None || as_double(value, &q) == 0)
-             && put(latency, PyTuple_GET_ITEM(names, i), rounded(round, q, 3));
-    }
-    Py_DECREF(values);
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = put(latency, PyTuple_GET_ITEM(names, i), rounded(round, empty ? 0.0 : found[i], 3));
     ok = ok && put(latency, key_max, rounded(round, most, 3))
          && put(latency, key_mean, rounded(round, mean, 3));
     if (!ok) {
@@ -1323,13 +1331,7 @@ static PyObject *error_rate(PyObject *round, PyObject *errors, PyObject *count) 
     long long e = PyLong_AsLongLong(errors), c = PyLong_AsLongLong(count);
     if (PyErr_Occurred() || e < 0 || c <= 0 || e >= (1LL << 53) || c >= (1LL << 53)) {
         PyErr_Clear();
-        PyObject *quotient = PyNumber_TrueDivide(errors, count);
-        PyObject *places = PyLong_FromLong(6);
-        PyObject *result = quotient && places
-                           ? PyObject_CallFunctionObjArgs(round, quotient, places, NULL) : NULL;
-        Py_XDECREF(quotient);
-        Py_XDECREF(places);
-        return result;
+        return builtin_round(round, PyNumber_TrueDivide(errors, count), 6);
     }
     return rounded(round, (double)e / (double)c, 6);
 }
