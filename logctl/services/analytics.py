@@ -261,15 +261,7 @@ def totals_series(rows: list[Row], step: int) -> list[dict[str, Any]]:
     """A series of one total a bucket, every bucket from the first to the last (empty
     ones too): the rows of a bucket merged into its first (rows are the query's own), one
     summary each (a one-minute series over days has tens of thousands)."""
-    merged: dict[int, Row] = {}
-    for row in rows:
-        bucket = row.bucket or 0
-        mine = merged.get(bucket)
-        if mine is None:
-            merged[bucket] = row
-        else:
-            mine.point.merge(row.point)
-            mine.malformed += row.malformed
+    merged = {row.bucket or 0: row for row in merge_keyed(rows)}  # no grouping: key None
     nothing = Row(None, None)
     return [summarize(each.point, each.malformed, bucket)
             for bucket in range(min(merged), max(merged) + step, step)

@@ -29,6 +29,7 @@ from logctl.store.base import (
     StoredPoint,
     group_series,
 )
+from logctl.store.rollup import DAY, HOUR
 from logctl.store.sql import (
     SQLITE,
     Dialect,
@@ -60,8 +61,6 @@ WHERE minute = %s AND source = %s
 COPY_BLOCKS = ("COPY blocks (minute, points, count, errors, first_ts, last_ts, data, source)"
                " FROM STDIN")
 EVERYWHERE: tuple[Span, ...] = ((-math.inf, math.inf),)
-HOUR = 3600
-DAY = 86400
 
 
 def register(conn: sqlite3.Connection) -> None:
@@ -320,10 +319,14 @@ def export_chunks(cursor: Any, series: Mapping[int, SeriesKey],
         yield [(series[row[0]], row[1], stored_values(row[2:])) for row in blocks.decode(chunk)]
 
 
-def fold_hour(held: Iterable[tuple[str, int, bytes]],
-              hour: int) -> tuple[int, list[tuple[str, tuple]]]:
-    """An hour's (source, minute, data) blocks, deleted by its fold, folded into one point
-    per series at the hour's start: (points before, (source, point row) pairs to write)."""
+def fold_hour(conn: Connection, hour: int,
+              dialect: Dialect = SQLITE) -> tuple[int, list[tuple[str, tuple]]]:
+    """Delete an hour's blocks (in the caller's transaction) and fold what was deleted into
+    one point per series at the hour's start: (points before, (source, point row) pairs
+    to write back)."""
+    p = dialect.param
+    held = conn.execute(f"DELETE FROM blocks WHERE minute >= {p} AND minute < {p}"
+                        " RETURNING source, minute, data", (hour, hour + HOUR)).fetchall()
     source_of, rows = {}, []
     for source, minute, data in held:
         for row in blocks.decode([(minute, data)]):
@@ -332,6 +335,12 @@ def fold_hour(held: Iterable[tuple[str, int, bytes]],
     folded = downsample.fold((row[0], stored_values(row[2:])) for row in rows)
     return len(rows), [(source_of[series], (series, hour, *point_values(point)))
                        for series, point in folded.items()]
+
+
+def hour_sizes(conn: Connection, hour: int, dialect: Dialect = SQLITE) -> tuple[int, int]:
+    """An hour's points and its series (the points a fold of it leaves), for a dry run."""
+    rows = point_rows(conn, ((hour, hour + HOUR),), dialect=dialect)
+    return len(rows), len({row[0] for row in rows})
 
 
 def coverage(conn: Connection, sources: Sequence[str] = (),

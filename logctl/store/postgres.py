@@ -385,9 +385,8 @@ class PostgresStore:
         before = after = 0
         for hour in hours:
             if dry_run:
-                rows = self._run("count points", lambda conn, h=hour: block_points.point_rows(
-                    conn, ((h, h + HOUR),), dialect=POSTGRES))
-                points, series = len(rows), len({row[0] for row in rows})
+                points, series = self._run("count points", lambda conn, h=hour: (
+                    block_points.hour_sizes(conn, h, POSTGRES)))
             else:
                 points, series = self._run("downsample", lambda conn, h=hour: self._fold_hour(
                     conn, h))
@@ -402,9 +401,7 @@ class PostgresStore:
     def _fold_hour(self, conn: psycopg.Connection, hour: int) -> tuple[int, int]:
         """One hour's minute points folded in one transaction: (points before, after)."""
         with conn.transaction():
-            before, folded = block_points.fold_hour(conn.execute(
-                "DELETE FROM blocks WHERE minute >= %s AND minute < %s RETURNING source, minute,"
-                " data", (hour, hour + HOUR)).fetchall(), hour)
+            before, folded = block_points.fold_hour(conn, hour, POSTGRES)
             block_points.write_sources(conn, folded, block_points.write_locked)
             malformed = conn.execute(downsample.delete_malformed_hour(POSTGRES),
                                      (hour, hour + HOUR)).fetchall()

@@ -423,8 +423,7 @@ class SQLiteStore:
             before = after = 0
             for hour in hours:
                 if dry_run:
-                    rows = block_points.point_rows(self.conn, ((hour, hour + HOUR),))
-                    points, series = len(rows), len({row[0] for row in rows})
+                    points, series = block_points.hour_sizes(self.conn, hour)
                 else:
                     with self._writing:
                         points, series = self._fold_hour(hour)
@@ -442,9 +441,7 @@ class SQLiteStore:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            before, folded = block_points.fold_hour(conn.execute(
-                "DELETE FROM blocks WHERE minute >= ? AND minute < ? RETURNING source, minute,"
-                " data", (hour, hour + HOUR)).fetchall(), hour)
+            before, folded = block_points.fold_hour(conn, hour)
             block_points.write_sources(conn, folded)
             malformed = conn.execute(downsample.delete_malformed_hour(),
                                      (hour, hour + HOUR)).fetchall()
