@@ -61,8 +61,10 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Without markup: what they print holds paths, names and messages, where rich would read
+# "[x]" as a style and drop it (or fail on "[/]").
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", envvar=None, show_default=False,
                     help="Data directory (default: LOGCTL_HOME or the platform data dir).")]
@@ -101,7 +103,7 @@ def reports_errors(command: Callable[..., None]) -> Callable[..., None]:
         try:
             command(*args, **kwargs)
         except LogctlError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(Text("error:", style="bold red"), str(exc), highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted: what was stored so far is kept; run again to resume")
@@ -157,14 +159,14 @@ def ingest(
     client = connect_ingest(settings)
     sources, warnings = expand_paths(paths, source)
     for warning in warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(Text("warning:", style="yellow"), warning, highlight=False)
     report = _with_progress(client, sources, quiet=as_json)
     where, target = client.where
     if as_json:
         out.print_json(json.dumps({where: target, **report.as_json()}))
         return
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(Text("warning:", style="yellow"), warning, highlight=False)
     for file in report.files:
         err.print(f"{file.label}: format {file.format}", highlight=False)
     rate = report.lines / report.seconds if report.seconds else 0

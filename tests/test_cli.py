@@ -168,6 +168,8 @@ def test_latency_quantiles_from_response_times(runner: CliRunner, home: Path,
 
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["ingest", "/no/such/file.log"], 1, "no such file: /no/such/file.log"),
+    # brackets in a message are printed as they are, not read as rich markup
+    (["ingest", "/no/such/a[/]b[x].log"], 1, "no file matches /no/such/a[/]b[x].log"),
     (["ingest", "--format", "klingon", "{log}"], 2, "unknown format 'klingon'"),
     (["ingest", "--format", "regex:(", "{log}"], 2, "bad regex format"),
     (["ingest", "{empty_dir}"], 1, "no log files found"),
