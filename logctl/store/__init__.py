@@ -4,7 +4,7 @@
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from logctl.errors import UsageError
+from logctl.errors import StoreError, UsageError
 from logctl.metrics.route import ROUTE_CAP
 from logctl.store.base import Store
 
@@ -48,8 +48,12 @@ def open_store(target: str | Path, route_cap: int = ROUTE_CAP, durable: bool = F
     damaged SQLite file is refused at once (PostgreSQL checks its own pages)."""
     path = sqlite_path(target)
     if path is None:
-        from logctl.store.postgres import PostgresStore
-
+        try:
+            from logctl.store.postgres import PostgresStore
+        except ImportError as exc:  # the driver is an extra: `pip install -e .` leaves it out
+            raise StoreError(f"{redact(target)} needs PostgreSQL support, which is not "
+                             f"installed (no module {exc.name!r}): pip install "
+                             "'logctl[postgres]'") from None
         return PostgresStore(str(target), route_cap=route_cap)
     from logctl.store.sqlite import SQLiteStore
 

@@ -2,6 +2,7 @@
 run ingest and metrics against PostgreSQL with checkpoints kept in a local file."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,21 @@ def test_open_store_opens_each_backend(tmp_path: Path, pg_dsn: str, pg_schema: s
     assert pg_store.route_cap == 5
     sqlite_store.close()
     pg_store.close()
+
+
+def test_a_postgres_target_without_the_driver_is_one_clear_error(
+        home: Path, apache_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pip install -e .` leaves psycopg out (it is the `postgres` extra): a PostgreSQL
+    target then says what to install, as one line and exit 1, not a traceback."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` raises ImportError
+    monkeypatch.delitem(sys.modules, "logctl.store.postgres")
+    url = "postgresql://postgres:secret@127.0.0.1:5432/test"
+    result = CliRunner().invoke(app, ["ingest", str(apache_log), "--store", url])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert ("postgresql://postgres:***@127.0.0.1:5432/test needs PostgreSQL support, which is"
+            " not installed (no module 'psycopg'): pip install 'logctl[postgres]'"
+            ) in " ".join(result.output.split())
 
 
 def test_cli_ingests_into_postgres_once(home: Path, apache_log: Path, pg_dsn: str,
